@@ -1,0 +1,51 @@
+"""tracker: measure the energy and carbon emissions of code while it runs.
+
+    from tracker import track
+
+    @track(project="demo")
+    def train(): ...
+
+    with track(project="demo") as run:
+        ...
+    print(run.energy_kwh, run.emissions_kg, run.cpu_method)
+
+Importing this package is cheap (no pandas, no NVML, no threads); everything heavy starts with the first run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tracker._version import __version__
+from tracker.errors import ConfigError, MeasurementError, StoreError, TrackerError
+from tracker.run import Run, Tracker, current_run, task, track
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ConfigError",
+    "MeasurementError",
+    "Run",
+    "StoreError",
+    "Tracker",
+    "TrackerError",
+    "__version__",
+    "current_run",
+    "load_runs",
+    "task",
+    "track",
+]
+
+
+def load_runs(store: str | None = None, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+    """The store's runs as a pandas DataFrame (newest first), one row per run, with the contract's columns.
+
+    ``store`` defaults to the configured one (``TRACKER_STORE``, ``[tool.tracker]``, ...), else the default
+    SQLite file; ``filters`` match labels exactly
+    (``project="x"``, ``team="y"``, ``status="failed"``).
+    """
+    from tracker.config import resolve
+    from tracker.stores import open_store
+
+    return open_store(resolve({"store": store}).store).dataframe(limit=limit, **filters)

@@ -1,0 +1,216 @@
+"""Configuration: one frozen dataclass, resolved from five layers and validated at start.
+
+Precedence, highest first: arguments > ``TRACKER_*`` environment variables > ``[tool.tracker]`` in the nearest
+``pyproject.toml`` > the user config file (``~/.config/tracker/config.toml``) > defaults. Every value remembers
+which layer it came from, so ``tracker detect`` and the record can say why a number was used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracker.errors import ConfigError
+from tracker.paths import config_file
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+logger = logging.getLogger(__name__)
+
+MODES = ("machine", "process")
+_LABELS = ("project", "experiment", "team", "organisation")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know before it starts. Build it with :func:`resolve`."""
+
+    project: str = "default"
+    experiment: str | None = None
+    team: str | None = None
+    organisation: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    country: str | None = None
+    pue: float = 1.0
+    cpu_watts: float | None = None
+    gpu_watts: float | None = None
+    ram_watts: float | None = None
+    mode: str = "machine"
+    interval: float = 1.0
+    store: str | None = None
+    csv: str | None = None
+    save: bool = True
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def measurement_key(self) -> tuple[Any, ...]:
+        """The settings that change how power is measured: runs that share them share one meter."""
+        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts)
+
+
+KEYS = frozenset(f.name for f in dataclasses.fields(Config)) - {"origins"}
+
+
+def _to_float(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(key, value, "expected a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, value, "expected a number") from None
+
+
+def _to_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(key, value, "expected true or false")
+
+
+def _to_tags(key: str, value: Any) -> dict[str, str]:
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        tags: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, sep, val = part.partition("=")
+            if not sep or not name.strip():
+                raise ConfigError(key, value, "expected comma-separated key=value pairs")
+            tags[name.strip()] = val.strip()
+        return tags
+    raise ConfigError(key, value, "expected a table of key = value, or 'k=v,k2=v2'")
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a raw value (from TOML, the environment or an argument) into the field's type."""
+    if key not in KEYS:
+        raise ConfigError(key, value, f"unknown key; known keys are {', '.join(sorted(KEYS))}")
+    if value is None:
+        return None
+    if key in ("pue", "interval", "cpu_watts", "gpu_watts", "ram_watts"):
+        return _to_float(key, value)
+    if key == "save":
+        return _to_bool(key, value)
+    if key == "tags":
+        return _to_tags(key, value)
+    return str(value)
+
+
+def _validate(values: dict[str, Any]) -> None:
+    pue = values.get("pue", 1.0)
+    if not pue >= 1.0 or pue != pue:
+        raise ConfigError("pue", pue, "PUE must be a number >= 1.0 (1.0 means no facility overhead)")
+    interval = values.get("interval", 1.0)
+    if not 0.01 <= interval <= 3600:
+        raise ConfigError("interval", interval, "the sampling interval must be between 0.01 and 3600 seconds")
+    for key in ("cpu_watts", "gpu_watts", "ram_watts"):
+        watts = values.get(key)
+        if watts is not None and not watts >= 0:
+            raise ConfigError(key, watts, "watts must be zero or positive")
+    mode = values.get("mode", "machine")
+    if mode not in MODES:
+        raise ConfigError("mode", mode, f"expected one of {', '.join(MODES)}")
+    for key in _LABELS:
+        label = values.get(key)
+        if label is not None and not label.strip():
+            raise ConfigError(key, label, "labels must not be empty")
+    country = values.get("country")
+    if country is not None:
+        from tracker.intensity import country_table
+
+        values["country"] = country_table().canonical(country)
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("TRACKER_") or name == "TRACKER_CONFIG":
+            continue
+        key = name[len("TRACKER_") :].lower()
+        if key not in KEYS:
+            logger.warning("ignoring environment variable %s: %s is not a tracker setting", name, key)
+            continue
+        layer[key] = value
+    return layer
+
+
+_toml_cache: dict[Path, tuple[int, dict[str, Any]]] = {}
+
+
+def _read_toml(path: Path) -> dict[str, Any] | None:
+    """Parse a TOML file, cached on its modification time (start-up cost matters: see benchmarks/)."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    cached = _toml_cache.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(path), "<file>", f"cannot read TOML: {exc}") from exc
+    _toml_cache[path] = (mtime, data)
+    return data
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start`` (the working directory by default)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _file_layers(cwd: Path | None) -> list[tuple[str, dict[str, Any]]]:
+    layers: list[tuple[str, dict[str, Any]]] = []
+    pyproject = find_pyproject(cwd)
+    if pyproject is not None:
+        data = _read_toml(pyproject) or {}
+        section = data.get("tool", {}).get("tracker")
+        if section:
+            layers.append((f"{pyproject} [tool.tracker]", dict(section)))
+    user = config_file()
+    user_data = _read_toml(user)
+    if user_data:
+        layers.append((str(user), dict(user_data)))
+    return layers
+
+
+def resolve(
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Merge the layers, coerce and validate. Raises :class:`ConfigError` naming the key and the value."""
+    layers: list[tuple[str, Mapping[str, Any]]] = [("argument", {k: v for k, v in (arguments or {}).items()})]
+    layers.append(("environment", _env_layer(os.environ if environ is None else environ)))
+    layers.extend(_file_layers(cwd))
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for origin, layer in layers:
+        for key, raw in layer.items():
+            if origin == "argument" and raw is None:
+                continue
+            value = _coerce(key, raw)
+            if key not in values:
+                values[key] = value
+                origins[key] = origin
+    _validate(values)
+    return Config(**values, origins=origins)

@@ -1,0 +1,1 @@
+"""Embedded data tables (see PROVENANCE.md and LICENSES.md in this folder)."""

@@ -1,0 +1,168 @@
+"""The end of a run: the final tick, energy and carbon accounting, the record, and delivery to the stores.
+
+Kept apart from ``run.py`` so that the hot path (spans) and the cold path (accounting, I/O) live in different
+modules. Nothing here raises into user code: a failed store write is logged and the record goes to a fallback
+file in the data directory (``unsaved-records.jsonl``); if even that fails, the record is logged in full.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from tracker import hardware
+from tracker._version import __version__
+from tracker.accounting import emissions, kwh
+from tracker.config import Config
+from tracker.intensity import EmbeddedCountryIntensity
+from tracker.paths import data_dir
+from tracker.records import RunRecord, SpanStat
+from tracker.sources.base import Component
+
+if TYPE_CHECKING:
+    from tracker.run import Run
+
+logger = logging.getLogger(__name__)
+_provider: EmbeddedCountryIntensity | None = None
+
+
+def _intensity_provider() -> EmbeddedCountryIntensity:
+    global _provider
+    if _provider is None:
+        _provider = EmbeddedCountryIntensity()
+    return _provider
+
+
+def finish(run: Run, t1: float, status: str, error: str | None) -> RunRecord:
+    """Measure the last tick, build the record and write it. Called once, by ``Run.stop``."""
+    from tracker.sampler import get_sampler
+
+    meter = run.meter
+    assert meter is not None
+    notes: list[str] = []
+    try:
+        last = meter.sample()
+    except Exception as exc:  # a broken source must not lose the record
+        last = t1
+        notes.append(f"final sample failed: {exc!r}")
+        logger.error("final sample failed: %r", exc)
+    with meter.lock:
+        run.fold_spans(meter.timeline, min(t1, last), final=True)
+        joules = meter.timeline.between(run.t0, t1)
+        hours = [(hour, kwh(sum(j))) for hour, _, j in meter.timeline.hours(run.t0, t1, run.wall_offset)]
+    get_sampler().detach(meter, run)
+    notes.extend(meter.notes_since(run.t0))
+    return deliver(build_record(run, t1, status, error, joules, hours, notes), run.config)
+
+
+def build_record(
+    run: Run,
+    t1: float,
+    status: str,
+    error: str | None,
+    joules: tuple[float, float, float],
+    hours: list[tuple[datetime, float]],
+    notes: list[str],
+) -> RunRecord:
+    config = run.config
+    meter = run.meter
+    assert meter is not None
+    machine = hardware.detect()
+    started = datetime.fromtimestamp(run.t0 + run.wall_offset, tz=timezone.utc)
+    ended = datetime.fromtimestamp(t1 + run.wall_offset, tz=timezone.utc)
+    duration = max(0.0, t1 - run.t0)
+    cpu, gpu, ram = (kwh(j) for j in joules)
+    energy = cpu + gpu + ram
+    carbon = emissions(hours or [(started, 0.0)], config.country, config.pue, _intensity_provider())
+    if config.country is None:
+        notes.append("no country configured: the world average intensity was used")
+    methods = meter.methods()
+    gpus = meter.chains[Component.GPU].active.devices()
+    factor = config.pue * carbon.g_per_kwh / 1000.0
+    spans = [
+        SpanStat(
+            name=name,
+            calls=int(s[0]),
+            duration_s=s[1],
+            cpu_energy_kwh=kwh(s[2]),
+            gpu_energy_kwh=kwh(s[3]),
+            ram_energy_kwh=kwh(s[4]),
+            energy_kwh=kwh(s[2] + s[3] + s[4]),
+            emissions_kg=kwh(s[2] + s[3] + s[4]) * factor,
+        )
+        for name, s in sorted(run._profile.items(), key=lambda item: -item[1][2] - item[1][3] - item[1][4])
+    ]
+    return RunRecord(
+        run_id=run.run_id,
+        project=config.project,
+        experiment=config.experiment,
+        team=config.team,
+        organisation=config.organisation,
+        name=run.name,
+        started_at=started,
+        ended_at=ended,
+        duration_s=duration,
+        cpu_energy_kwh=cpu,
+        gpu_energy_kwh=gpu,
+        ram_energy_kwh=ram,
+        energy_kwh=energy,
+        pue=config.pue,
+        facility_energy_kwh=carbon.facility_energy_kwh,
+        intensity_g_per_kwh=carbon.g_per_kwh,
+        intensity_source=carbon.intensity.source,
+        intensity_year=carbon.intensity.year,
+        country=config.country,
+        emissions_kg=carbon.emissions_kg,
+        cpu_power_w=joules[0] / duration if duration > 0 else 0.0,
+        gpu_power_w=joules[1] / duration if duration > 0 else 0.0,
+        ram_power_w=joules[2] / duration if duration > 0 else 0.0,
+        cpu_method=methods[Component.CPU],
+        gpu_method=methods[Component.GPU],
+        ram_method=methods[Component.RAM],
+        attribution=config.mode,
+        host=machine.host,
+        cpu_model=machine.cpu_brand,
+        cpu_count=machine.logical_cpus,
+        gpu_model=", ".join(gpus),
+        gpu_count=len(gpus),
+        ram_total_gb=machine.memory_bytes / 2**30,
+        tracker_version=__version__,
+        status=status,
+        error=error,
+        interval_s=config.interval,
+        tags=dict(config.tags),
+        notes=notes,
+        spans=spans,
+    )
+
+
+def deliver(record: RunRecord, config: Config) -> RunRecord:
+    """Write the record to the configured store and CSV; on failure, to the fallback file; never raise."""
+    from tracker.stores import open_store
+
+    targets: list[str | None] = []
+    if config.save:
+        targets.append(config.store)  # None: the default SQLite file
+    if config.csv:
+        targets.append(config.csv)
+    for location in targets:
+        try:
+            open_store(location).write(record)
+        except Exception as exc:
+            logger.error("could not write run %s to %s: %s", record.run_id, location or "the default store", exc)
+            record.notes.append(f"store {location or 'default'} failed: {exc}")
+            _fallback(record)
+    return record
+
+
+def _fallback(record: RunRecord) -> None:
+    path = data_dir() / "unsaved-records.jsonl"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record.to_row()) + "\n")
+        logger.error("run %s was saved to %s instead", record.run_id, path)
+    except OSError as exc:
+        logger.critical("run %s could not be saved anywhere (%s); record: %s", record.run_id, exc, record.to_row())

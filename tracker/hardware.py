@@ -1,0 +1,87 @@
+"""What this machine is: CPU brand and sockets, core counts, installed memory. Detected once per process.
+
+``/proc/cpuinfo`` is read first because it costs microseconds; py-cpuinfo, which starts a subprocess and takes
+about a second, is only asked where that file does not exist (macOS, Windows).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import platform
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The static facts about the host that the power models and the record need."""
+
+    host: str
+    cpu_brand: str
+    sockets: int
+    physical_cores: int
+    logical_cpus: int
+    memory_bytes: int
+    virtualised: bool
+
+
+def parse_cpuinfo(text: str) -> tuple[str, int, bool]:
+    """Return (brand, sockets, virtualised) from the text of ``/proc/cpuinfo``."""
+    brand = ""
+    sockets: set[str] = set()
+    virtualised = False
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = name.strip()
+        value = value.strip()
+        if name in ("model name", "Model", "Hardware", "cpu model") and not brand:
+            brand = value
+        elif name == "physical id":
+            sockets.add(value)
+        elif name == "flags" and " hypervisor" in f" {value}":
+            virtualised = True
+    return brand, max(1, len(sockets)), virtualised
+
+
+def _brand_from_cpuinfo_package() -> str:
+    try:
+        import cpuinfo  # py-cpuinfo: slow (a subprocess), so only where /proc/cpuinfo is missing
+
+        return str(cpuinfo.get_cpu_info().get("brand_raw", ""))
+    except Exception as exc:  # a third-party probe may fail in many ways; the brand is optional
+        logger.debug("py-cpuinfo failed: %s", exc)
+        return ""
+
+
+@functools.cache
+def detect(cpuinfo_path: str = "/proc/cpuinfo") -> Machine:
+    """Detect the machine once per process (the facts do not change while it runs)."""
+    import psutil
+
+    brand, sockets, virtualised = "", 1, False
+    path = Path(cpuinfo_path)
+    if path.is_file():
+        try:
+            brand, sockets, virtualised = parse_cpuinfo(path.read_text(errors="replace"))
+        except OSError as exc:
+            logger.debug("cannot read %s: %s", path, exc)
+    if not brand:
+        brand = _brand_from_cpuinfo_package() or platform.processor() or "unknown CPU"
+    logical = os.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or logical
+    return Machine(
+        host=socket.gethostname(),
+        cpu_brand=brand,
+        sockets=sockets,
+        physical_cores=physical,
+        logical_cpus=logical,
+        memory_bytes=int(psutil.virtual_memory().total),
+        virtualised=virtualised,
+    )

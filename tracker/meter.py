@@ -1,0 +1,110 @@
+"""A meter: the usage probe, one source chain per component, and the timeline they fill.
+
+Runs with the same measurement settings (mode, forced watts) share one meter. ``sample()`` is called by the
+sampler thread every interval and synchronously when a run stops; a lock keeps the two apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tracker.sources.base import Component
+from tracker.sources.detect import SourceChain
+from tracker.timeline import Timeline
+from tracker.usage import UsageProbe
+
+if TYPE_CHECKING:
+    from tracker.run import Run
+
+logger = logging.getLogger(__name__)
+
+
+def now() -> float:
+    """The package's one clock for intervals: ``perf_counter`` in seconds (spans use its nanoseconds)."""
+    return time.perf_counter()
+
+
+class Meter:
+    """Measures one configuration of the machine; feeds its timeline and the spans of its runs."""
+
+    def __init__(
+        self,
+        chains: dict[Component, SourceChain],
+        probe: UsageProbe,
+        interval: float,
+        clock: Callable[[], float] = now,
+    ) -> None:
+        self.chains = chains
+        self.probe = probe
+        self.interval = interval
+        self.clock = clock
+        self.timeline = Timeline()
+        self.lock = threading.Lock()
+        self.runs: list[Run] = []
+        self.started = False
+        self.last = 0.0
+        self.ticks = 0
+
+    def start(self) -> None:
+        """Start the sources (detection happens here, once per meter) and take the baseline."""
+        self.probe.start()
+        for chain in self.chains.values():
+            chain.start()
+        self.last = self.clock()
+        self.timeline.reset(self.last)
+        self.started = True
+
+    def rebase(self) -> None:
+        """Called when a run attaches to an idle meter: read everything and throw the idle gap away."""
+        with self.lock:
+            t = self.clock()
+            usage = self.probe.read(t - self.last)
+            for chain in self.chains.values():
+                chain.energy(usage)
+            self.last = t
+            self.timeline.reset(t)
+
+    def sample(self) -> float:
+        """Read every source once, append to the timeline, fold finished spans. Returns the tick's time."""
+        with self.lock:
+            t = self.clock()
+            dt = t - self.last
+            usage = self.probe.read(dt)
+            joules = []
+            for component in (Component.CPU, Component.GPU, Component.RAM):
+                chain = self.chains[component]
+                energy = chain.energy(usage)
+                if chain.active.attributable:
+                    if component is Component.CPU:
+                        energy *= usage.cpu_share
+                    elif component is Component.RAM:
+                        energy *= usage.ram_share
+                joules.append(energy)
+            self.timeline.append(t, *joules)
+            self.last = t
+            self.ticks += 1
+            for run in list(self.runs):
+                run.fold_spans(self.timeline, t)
+            return t
+
+    def trim(self) -> None:
+        """Drop timeline samples older than every attached run's start."""
+        with self.lock:
+            if self.runs:
+                self.timeline.trim(min(run.t0 for run in self.runs))
+
+    def methods(self) -> dict[Component, str]:
+        return {component: chain.method for component, chain in self.chains.items()}
+
+    def notes_since(self, t0: float) -> list[str]:
+        """Notes from detection, and those made at or after ``t0`` (a run's start)."""
+        return [text for chain in self.chains.values() for t, text in chain.notes if t >= t0 or t == -math.inf]
+
+    def close(self) -> None:
+        for chain in self.chains.values():
+            chain.close()

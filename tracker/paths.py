@@ -1,0 +1,35 @@
+"""Where ``tracker`` keeps its files: the user's data and config directories (XDG on Linux)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    """The directory for the default store (``$XDG_DATA_HOME/tracker`` or the platform's equivalent)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "tracker"
+
+
+def config_file() -> Path:
+    """The user config file: ``$TRACKER_CONFIG``, else ``$XDG_CONFIG_HOME/tracker/config.toml``."""
+    explicit = os.environ.get("TRACKER_CONFIG")
+    if explicit:
+        return Path(explicit)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "tracker" / "config.toml"
+
+
+def default_store() -> str:
+    """The default store: a SQLite file in the user's data directory."""
+    return str(data_dir() / "runs.db")

@@ -1,0 +1,123 @@
+"""The run record: one row per run, with the provenance of every number. Its columns are a contract.
+
+``COLUMNS`` lists them in order; ``docs/records.md`` documents each one (units are in the names). Nested values
+(tags, the span profile, notes) are stored as JSON text so that every store holds the same flat row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+STATUSES = ("completed", "failed", "interrupted", "terminated", "aborted")
+
+
+@dataclass
+class SpanStat:
+    """All calls of one span name in a run, aggregated: a function-level energy profile."""
+
+    name: str
+    calls: int = 0
+    duration_s: float = 0.0
+    cpu_energy_kwh: float = 0.0
+    gpu_energy_kwh: float = 0.0
+    ram_energy_kwh: float = 0.0
+    energy_kwh: float = 0.0
+    emissions_kg: float = 0.0
+
+
+@dataclass
+class RunRecord:
+    """Everything known about one finished (or cut-short) run."""
+
+    run_id: str
+    project: str
+    experiment: str | None
+    team: str | None
+    organisation: str | None
+    name: str | None
+    started_at: datetime
+    ended_at: datetime
+    duration_s: float
+    cpu_energy_kwh: float
+    gpu_energy_kwh: float
+    ram_energy_kwh: float
+    energy_kwh: float
+    pue: float
+    facility_energy_kwh: float
+    intensity_g_per_kwh: float
+    intensity_source: str
+    intensity_year: int | None
+    country: str | None
+    emissions_kg: float
+    cpu_power_w: float
+    gpu_power_w: float
+    ram_power_w: float
+    cpu_method: str
+    gpu_method: str
+    ram_method: str
+    attribution: str
+    host: str
+    cpu_model: str
+    cpu_count: int
+    gpu_model: str
+    gpu_count: int
+    ram_total_gb: float
+    tracker_version: str
+    status: str
+    error: str | None = None
+    interval_s: float = 1.0
+    tags: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    spans: list[SpanStat] = field(default_factory=list)
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        row["started_at"] = iso(self.started_at)
+        row["ended_at"] = iso(self.ended_at)
+        row["tags"] = json.dumps(self.tags, sort_keys=True)
+        row["notes"] = json.dumps(self.notes)
+        row["spans"] = json.dumps([dataclasses.asdict(s) for s in self.spans])
+        return row
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys as :meth:`to_row`, nested values kept as JSON values."""
+        row = self.to_row()
+        row["tags"] = dict(self.tags)
+        row["notes"] = list(self.notes)
+        row["spans"] = [dataclasses.asdict(s) for s in self.spans]
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunRecord:
+        """Rebuild a record from :meth:`to_row`'s shape (as read back from a store)."""
+        values = dict(row)
+        values["started_at"] = parse_iso(values["started_at"])
+        values["ended_at"] = parse_iso(values["ended_at"])
+        for key, empty in (("tags", "{}"), ("notes", "[]"), ("spans", "[]")):
+            raw = values.get(key)
+            values[key] = json.loads(raw) if isinstance(raw, str) and raw else json.loads(empty)
+        values["spans"] = [SpanStat(**s) for s in values["spans"]]
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunRecord))
+FLOAT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.type in ("float", "float | None"))
+INT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.type in ("int", "int | None"))
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a ``Z``-free ``+00:00`` offset (sorts as text)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse_iso(text: str | datetime) -> datetime:
+    if isinstance(text, datetime):
+        return text
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,109 @@
+"""The sampler: one daemon thread per process, shared by every run and span.
+
+It owns the meters (one per measurement configuration), ticks each active meter every interval, and parks when
+no run is active. It never raises: a fault is logged once and the sources' chains move on. After ``fork()``
+the child gets a fresh sampler (threads do not survive a fork).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tracker.meter import Meter
+from tracker.sources.detect import log_once
+
+if TYPE_CHECKING:
+    from tracker.run import Run
+
+logger = logging.getLogger(__name__)
+
+
+class Sampler:
+    """Ticks active meters; created lazily by :func:`get_sampler`."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._meters: dict[Any, Meter] = {}
+        self._thread: threading.Thread | None = None
+        self.cpu_seconds = 0.0  # CPU time the sampler thread itself has used (see benchmarks/)
+        self.ticks = 0
+
+    def meter(self, key: Any, factory: Callable[[], Meter]) -> Meter:
+        """The meter for a measurement configuration, created and started on first use."""
+        with self._cond:
+            meter = self._meters.get(key)
+            if meter is None:
+                meter = factory()
+                meter.start()
+                self._meters[key] = meter
+            return meter
+
+    def attach(self, meter: Meter, run: Run) -> None:
+        """Start sampling ``meter`` for ``run`` (re-taking the baseline if the meter was idle)."""
+        with self._cond:
+            if not meter.runs:
+                meter.rebase()
+            meter.runs.append(run)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="tracker-sampler", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def detach(self, meter: Meter, run: Run) -> None:
+        with self._cond:
+            if run in meter.runs:
+                meter.runs.remove(run)
+        meter.trim()
+
+    def _due(self) -> tuple[list[Meter], float]:
+        active = [m for m in self._meters.values() if m.runs]
+        if not active:
+            return [], 3600.0
+        clock = active[0].clock()
+        waits = [m.last + m.interval - clock for m in active]
+        due = [m for m, w in zip(active, waits, strict=False) if w <= 0]
+        return due, max(0.0, min(waits))
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                due, wait = self._due()
+                while not due:
+                    self._cond.wait(timeout=wait)
+                    due, wait = self._due()
+            started = time.thread_time()
+            for meter in due:
+                try:
+                    meter.sample()
+                except Exception as exc:  # the sampler must survive anything a source does
+                    log_once(logging.ERROR, f"sampling failed: {exc!r}; the run goes on")
+            self.ticks += 1
+            self.cpu_seconds += time.thread_time() - started
+
+
+_sampler: Sampler | None = None
+_lock = threading.Lock()
+_fork_hook = False
+
+
+def _reset_after_fork() -> None:
+    global _sampler
+    _sampler = None
+
+
+def get_sampler() -> Sampler:
+    """The process's sampler, created on first use (never at import)."""
+    global _sampler, _fork_hook
+    if _sampler is None:
+        with _lock:
+            if _sampler is None:
+                if not _fork_hook and hasattr(os, "register_at_fork"):
+                    os.register_at_fork(after_in_child=_reset_after_fork)
+                    _fork_hook = True
+                _sampler = Sampler()
+    return _sampler

@@ -1,0 +1,185 @@
+"""GPU energy from NVIDIA NVML (the ``pynvml`` module of the nvidia-ml-py package).
+
+Per device, the cumulative energy counter (``nvmlDeviceGetTotalEnergyConsumption``, mJ, Volta and newer) is
+preferred; where NVML answers "not supported" or "no permission" the device's power (``nvmlDeviceGetPowerUsage``,
+mW) is integrated over time instead (trapezoids between ticks). Only the GPUs named by ``CUDA_VISIBLE_DEVICES``
+are counted (indexes or UUIDs, in NVML's PCI-bus order). No library, no driver or no device means no GPU
+component, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from tracker.errors import MeasurementError
+from tracker.sources.base import Component, Method, PowerSource, Usage
+
+logger = logging.getLogger(__name__)
+
+#: NVML return codes (nvml.h) that mean "this call will never work here", not "something broke".
+NOT_SUPPORTED = 3
+NO_PERMISSION = 4
+_COUNTER_RANGE = 2**64  # nvmlDeviceGetTotalEnergyConsumption returns an unsigned long long (mJ)
+_MAX_PLAUSIBLE_W = 10_000.0  # a jump beyond this per device is a counter reset, not energy
+
+
+def _code(exc: BaseException) -> int | None:
+    value = getattr(exc, "value", None)
+    return value if isinstance(value, int) else None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def visible_selection(environ: dict[str, str] | os._Environ[str] | None = None) -> list[str] | None:
+    """Parse ``CUDA_VISIBLE_DEVICES``: ``None`` = all devices; else the listed indexes/UUIDs, in order.
+
+    Like CUDA, parsing stops at the first entry that is not a valid index or UUID (so ``-1`` hides all GPUs).
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("CUDA_VISIBLE_DEVICES")
+    if raw is None:
+        return None
+    picked: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if item.isdigit() or item.startswith(("GPU-", "MIG-")):
+            picked.append(item)
+        else:
+            break
+    return picked
+
+
+@dataclass
+class GpuDevice:
+    """One GPU and how it is read: ``energy`` (counter) or ``power`` (integrated)."""
+
+    index: int
+    handle: Any
+    name: str
+    uuid: str
+    mode: str = "energy"
+    last: float = 0.0  # mJ for the counter, mW for power
+
+
+def _import_nvml() -> ModuleType:
+    import pynvml  # provided by nvidia-ml-py; imported lazily because it is only needed with a GPU
+
+    return pynvml
+
+
+class NvmlSource(PowerSource):
+    """All visible NVIDIA GPUs, each read by its best NVML call."""
+
+    component = Component.GPU
+    method = Method.MEASURED
+
+    def __init__(self, nvml: ModuleType | None = None, environ: dict[str, str] | None = None) -> None:
+        self._nvml = nvml
+        self._environ = environ
+        self.devices_: list[GpuDevice] = []
+        self.name = "nvml"
+
+    # -- set-up ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            nvml = self._nvml or _import_nvml()
+            nvml.nvmlInit()
+        except Exception as exc:  # ImportError, NVMLError_LibraryNotFound, DriverNotLoaded, ...
+            raise MeasurementError(f"NVML not available: {exc}") from exc
+        self._nvml = nvml
+        try:
+            devices = self._select(nvml)
+        except Exception as exc:
+            raise MeasurementError(f"NVML could not list GPUs: {exc}") from exc
+        if not devices:
+            raise MeasurementError("no visible NVIDIA GPU")
+        for device in devices:
+            self._choose_mode(nvml, device)
+        self.devices_ = devices
+        modes = sorted({d.mode for d in devices})
+        self.name = "+".join(f"nvml-{m}" for m in modes)
+
+    def _select(self, nvml: ModuleType) -> list[GpuDevice]:
+        count = int(nvml.nvmlDeviceGetCount())
+        all_devices = []
+        for index in range(count):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            name = _text(nvml.nvmlDeviceGetName(handle))
+            uuid = _text(nvml.nvmlDeviceGetUUID(handle))
+            all_devices.append(GpuDevice(index, handle, name, uuid))
+        selection = visible_selection(self._environ)
+        if selection is None:
+            return all_devices
+        chosen: list[GpuDevice] = []
+        for item in selection:
+            if item.isdigit():
+                match = [d for d in all_devices if d.index == int(item)]
+            elif item.startswith("MIG-"):
+                logger.warning("CUDA_VISIBLE_DEVICES names MIG instance %s: MIG energy is not metered", item)
+                match = []
+            else:
+                match = [d for d in all_devices if d.uuid.startswith(item)]
+            if len(match) != 1:
+                break  # CUDA stops at the first entry it cannot resolve
+            if match[0] not in chosen:
+                chosen.append(match[0])
+        return chosen
+
+    def _choose_mode(self, nvml: ModuleType, device: GpuDevice) -> None:
+        try:
+            device.last = float(nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
+            device.mode = "energy"
+            return
+        except Exception as exc:
+            if _code(exc) not in (NOT_SUPPORTED, NO_PERMISSION):
+                logger.debug("GPU %d energy counter failed (%s); trying power", device.index, exc)
+        try:
+            device.last = float(nvml.nvmlDeviceGetPowerUsage(device.handle))
+            device.mode = "power"
+        except Exception as exc:
+            raise MeasurementError(f"GPU {device.index} ({device.name}): neither energy nor power: {exc}") from exc
+
+    # -- sampling --------------------------------------------------------------------------------------
+    def energy(self, usage: Usage) -> float:
+        nvml = self._nvml
+        assert nvml is not None
+        total = 0.0
+        for device in self.devices_:
+            try:
+                if device.mode == "energy":
+                    now = float(nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
+                    delta = now - device.last
+                    if delta < 0:
+                        wrapped = _COUNTER_RANGE - device.last + now
+                        delta = wrapped if wrapped <= _MAX_PLAUSIBLE_W * 1000 * max(usage.dt, 1.0) else 0.0
+                    device.last = now
+                    total += delta / 1000.0
+                else:
+                    now = float(nvml.nvmlDeviceGetPowerUsage(device.handle))
+                    total += (device.last + now) / 2 / 1000.0 * usage.dt
+                    device.last = now
+            except Exception as exc:
+                raise MeasurementError(f"GPU {device.index} ({device.name}) read failed: {exc}") from exc
+        return total
+
+    def close(self) -> None:
+        if self._nvml is not None and self.devices_:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception as exc:  # shutting down a lost GPU must not break the run
+                logger.debug("nvmlShutdown failed: %s", exc)
+        self.devices_ = []
+
+    def devices(self) -> list[str]:
+        return [d.name for d in self.devices_]
+
+    def describe(self) -> str:
+        parts = [
+            f"GPU {d.index} {d.name} via {'energy counter' if d.mode == 'energy' else 'power'}" for d in self.devices_
+        ]
+        return f"NVML: {'; '.join(parts)} (measured)"

@@ -1,0 +1,89 @@
+"""The store interface and the factory that picks a back end from a location string.
+
+``store=`` (or ``TRACKER_STORE``) may be a path ending in ``.db``/``.sqlite``/``.sqlite3`` or a
+``sqlite:///path`` URL (SQLite), or a path ending in ``.csv`` (CSV). Stores are cached per process: opening
+one costs a connection and a schema check, which must not happen on every run (see benchmarks/).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from tracker.errors import ConfigError
+from tracker.paths import default_store
+from tracker.records import RunRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Store(ABC):
+    """Takes records, gives them back as records or as a DataFrame with the contract's columns."""
+
+    location: str
+
+    @abstractmethod
+    def write(self, record: RunRecord) -> None:
+        """Store one record; writing the same ``run_id`` twice stores it once."""
+
+    @abstractmethod
+    def rows(self, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Stored rows (``RunRecord.to_row`` shape), newest first, filtered by label equality."""
+
+    def records(self, limit: int | None = None, **filters: Any) -> list[RunRecord]:
+        return [RunRecord.from_row(row) for row in self.rows(limit=limit, **filters)]
+
+    def write_many(self, records: Iterable[RunRecord]) -> None:
+        for record in records:
+            self.write(record)
+
+    def dataframe(self, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        from tracker.frames import to_frame
+
+        return to_frame(self.rows(limit=limit, **filters))
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""
+
+
+_cache: dict[str, Store] = {}
+_cache_lock = threading.Lock()
+
+
+def open_store(location: str | None = None) -> Store:
+    """The store for a location string (``None``: the default SQLite file), cached per process."""
+    location = location or default_store()
+    with _cache_lock:
+        store = _cache.get(location)
+        if store is None:
+            store = _create(location)
+            _cache[location] = store
+        return store
+
+
+def _create(location: str) -> Store:
+    lowered = location.lower()
+    if lowered.startswith("sqlite:///"):
+        from tracker.stores.sqlite import SqliteStore
+
+        return SqliteStore(location[len("sqlite:///") :], location)
+    if lowered.endswith(".csv"):
+        from tracker.stores.csv import CsvStore
+
+        return CsvStore(location)
+    if lowered.endswith((".db", ".sqlite", ".sqlite3")) or ":" not in lowered.split("/")[0]:
+        from tracker.stores.sqlite import SqliteStore
+
+        return SqliteStore(location, location)
+    raise ConfigError("store", location, "expected a .db/.sqlite path, a sqlite:/// URL or a .csv path")
+
+
+def close_all() -> None:
+    """Close every cached store (tests, and the end of the process)."""
+    with _cache_lock:
+        for store in _cache.values():
+            store.close()
+        _cache.clear()

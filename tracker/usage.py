@@ -1,0 +1,86 @@
+"""The usage probe: machine CPU utilisation and, in process mode, the tracked process tree's share.
+
+In ``machine`` mode every share is 1.0. In ``process`` mode the CPU share is the tree's CPU time over the
+machine's busy CPU time in the same tick (so all processes' shares add up to the machine's power), and the RAM
+share is the tree's resident memory over installed memory. Reading ``/proc/stat`` never blocks (unlike
+``psutil.cpu_percent(interval=...)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import psutil
+
+from tracker.sources.base import Usage
+
+logger = logging.getLogger(__name__)
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds summed over all CPUs since boot. Guest time is already inside user time."""
+    times = psutil.cpu_times()
+    total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return total - idle, total
+
+
+class UsageProbe:
+    """Reads utilisation once per tick; shared by every source of a meter."""
+
+    def __init__(self, mode: str = "machine", pid: int | None = None) -> None:
+        self.mode = mode
+        self.pid = pid if pid is not None else os.getpid()
+        self._process: psutil.Process | None = None
+        self._busy = 0.0
+        self._total = 0.0
+        self._tree_cpu = 0.0
+        self._memory = float(psutil.virtual_memory().total) if mode == "process" else 1.0
+        self._gone = False
+
+    def start(self) -> None:
+        self._busy, self._total = machine_cpu_seconds()
+        if self.mode == "process":
+            try:
+                self._process = psutil.Process(self.pid)
+            except psutil.Error:
+                self._process = None
+                self._gone = True
+            self._tree_cpu, _ = self._tree()
+
+    def _tree(self) -> tuple[float, float]:
+        """(CPU seconds, resident bytes) of the process and all its descendants, reaped ones included."""
+        if self._process is None or self._gone:
+            return self._tree_cpu, 0.0
+        try:
+            processes = [self._process, *self._process.children(recursive=True)]
+        except psutil.Error:
+            self._gone = True
+            return self._tree_cpu, 0.0
+        cpu = rss = 0.0
+        for proc in processes:
+            try:
+                with proc.oneshot():
+                    t = proc.cpu_times()
+                    cpu += t.user + t.system + t.children_user + t.children_system
+                    rss += proc.memory_info().rss
+            except psutil.Error:  # a child exited between listing and reading: its time moves to its parent
+                continue
+        return cpu, rss
+
+    def read(self, dt: float) -> Usage:
+        busy, total = machine_cpu_seconds()
+        d_busy, d_total = busy - self._busy, total - self._total
+        self._busy, self._total = busy, total
+        util = min(1.0, max(0.0, d_busy / d_total)) if d_total > 0 else 0.0
+        if self.mode != "process":
+            return Usage(dt=dt, cpu_util=util)
+        tree_cpu, rss = self._tree()
+        d_tree = max(0.0, tree_cpu - self._tree_cpu)
+        self._tree_cpu = tree_cpu
+        if d_busy > 0:
+            share = min(1.0, d_tree / d_busy)
+        else:
+            share = 1.0 if d_tree > 0 else 0.0
+        return Usage(dt=dt, cpu_util=util, cpu_share=share, ram_share=min(1.0, rss / self._memory))
