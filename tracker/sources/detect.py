@@ -19,7 +19,8 @@ from tracker.sources.base import Component, ConstantPower, NullSource, PowerSour
 from tracker.sources.cpu_model import CpuModel
 from tracker.sources.nvml import NvmlSource
 from tracker.sources.ram import RamModel
-from tracker.sources.rapl import DEFAULT_ROOT, RaplSource
+from tracker.sources import rapl
+from tracker.sources.rapl import RaplSource
 
 logger = logging.getLogger(__name__)
 _logged: set[str] = set()
@@ -100,10 +101,15 @@ def build_chains(
     config: Config,
     machine: Machine,
     *,
-    powercap_root: Path = DEFAULT_ROOT,
+    powercap_root: Path | None = None,
     nvml_factory: Factory | None = None,
 ) -> dict[Component, SourceChain]:
-    """One chain per component for this configuration (sources are not started yet)."""
+    """One chain per component for this configuration (sources are not started yet).
+
+    ``powercap_root`` defaults to :data:`tracker.sources.rapl.DEFAULT_ROOT`, read at call time so that tests
+    can point it at a fake sysfs tree.
+    """
+    root = powercap_root or rapl.DEFAULT_ROOT
 
     def forced(component: Component, watts: float | None, rest: list[Factory]) -> list[Factory]:
         if watts is not None:
@@ -113,13 +119,13 @@ def build_chains(
     cpu = forced(
         Component.CPU,
         config.cpu_watts,
-        [lambda: RaplSource(Component.CPU, powercap_root), lambda: CpuModel(machine)],
+        [lambda: RaplSource(Component.CPU, root), lambda: CpuModel(machine)],
     )
     gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or NvmlSource])
     ram = forced(
         Component.RAM,
         config.ram_watts,
-        [lambda: RaplSource(Component.RAM, powercap_root), lambda: RamModel(machine.memory_bytes)],
+        [lambda: RaplSource(Component.RAM, root), lambda: RamModel(machine.memory_bytes)],
     )
     return {
         Component.CPU: SourceChain(Component.CPU, cpu),
