@@ -15,11 +15,11 @@ from pathlib import Path
 from tracker.config import Config
 from tracker.errors import MeasurementError
 from tracker.hardware import Machine
+from tracker.sources import rapl
 from tracker.sources.base import Component, ConstantPower, NullSource, PowerSource, Usage
 from tracker.sources.cpu_model import CpuModel
 from tracker.sources.nvml import NvmlSource
 from tracker.sources.ram import RamModel
-from tracker.sources import rapl
 from tracker.sources.rapl import RaplSource
 
 logger = logging.getLogger(__name__)
