@@ -20,14 +20,20 @@ _installed = False
 _lock = threading.Lock()
 
 
-def install(stop_all: Callable[[str], None]) -> None:
-    """Register ``stop_all(status)`` to run at exit ("aborted") and on SIGTERM ("terminated")."""
+def install(stop_all: Callable[[str], None], forget: Callable[[], None]) -> None:
+    """Register ``stop_all(status)`` to run at exit ("aborted") and on SIGTERM ("terminated").
+
+    ``forget()`` runs in the child after ``fork()``: the parent's runs belong to the parent, and a child that
+    exits normally must not write them again as "aborted".
+    """
     global _installed
     with _lock:
         if _installed:
             return
         _installed = True
     atexit.register(stop_all, "aborted")
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=forget)
     if threading.current_thread() is not threading.main_thread():
         return
     try:

@@ -53,6 +53,13 @@ def _stop_all(status: str) -> None:
             logger.error("could not finish run %s: %r", run.run_id, exc)
 
 
+def _forget_after_fork() -> None:
+    for run in _active:
+        run.active = False
+    _active.clear()
+    _current.set(None)
+
+
 def _make_meter(config: Config, pid: int | None) -> Meter:
     from tracker import hardware
     from tracker.sources.detect import build_chains
@@ -106,7 +113,7 @@ class Run:
         key = (self.config.measurement_key(), self.pid, self.config.interval)
         config, pid = self.config, self.pid
         self.meter = sampler.meter(key, lambda: _make_meter(config, pid))
-        lifecycle.install(_stop_all)
+        lifecycle.install(_stop_all, _forget_after_fork)
         sampler.attach(self.meter, self)
         self.t0 = time.perf_counter()
         self.wall_offset = time.time() - self.t0
