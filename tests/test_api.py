@@ -35,9 +35,8 @@ def test_block_result_holds_every_figure_and_its_provenance(store_path: str) -> 
 
 
 def test_result_is_not_available_before_the_run_ends(store_path: str) -> None:
-    with tracker.track(store=store_path) as run:
-        with pytest.raises(AttributeError, match="has not finished"):
-            _ = run.energy_kwh
+    with tracker.track(store=store_path) as run, pytest.raises(AttributeError, match="has not finished"):
+        _ = run.energy_kwh
     assert run.energy_kwh >= 0
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +16,7 @@ import tracker
 
 def spawn(code: str, store: str) -> subprocess.Popen[str]:
     env = {**os.environ, "TRACKER_STORE": store}
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, text=True
-    )
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, text=True)
 
 
 @pytest.mark.slow

@@ -80,7 +80,7 @@ def test_overlapping_spans_share_the_energy_of_their_overlap() -> None:
 
 def test_same_name_spans_aggregate_calls_time_and_energy() -> None:
     profile = fold([("step", 0.0, 0.5), ("step", 1.0, 1.5), ("step", 2.5, 3.0)], hand_timeline())
-    calls, seconds, cpu, gpu, ram = profile["step"]
+    calls, seconds, cpu, gpu, _ = profile["step"]
     assert calls == 3
     assert seconds == pytest.approx(1.5)
     assert cpu == pytest.approx(5.0 + 15.0 + 10.0)
