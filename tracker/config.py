@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -110,14 +111,14 @@ def _coerce(key: str, value: Any) -> Any:
 
 def _validate(values: dict[str, Any]) -> None:
     pue = values.get("pue", 1.0)
-    if not pue >= 1.0 or pue != pue:
+    if not (math.isfinite(pue) and pue >= 1.0):
         raise ConfigError("pue", pue, "PUE must be a number >= 1.0 (1.0 means no facility overhead)")
     interval = values.get("interval", 1.0)
     if not 0.01 <= interval <= 3600:
         raise ConfigError("interval", interval, "the sampling interval must be between 0.01 and 3600 seconds")
     for key in ("cpu_watts", "gpu_watts", "ram_watts"):
         watts = values.get(key)
-        if watts is not None and not watts >= 0:
+        if watts is not None and not (math.isfinite(watts) and watts >= 0):
             raise ConfigError(key, watts, "watts must be zero or positive")
     mode = values.get("mode", "machine")
     if mode not in MODES:
@@ -146,7 +147,7 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     return layer
 
 
-_toml_cache: dict[Path, tuple[int, dict[str, Any]]] = {}
+_toml_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
 
 
 def _read_toml(path: Path) -> dict[str, Any] | None:
@@ -155,15 +156,16 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
         mtime = path.stat().st_mtime_ns
     except OSError:
         return None
+    stamp = (mtime, path.stat().st_size)
     cached = _toml_cache.get(path)
-    if cached and cached[0] == mtime:
+    if cached and cached[0] == stamp:
         return cached[1]
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), "<file>", f"cannot read TOML: {exc}") from exc
-    _toml_cache[path] = (mtime, data)
+    _toml_cache[path] = (stamp, data)
     return data
 
 
@@ -182,7 +184,12 @@ def _file_layers(cwd: Path | None) -> list[tuple[str, dict[str, Any]]]:
     pyproject = find_pyproject(cwd)
     if pyproject is not None:
         data = _read_toml(pyproject) or {}
-        section = data.get("tool", {}).get("tracker")
+        tool = data.get("tool", {})
+        if not isinstance(tool, Mapping):
+            raise ConfigError(f"{pyproject} [tool.tracker]", tool, "[tool] must be a table")
+        section = tool.get("tracker")
+        if section is not None and not isinstance(section, Mapping):
+            raise ConfigError(f"{pyproject} [tool.tracker]", section, "expected a table")
         if section:
             layers.append((f"{pyproject} [tool.tracker]", dict(section)))
     user = config_file()

@@ -18,15 +18,16 @@ from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker import lifecycle
 from tracker.config import Config, resolve
 from tracker.errors import TrackerError
-from tracker.meter import Meter
 from tracker.records import RunRecord
-from tracker.sampler import get_sampler
-from tracker.timeline import Timeline
+
+if TYPE_CHECKING:  # the measuring machinery is imported at the first run, keeping `import tracker` cheap
+    from tracker.meter import Meter
+    from tracker.timeline import Timeline
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,6 +63,7 @@ def _forget_after_fork() -> None:
 
 def _make_meter(config: Config, pid: int | None) -> Meter:
     from tracker import hardware
+    from tracker.meter import Meter
     from tracker.sources.detect import build_chains
     from tracker.usage import UsageProbe
 
@@ -109,6 +111,8 @@ class Run:
     def start(self) -> Run:
         if self.active or self.record is not None:
             raise TrackerError("a Run is started once; start a new Tracker run instead")
+        from tracker.sampler import get_sampler
+
         sampler = get_sampler()
         key = (self.config.measurement_key(), self.pid, self.config.interval)
         config, pid = self.config, self.pid
