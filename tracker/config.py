@@ -20,11 +20,6 @@ from typing import Any
 from tracker.errors import ConfigError
 from tracker.paths import config_file
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 logger = logging.getLogger(__name__)
 
 MODES = ("machine", "process")
@@ -160,6 +155,10 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
     cached = _toml_cache.get(path)
     if cached and cached[0] == stamp:
         return cached[1]
+    if sys.version_info >= (3, 11):  # imported here: most processes never read a TOML file
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)

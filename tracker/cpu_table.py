@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import functools
 from dataclasses import dataclass
-from importlib import resources
 
+from tracker import data
 from tracker.cpu_names import model_tokens, normalize_cpu_name
 
 
@@ -24,17 +24,19 @@ class CpuSpec:
 
 
 @functools.cache
-def _table() -> tuple[dict[str, CpuSpec], dict[frozenset[str], list[str]]]:
-    rows: dict[str, CpuSpec] = {}
-    by_model: dict[frozenset[str], list[str]] = {}
-    with resources.files("tracker.data").joinpath("cpu_tdp.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            key = row["key"]
-            rows[key] = CpuSpec(row["name"], float(row["tdp_w"]), row["source"])
-            models = frozenset(model_tokens(key))
-            if models:
-                by_model.setdefault(models, []).append(key)
-    return rows, by_model
+def _rows() -> tuple[tuple[str, str], ...]:
+    """(key, raw CSV line) pairs. Parsing a row fully is deferred: a lookup touches one or a handful of rows.
+
+    Building a token index over the ~6,000 rows cost ~50 ms at the first run's start; a string scan costs ~2 ms.
+    """
+    text = data.read_text("cpu_tdp.csv")
+    lines = text.splitlines()[1:]
+    return tuple((line.split(",", 1)[0], line) for line in lines if line)
+
+
+def _spec(line: str) -> CpuSpec:
+    _key, name, tdp, source = next(csv.reader([line]))
+    return CpuSpec(name, float(tdp), source)
 
 
 def lookup(brand: str) -> CpuSpec | None:
@@ -44,19 +46,23 @@ def lookup(brand: str) -> CpuSpec | None:
     brand's and whose other tokens all appear in the brand (or the reverse), preferring the most tokens shared.
     """
     key = normalize_cpu_name(brand)
-    rows, by_model = _table()
-    if key in rows:
-        return rows[key]
-    models = frozenset(model_tokens(key))
+    rows = _rows()
+    for row_key, line in rows:
+        if row_key == key:
+            return _spec(line)
+    models = model_tokens(key)
     if not models:
         return None
     words = set(key.split())
     best: tuple[int, int, str] | None = None
-    for candidate in by_model.get(models, []):
+    best_line = ""
+    for candidate, line in rows:
+        if not all(m in candidate for m in models):  # cheap substring filter before tokenising
+            continue
         cand_words = set(candidate.split())
-        if not (cand_words <= words or words <= cand_words):
+        if model_tokens(candidate) != models or not (cand_words <= words or words <= cand_words):
             continue
         score = (len(cand_words & words), -len(cand_words), candidate)
         if best is None or score > best:
-            best = score
-    return rows[best[2]] if best else None
+            best, best_line = score, line
+    return _spec(best_line) if best else None

@@ -10,7 +10,6 @@ import functools
 import logging
 import os
 import platform
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +31,16 @@ class Machine:
 
 def parse_cpuinfo(text: str) -> tuple[str, int, bool]:
     """Return (brand, sockets, virtualised) from the text of ``/proc/cpuinfo``."""
+    brand, sockets, _cores, virtualised = _parse(text)
+    return brand, sockets, virtualised
+
+
+def _parse(text: str) -> tuple[str, int, int, bool]:
+    """(brand, sockets, physical cores or 0 when not listed, virtualised)."""
     brand = ""
     sockets: set[str] = set()
+    cores: set[tuple[str, str]] = set()
+    socket_id = "0"
     virtualised = False
     for line in text.splitlines():
         name, sep, value = line.partition(":")
@@ -45,9 +52,21 @@ def parse_cpuinfo(text: str) -> tuple[str, int, bool]:
             brand = value
         elif name == "physical id":
             sockets.add(value)
+            socket_id = value
+        elif name == "core id":
+            cores.add((socket_id, value))
         elif name == "flags" and " hypervisor" in f" {value}":
             virtualised = True
-    return brand, max(1, len(sockets)), virtualised
+    return brand, max(1, len(sockets)), len(cores), virtualised
+
+
+def _memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX: ask psutil
+        import psutil
+
+        return int(psutil.virtual_memory().total)
 
 
 def _brand_from_cpuinfo_package() -> str:
@@ -63,25 +82,27 @@ def _brand_from_cpuinfo_package() -> str:
 @functools.cache
 def detect(cpuinfo_path: str = "/proc/cpuinfo") -> Machine:
     """Detect the machine once per process (the facts do not change while it runs)."""
-    import psutil
-
-    brand, sockets, virtualised = "", 1, False
+    brand, sockets, cores, virtualised = "", 1, 0, False
     path = Path(cpuinfo_path)
     if path.is_file():
         try:
-            brand, sockets, virtualised = parse_cpuinfo(path.read_text(errors="replace"))
+            brand, sockets, cores, virtualised = _parse(path.read_text(errors="replace"))
         except OSError as exc:
             logger.debug("cannot read %s: %s", path, exc)
     if not brand:
         brand = _brand_from_cpuinfo_package() or platform.processor() or "unknown CPU"
     logical = os.cpu_count() or 1
-    physical = psutil.cpu_count(logical=False) or logical
+    if not cores:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False) or logical
+    physical = cores
     return Machine(
-        host=socket.gethostname(),
+        host=platform.node() or "unknown",
         cpu_brand=brand,
         sockets=sockets,
         physical_cores=physical,
         logical_cpus=logical,
-        memory_bytes=int(psutil.virtual_memory().total),
+        memory_bytes=_memory_bytes(),
         virtualised=virtualised,
     )

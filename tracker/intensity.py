@@ -12,9 +12,9 @@ import csv
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Protocol
 
+from tracker import data
 from tracker.errors import ConfigError
 
 WORLD = "WORLD"
@@ -73,7 +73,7 @@ class CountryTable:
 
 @functools.cache
 def country_table() -> CountryTable:
-    with resources.files("tracker.data").joinpath("country_intensity.csv").open(encoding="utf-8") as fh:
+    if True:
         rows = [
             CountryRow(
                 r["alpha2"],
@@ -84,7 +84,7 @@ def country_table() -> CountryTable:
                 r["source"],
                 r["factor_type"],
             )
-            for r in csv.DictReader(fh)
+            for r in csv.DictReader(data.read_text("country_intensity.csv").splitlines())
         ]
     return CountryTable(rows)
 

@@ -11,9 +11,9 @@ import contextlib
 import functools
 import inspect
 import logging
+import os
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar, Token
@@ -82,7 +82,7 @@ class Run:
         self.config = config
         self.name = name
         self.pid = pid
-        self.run_id = uuid.uuid4().hex
+        self.run_id = os.urandom(16).hex()  # 128 random bits, like uuid4, without importing uuid
         self.active = False
         self.record: RunRecord | None = None
         self.meter: Meter | None = None

@@ -9,8 +9,10 @@ component, never an error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -23,6 +25,8 @@ logger = logging.getLogger(__name__)
 #: NVML return codes (nvml.h) that mean "this call will never work here", not "something broke".
 NOT_SUPPORTED = 3
 NO_PERMISSION = 4
+#: present whenever the NVIDIA kernel driver is loaded, on the host and inside GPU containers
+DRIVER_PROC = "/proc/driver/nvidia"
 _COUNTER_RANGE = 2**64  # nvmlDeviceGetTotalEnergyConsumption returns an unsigned long long (mJ)
 _MAX_PLAUSIBLE_W = 10_000.0  # a jump beyond this per device is a counter reset, not energy
 
@@ -63,7 +67,7 @@ class GpuDevice:
     name: str
     uuid: str
     mode: str = "energy"
-    last: float = 0.0  # mJ for the counter, mW for power
+    last: int = 0  # mJ for the counter (an exact uint64), mW for power
 
 
 def _import_nvml() -> ModuleType:
@@ -86,6 +90,9 @@ class NvmlSource(PowerSource):
 
     # -- set-up ----------------------------------------------------------------------------------------
     def start(self) -> None:
+        if self._nvml is None and sys.platform.startswith("linux") and not os.path.exists(DRIVER_PROC):
+            # no NVIDIA kernel driver: skip importing pynvml and dlopen-ing libnvidia-ml (~13 ms at start-up)
+            raise MeasurementError(f"no NVIDIA driver ({DRIVER_PROC} does not exist)")
         try:
             nvml = self._nvml or _import_nvml()
             nvml.nvmlInit()
@@ -93,13 +100,18 @@ class NvmlSource(PowerSource):
             raise MeasurementError(f"NVML not available: {exc}") from exc
         self._nvml = nvml
         try:
-            devices = self._select(nvml)
-        except Exception as exc:
-            raise MeasurementError(f"NVML could not list GPUs: {exc}") from exc
-        if not devices:
-            raise MeasurementError("no visible NVIDIA GPU")
-        for device in devices:
-            self._choose_mode(nvml, device)
+            try:
+                devices = self._select(nvml)
+            except Exception as exc:
+                raise MeasurementError(f"NVML could not list GPUs: {exc}") from exc
+            if not devices:
+                raise MeasurementError("no visible NVIDIA GPU")
+            for device in devices:
+                self._choose_mode(nvml, device)
+        except MeasurementError:
+            with contextlib.suppress(Exception):  # leave NVML as we found it
+                nvml.nvmlShutdown()
+            raise
         self.devices_ = devices
         modes = sorted({d.mode for d in devices})
         self.name = "+".join(f"nvml-{m}" for m in modes)
@@ -132,14 +144,14 @@ class NvmlSource(PowerSource):
 
     def _choose_mode(self, nvml: ModuleType, device: GpuDevice) -> None:
         try:
-            device.last = float(nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
+            device.last = int(nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
             device.mode = "energy"
             return
         except Exception as exc:
             if _code(exc) not in (NOT_SUPPORTED, NO_PERMISSION):
                 logger.debug("GPU %d energy counter failed (%s); trying power", device.index, exc)
         try:
-            device.last = float(nvml.nvmlDeviceGetPowerUsage(device.handle))
+            device.last = int(nvml.nvmlDeviceGetPowerUsage(device.handle))
             device.mode = "power"
         except Exception as exc:
             raise MeasurementError(f"GPU {device.index} ({device.name}): neither energy nor power: {exc}") from exc
@@ -152,15 +164,15 @@ class NvmlSource(PowerSource):
         for device in self.devices_:
             try:
                 if device.mode == "energy":
-                    now = float(nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
-                    delta = now - device.last
+                    now = int(nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
+                    delta = now - device.last  # integers: a float cannot step by 1 mJ near 2**64
                     if delta < 0:
                         wrapped = _COUNTER_RANGE - device.last + now
-                        delta = wrapped if wrapped <= _MAX_PLAUSIBLE_W * 1000 * max(usage.dt, 1.0) else 0.0
+                        delta = wrapped if wrapped <= _MAX_PLAUSIBLE_W * 1000 * max(usage.dt, 1.0) else 0
                     device.last = now
                     total += delta / 1000.0
                 else:
-                    now = float(nvml.nvmlDeviceGetPowerUsage(device.handle))
+                    now = int(nvml.nvmlDeviceGetPowerUsage(device.handle))
                     total += (device.last + now) / 2 / 1000.0 * usage.dt
                     device.last = now
             except Exception as exc:

@@ -50,7 +50,9 @@ class SqliteStore(Store):
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         with self._schema_lock:
             if not self._ready:
-                self._migrate(conn)
+                # an up-to-date file needs no write (a write at open would cost an fsync per process)
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    self._migrate(conn)
                 self._ready = True
         self._local.conn = conn
         return conn
