@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 #: NVML return codes (nvml.h) that mean "this call will never work here", not "something broke".
 NOT_SUPPORTED = 3
 NO_PERMISSION = 4
-#: present whenever the NVIDIA kernel driver is loaded, on the host and inside GPU containers
-DRIVER_PROC = "/proc/driver/nvidia"
+#: Linux paths of which at least one exists wherever NVML can work: the driver's proc folder (hosts), its
+#: control device (containers given a GPU, gVisor's nvproxy) and WSL2's GPU paravirtualisation device.
+DRIVER_SIGNS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")
 _COUNTER_RANGE = 2**64  # nvmlDeviceGetTotalEnergyConsumption returns an unsigned long long (mJ)
 _MAX_PLAUSIBLE_W = 10_000.0  # a jump beyond this per device is a counter reset, not energy
 
@@ -90,9 +91,9 @@ class NvmlSource(PowerSource):
 
     # -- set-up ----------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._nvml is None and sys.platform.startswith("linux") and not os.path.exists(DRIVER_PROC):
-            # no NVIDIA kernel driver: skip importing pynvml and dlopen-ing libnvidia-ml (~13 ms at start-up)
-            raise MeasurementError(f"no NVIDIA driver ({DRIVER_PROC} does not exist)")
+        if self._nvml is None and sys.platform.startswith("linux") and not any(map(os.path.exists, DRIVER_SIGNS)):
+            # no sign of an NVIDIA driver: skip importing pynvml and dlopen-ing libnvidia-ml (~13 ms at start-up)
+            raise MeasurementError(f"no NVIDIA driver (none of {', '.join(DRIVER_SIGNS)} exists)")
         try:
             nvml = self._nvml or _import_nvml()
             nvml.nvmlInit()
