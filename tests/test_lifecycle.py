@@ -106,7 +106,8 @@ def test_fork_child_runs_its_own_runs_and_leaves_the_parents_alone(store_path: s
                 with tracker.track(project="child", interval=0.05):
                     time.sleep(0.1)
                 sys.exit(0)  # a normal exit: atexit runs in the child too
-            os.waitpid(pid, 0)
+            _, child_status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(child_status) == 0, child_status  # leaving the block was quiet
             # the child must not have written the parent's run (as "aborted") on its way out
             assert tracker.load_runs()["project"].tolist() == ["child"]
         """,

@@ -20,7 +20,6 @@ J_PER_KWH = 3.6e6
 class Carbon:
     """The carbon side of a run: what was multiplied by what."""
 
-    facility_energy_kwh: float
     emissions_kg: float
     intensity: Intensity  # the intensity of the run's first hour (provenance); see g_per_kwh for the mean
     g_per_kwh: float  # energy-weighted mean intensity over the run
@@ -47,4 +46,4 @@ def emissions(
     if first is None:
         raise ValueError("no hour buckets")
     mean = grams / facility if facility > 0 else first.g_per_kwh
-    return Carbon(facility, grams / 1000.0, first, mean)
+    return Carbon(grams / 1000.0, first, mean)

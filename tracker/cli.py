@@ -108,7 +108,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     def forward(signum: int, frame: object) -> None:  # the child decides how to end; we keep measuring
         child.send_signal(signum)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    # Ctrl-C reaches the whole foreground process group, the child included: ignore it here rather than
+    # forward a second one. SIGTERM is usually sent to this process alone: pass it on.
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, forward)
     try:
         code = child.wait()
     finally:

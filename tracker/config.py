@@ -122,6 +122,11 @@ def _validate(values: dict[str, Any]) -> None:
         label = values.get(key)
         if label is not None and not label.strip():
             raise ConfigError(key, label, "labels must not be empty")
+    store = values.get("store")
+    if store:
+        from tracker.stores.base import check_location
+
+        check_location(store)
     country = values.get("country")
     if country is not None:
         from tracker.intensity import country_table

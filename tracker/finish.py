@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from tracker.sources.base import Component
 
 if TYPE_CHECKING:
     from tracker.run import Run
+    from tracker.stores.base import Store
 
 logger = logging.getLogger(__name__)
 _provider: EmbeddedCountryIntensity | None = None
@@ -78,7 +80,7 @@ def build_record(
     carbon = emissions(hours or [(started, 0.0)], config.country, config.pue, _intensity_provider())
     if config.country is None:
         notes.append("no country configured: the world average intensity was used")
-    methods = meter.methods()
+    methods = meter.methods(run._marks)
     gpus = meter.chains[Component.GPU].active.devices()
     factor = config.pue * carbon.g_per_kwh / 1000.0
     spans = [
@@ -141,28 +143,59 @@ def build_record(
 def deliver(record: RunRecord, config: Config) -> RunRecord:
     """Write the record to the configured store and CSV; on failure, to the fallback file; never raise."""
     from tracker.stores import open_store
+    from tracker.stores.csv import CsvStore
 
-    targets: list[str | None] = []
+    targets: list[tuple[str, Callable[[], Store]]] = []
     if config.save:
-        targets.append(config.store)  # None: the default SQLite file
+        targets.append((config.store or "the default store", lambda: open_store(config.store)))
     if config.csv:
-        targets.append(config.csv)
-    for location in targets:
+        csv_path = config.csv
+        targets.append((csv_path, lambda: CsvStore(csv_path)))  # CSV whatever the file's extension
+    failed = False
+    for label, store in targets:
         try:
-            open_store(location).write(record)
+            store().write(record)
         except Exception as exc:
-            logger.error("could not write run %s to %s: %s", record.run_id, location or "the default store", exc)
-            record.notes.append(f"store {location or 'default'} failed: {exc}")
-            _fallback(record)
+            logger.error("could not write run %s to %s: %s", record.run_id, label, exc)
+            record.notes.append(f"store {label} failed: {exc}")
+            failed = True
+    if failed:
+        _fallback(record)
     return record
 
 
+def salvage(run: Run, t1: float, status: str, error: str | None, exc: BaseException) -> RunRecord:
+    """A record for a run whose accounting itself failed: times, labels and the fault; no energy figures."""
+    from tracker.sampler import get_sampler
+
+    if run.meter is not None:
+        try:
+            get_sampler().detach(run.meter, run)
+        except Exception as detach_exc:
+            logger.error("could not detach run %s: %r", run.run_id, detach_exc)
+    config = run.config
+    started = datetime.fromtimestamp(run.t0 + run.wall_offset, tz=timezone.utc)
+    record = RunRecord(
+        run_id=run.run_id, project=config.project, experiment=config.experiment, team=config.team,
+        organisation=config.organisation, name=run.name, started_at=started,
+        ended_at=datetime.fromtimestamp(t1 + run.wall_offset, tz=timezone.utc), duration_s=max(0.0, t1 - run.t0),
+        cpu_energy_kwh=0.0, gpu_energy_kwh=0.0, ram_energy_kwh=0.0, energy_kwh=0.0, pue=config.pue,
+        facility_energy_kwh=0.0, intensity_g_per_kwh=0.0, intensity_source="", intensity_year=None,
+        country=config.country, emissions_kg=0.0, cpu_power_w=0.0, gpu_power_w=0.0, ram_power_w=0.0,
+        cpu_method="failed", gpu_method="failed", ram_method="failed", attribution=config.mode, host="",
+        cpu_model="", cpu_count=0, gpu_model="", gpu_count=0, ram_total_gb=0.0, tracker_version=__version__,
+        status=status, error=error, interval_s=config.interval, tags=dict(config.tags),
+        notes=[f"accounting failed, energy unknown: {exc!r}"],
+    )  # fmt: skip
+    return deliver(record, config)
+
+
 def _fallback(record: RunRecord) -> None:
-    path = data_dir() / "unsaved-records.jsonl"
     try:
+        path = data_dir() / "unsaved-records.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record.to_row()) + "\n")
         logger.error("run %s was saved to %s instead", record.run_id, path)
-    except OSError as exc:
+    except Exception as exc:
         logger.critical("run %s could not be saved anywhere (%s); record: %s", record.run_id, exc, record.to_row())

@@ -73,19 +73,18 @@ class CountryTable:
 
 @functools.cache
 def country_table() -> CountryTable:
-    if True:
-        rows = [
-            CountryRow(
-                r["alpha2"],
-                r["alpha3"],
-                r["name"],
-                float(r["g_per_kwh"]),
-                int(r["year"]),
-                r["source"],
-                r["factor_type"],
-            )
-            for r in csv.DictReader(data.read_text("country_intensity.csv").splitlines())
-        ]
+    rows = [
+        CountryRow(
+            r["alpha2"],
+            r["alpha3"],
+            r["name"],
+            float(r["g_per_kwh"]),
+            int(r["year"]),
+            r["source"],
+            r["factor_type"],
+        )
+        for r in csv.DictReader(data.read_text("country_intensity.csv").splitlines())
+    ]
     return CountryTable(rows)
 
 

@@ -44,11 +44,10 @@ class Meter:
         self.interval = interval
         self.clock = clock
         self.timeline = Timeline()
-        self.lock = threading.Lock()
+        # re-entrant: a SIGTERM handler may stop another run on this meter while the main thread holds it
+        self.lock = threading.RLock()
         self.runs: list[Run] = []
-        self.started = False
         self.last = 0.0
-        self.ticks = 0
 
     def start(self) -> None:
         """Start the sources (detection happens here, once per meter) and take the baseline."""
@@ -57,7 +56,6 @@ class Meter:
             chain.start()
         self.last = self.clock()
         self.timeline.reset(self.last)
-        self.started = True
 
     def rebase(self) -> None:
         """Called when a run attaches to an idle meter: read everything and throw the idle gap away."""
@@ -87,7 +85,6 @@ class Meter:
                 joules.append(energy)
             self.timeline.append(t, *joules)
             self.last = t
-            self.ticks += 1
             for run in list(self.runs):
                 run.fold_spans(self.timeline, t)
             return t
@@ -98,8 +95,16 @@ class Meter:
             if self.runs:
                 self.timeline.trim(min(run.t0 for run in self.runs))
 
-    def methods(self) -> dict[Component, str]:
-        return {component: chain.method for component, chain in self.chains.items()}
+    def marks(self) -> dict[Component, int]:
+        """How many sources each chain has used so far; a run keeps these from its start."""
+        return {component: len(chain.used) for component, chain in self.chains.items()}
+
+    def methods(self, marks: dict[Component, int] | None = None) -> dict[Component, str]:
+        """Each component's method since ``marks`` (the source in use then, and any that took over since)."""
+        return {
+            component: ">".join(chain.used[max(0, (marks or {}).get(component, 1) - 1) :]) or "none"
+            for component, chain in self.chains.items()
+        }
 
     def notes_since(self, t0: float) -> list[str]:
         """Notes from detection, and those made at or after ``t0`` (a run's start)."""

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
+
+
+def _home() -> Path:
+    """The user's home, or a per-user temporary folder where there is none (random-UID containers)."""
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError, OSError):
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        return Path(tempfile.gettempdir()) / f"tracker-{uid}"
 
 
 def data_dir() -> Path:
     """The directory for the default store (``$XDG_DATA_HOME/tracker`` or the platform's equivalent)."""
     if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        base = Path(os.environ.get("LOCALAPPDATA") or _home() / "AppData" / "Local")
     elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
+        base = _home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        base = Path(os.environ.get("XDG_DATA_HOME") or _home() / ".local" / "share")
     return base / "tracker"
 
 
@@ -24,9 +34,9 @@ def config_file() -> Path:
     if explicit:
         return Path(explicit)
     if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+        base = Path(os.environ.get("APPDATA") or _home() / "AppData" / "Roaming")
     else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or _home() / ".config")
     return base / "tracker" / "config.toml"
 
 

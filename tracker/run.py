@@ -34,8 +34,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _current: ContextVar[Run | None] = ContextVar("tracker_current_run", default=None)
 _active: list[Run] = []  # every active run in this process, oldest first (threads fall back to the newest)
-_active_lock = threading.Lock()
+_active_lock = threading.RLock()  # re-entrant: the SIGTERM handler stops runs on the main thread
 _perf_ns = time.perf_counter_ns
+
+
+def _newest() -> Run | None:
+    """The newest active run; safe while other threads stop runs (no check-then-index race)."""
+    return next(reversed(_active), None)
 
 
 def current_run() -> Run | None:
@@ -43,7 +48,7 @@ def current_run() -> Run | None:
     run = _current.get()
     if run is not None and run.active:
         return run
-    return _active[-1] if _active else None
+    return _newest()
 
 
 def _stop_all(status: str) -> None:
@@ -57,6 +62,7 @@ def _stop_all(status: str) -> None:
 def _forget_after_fork() -> None:
     for run in _active:
         run.active = False
+        run.forked = True  # the parent writes this run; the child's stop() returns quietly
     _active.clear()
     _current.set(None)
 
@@ -90,7 +96,9 @@ class Run:
         self.wall_offset = 0.0
         self._spans: deque[tuple[str, int, int]] = deque()
         self._profile: dict[str, list[float]] = {}  # name -> [calls, seconds, cpu J, gpu J, ram J]
-        self._stop_lock = threading.Lock()
+        self._stop_lock = threading.RLock()
+        self._marks: dict[Any, int] = {}
+        self.forked = False
 
     def __getattr__(self, item: str) -> Any:
         record = self.__dict__.get("record")
@@ -119,6 +127,7 @@ class Run:
         self.meter = sampler.meter(key, lambda: _make_meter(config, pid))
         lifecycle.install(_stop_all, _forget_after_fork)
         sampler.attach(self.meter, self)
+        self._marks = self.meter.marks()
         self.t0 = time.perf_counter()
         self.wall_offset = time.time() - self.t0
         self.active = True
@@ -133,6 +142,7 @@ class Run:
     def fold_spans(self, timeline: Timeline, upto: float, final: bool = False) -> None:
         """Attribute finished spans' energy from the timeline (called by the meter, under its lock)."""
         spans, profile = self._spans, self._profile
+        # a bounded pass: other threads keep appending while we fold, and spans ending after `upto` go back
         fast = timeline.last_rate() if len(timeline) >= 2 else None
         if fast is not None:
             t_prev, e_prev, t_last = fast
@@ -140,7 +150,7 @@ class Run:
             width = t_last - t_prev
             rates = tuple((e_last[i] - e_prev[i]) / width for i in range(3)) if width > 0 else (0.0, 0.0, 0.0)
         pending = []
-        while spans:
+        for _ in range(len(spans)):
             name, a_ns, b_ns = spans.popleft()
             a, b = a_ns / 1e9, b_ns / 1e9
             if b > upto:
@@ -169,6 +179,9 @@ class Run:
         """End the run, write its record to the store(s) and return it. Never raises for a measurement fault."""
         with self._stop_lock:
             if not self.active:
+                if self.forked:  # a forked child leaving the parent's block: the parent owns this run
+                    logger.debug("run %s belongs to the parent process; not stopped in the child", self.run_id)
+                    return self.record  # type: ignore[return-value]
                 if self.record is None:
                     raise TrackerError("this run was never started")
                 return self.record
@@ -177,9 +190,13 @@ class Run:
             with _active_lock:
                 if self in _active:
                     _active.remove(self)
-            from tracker.finish import finish
+            from tracker import finish
 
-            self.record = finish(self, t1, status, error)
+            try:
+                self.record = finish.finish(self, t1, status, error)
+            except Exception as exc:  # never raise into user code after start, never lose the record
+                logger.error("could not account run %s: %r; writing what is known", self.run_id, exc)
+                self.record = finish.salvage(self, t1, status, error, exc)
             return self.record
 
 
@@ -237,29 +254,36 @@ def outcome(exc: BaseException | None) -> tuple[str, str | None]:
 
 
 class _Track:
-    """What ``track(...)`` returns: a decorator and a re-entrant context manager."""
+    """What ``track(...)`` returns: a decorator and a context manager, re-entrant and safe to share.
+
+    Open blocks are kept per context (thread, asyncio task), so one ``track(...)`` object used by several threads
+    at once stops each thread's own run.
+    """
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
-        self._stack: list[Tracker] = []
+        self._open: ContextVar[tuple[Tracker, ...]] = ContextVar(f"tracker_track_{id(self)}", default=())
 
     # context manager: always a new run
     def __enter__(self) -> Run:
         tracker = Tracker(**self.settings)
-        self._stack.append(tracker)
-        return tracker.start()
+        run = tracker.start()
+        self._open.set((*self._open.get(), tracker))
+        return run
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stack.pop().stop(*outcome(exc))
+        *rest, tracker = self._open.get()
+        self._open.set(tuple(rest))
+        tracker.stop(*outcome(exc))
 
     # decorator: a span inside an active run, else a new run named after the function
     def __call__(self, fn: F) -> F:
         name = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
         settings = self.settings
         current = _current
-        active = _active
+        newest = _newest
         perf = _perf_ns
 
         if inspect.iscoroutinefunction(fn):
@@ -268,7 +292,7 @@ class _Track:
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 run = current.get()
                 if run is None or not run.active:
-                    run = active[-1] if active else None
+                    run = newest()
                 if run is not None:
                     t0 = perf()
                     try:
@@ -284,7 +308,7 @@ class _Track:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             run = current.get()
             if run is None or not run.active:
-                run = active[-1] if active else None
+                run = newest()
             if run is not None:
                 t0 = perf()
                 try:
@@ -312,25 +336,26 @@ def track(func: Callable[..., Any] | None = None, /, **settings: Any) -> Any:
 class task:
     """A named span of the active run: ``with task("load"):`` or ``@task("load")``. Spans nest.
 
-    Outside any run it does nothing (the code still runs).
+    Outside any run it does nothing (the code still runs). One ``task`` object may be reused and shared: open
+    spans are kept per context (thread, asyncio task).
     """
 
-    __slots__ = ("_run", "_t0", "name")
+    __slots__ = ("_open", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._run: Run | None = None
-        self._t0 = 0
+        self._open: ContextVar[tuple[tuple[Run | None, int], ...]] = ContextVar("tracker_task", default=())
 
     def __enter__(self) -> task:
-        self._run = current_run()
-        self._t0 = _perf_ns()
+        self._open.set((*self._open.get(), (current_run(), _perf_ns())))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._run is not None:
-            self._run._spans.append((self.name, self._t0, _perf_ns()))
-            self._run = None
+        end = _perf_ns()
+        *rest, (run, start) = self._open.get()
+        self._open.set(tuple(rest))
+        if run is not None:
+            run._spans.append((self.name, start, end))
 
     def __call__(self, fn: F) -> F:
         name = self.name

@@ -7,6 +7,7 @@ two timestamps; nested and overlapping spans are correct by construction. Times 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -15,13 +16,16 @@ ZERO: Joules = (0.0, 0.0, 0.0)
 
 
 class Timeline:
-    """Append-only samples; the meter holds its lock while appending and reading."""
+    """Append-only samples; the meter holds its lock while appending and reading.
+
+    Stored in ``array('d')``: 32 bytes a tick (about 2.8 MB a day at 1 s) instead of ~128 with lists of floats.
+    """
 
     def __init__(self) -> None:
-        self.t: list[float] = []
-        self.cpu: list[float] = []
-        self.gpu: list[float] = []
-        self.ram: list[float] = []
+        self.t = array("d")
+        self.cpu = array("d")
+        self.gpu = array("d")
+        self.ram = array("d")
 
     def __len__(self) -> int:
         return len(self.t)
@@ -39,7 +43,7 @@ class Timeline:
 
     def reset(self, t: float) -> None:
         """Forget everything and start again at ``t`` (no run needs the old samples)."""
-        self.t, self.cpu, self.gpu, self.ram = [t], [0.0], [0.0], [0.0]
+        self.t, self.cpu, self.gpu, self.ram = array("d", [t]), array("d", [0.0]), array("d", [0.0]), array("d", [0.0])
 
     def trim(self, before: float) -> None:
         """Drop samples no run can need: those older than the last sample at or before ``before``."""

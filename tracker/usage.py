@@ -129,7 +129,9 @@ class UsageProbe:
             return Usage(dt=dt, cpu_util=util)
         tree_cpu, rss = self._tree()
         d_tree = max(0.0, tree_cpu - self._tree_cpu)
-        self._tree_cpu = tree_cpu
+        # never step back: a child reaped between reading the parent and reading the child vanishes for one
+        # tick, and its whole lifetime would come back as new time on the next one
+        self._tree_cpu = max(self._tree_cpu, tree_cpu)
         if d_busy > 0:
             share = min(1.0, d_tree / d_busy)
         else:

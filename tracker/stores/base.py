@@ -7,6 +7,7 @@ one costs a connection and a schema check, which must not happen on every run (s
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -51,11 +52,21 @@ class Store(ABC):
 
 _cache: dict[str, Store] = {}
 _cache_lock = threading.Lock()
+_fork_hook = False
+
+
+def _forget_after_fork() -> None:
+    """A forked child must not use the parent's connections (SQLite forbids it): drop them, unclosed."""
+    _cache.clear()
 
 
 def open_store(location: str | None = None) -> Store:
     """The store for a location string (``None``: the default SQLite file), cached per process."""
+    global _fork_hook
     location = location or default_store()
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forget_after_fork)
+        _fork_hook = True
     with _cache_lock:
         store = _cache.get(location)
         if store is None:
@@ -64,21 +75,32 @@ def open_store(location: str | None = None) -> Store:
         return store
 
 
-def _create(location: str) -> Store:
+def check_location(location: str) -> None:
+    """Raise :class:`ConfigError` at start for a location no back end takes (not at the run's end)."""
+    _kind(location)
+
+
+def _kind(location: str) -> str:
     lowered = location.lower()
     if lowered.startswith("sqlite:///"):
-        from tracker.stores.sqlite import SqliteStore
-
-        return SqliteStore(location[len("sqlite:///") :], location)
+        return "sqlite-url"
     if lowered.endswith(".csv"):
+        return "csv"
+    if lowered.endswith((".db", ".sqlite", ".sqlite3")) or "://" not in lowered:
+        return "sqlite"
+    raise ConfigError("store", location, "expected a .db/.sqlite path, a sqlite:/// URL or a .csv path")
+
+
+def _create(location: str) -> Store:
+    kind = _kind(location)
+    if kind == "csv":
         from tracker.stores.csv import CsvStore
 
         return CsvStore(location)
-    if lowered.endswith((".db", ".sqlite", ".sqlite3")) or ":" not in lowered.split("/")[0]:
-        from tracker.stores.sqlite import SqliteStore
+    from tracker.stores.sqlite import SqliteStore
 
-        return SqliteStore(location, location)
-    raise ConfigError("store", location, "expected a .db/.sqlite path, a sqlite:/// URL or a .csv path")
+    path = location[len("sqlite:///") :] if kind == "sqlite-url" else location
+    return SqliteStore(path, location)
 
 
 def close_all() -> None:
