@@ -103,7 +103,9 @@ def test_accounting_failure_still_writes_a_record_and_never_raises(
         pass
 
 
-def test_no_home_directory_does_not_break_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_home_directory_does_not_break_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.delenv("XDG_CONFIG_HOME")
 
@@ -114,7 +116,8 @@ def test_no_home_directory_does_not_break_a_run(monkeypatch: pytest.MonkeyPatch)
     with tracker.track(project="homeless") as run:
         pass
     assert run.status == "completed"
-    assert tracker.load_runs()["project"].tolist() == ["homeless"]
+    assert tracker.load_runs()["run_id"].tolist() == [run.run_id]
+    assert list((tmp_path / "tmp").glob("tracker-*/.local/share/tracker/runs.db"))
 
 
 def test_csv_output_is_csv_whatever_the_extension(tmp_path: Path, store_path: str) -> None:
