@@ -147,18 +147,18 @@ def summary(record: Any) -> str:
 def cmd_detect(args: argparse.Namespace) -> int:
     from tracker import hardware
     from tracker.config import resolve
-    from tracker.finish import _intensity_provider
-    from tracker.run import _make_meter
+    from tracker.intensity import default_provider
+    from tracker.meter import Meter
     from tracker.sources.base import Component
 
     config = resolve(_settings(args))
     machine = hardware.detect()
-    meter = _make_meter(config, None)
+    meter = Meter.for_config(config)
     meter.start()
     try:
         from datetime import datetime, timezone
 
-        intensity = _intensity_provider().intensity(config.country, datetime.now(timezone.utc))
+        intensity = default_provider().intensity(config.country, datetime.now(timezone.utc))
         info = {
             "host": machine.host,
             "cpu": machine.cpu_brand,

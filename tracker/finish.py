@@ -17,7 +17,7 @@ from tracker import hardware
 from tracker._version import __version__
 from tracker.accounting import emissions, kwh
 from tracker.config import Config
-from tracker.intensity import EmbeddedCountryIntensity
+from tracker.intensity import default_provider
 from tracker.paths import data_dir
 from tracker.records import RunRecord, SpanStat
 from tracker.sources.base import Component
@@ -27,14 +27,6 @@ if TYPE_CHECKING:
     from tracker.stores.base import Store
 
 logger = logging.getLogger(__name__)
-_provider: EmbeddedCountryIntensity | None = None
-
-
-def _intensity_provider() -> EmbeddedCountryIntensity:
-    global _provider
-    if _provider is None:
-        _provider = EmbeddedCountryIntensity()
-    return _provider
 
 
 def finish(run: Run, t1: float, status: str, error: str | None) -> RunRecord:
@@ -77,7 +69,7 @@ def build_record(
     duration = max(0.0, t1 - run.t0)
     cpu, gpu, ram = (kwh(j) for j in joules)
     energy = cpu + gpu + ram
-    carbon = emissions(hours or [(started, 0.0)], config.country, config.pue, _intensity_provider())
+    carbon = emissions(hours or [(started, 0.0)], config.country, config.pue, default_provider())
     if config.country is None:
         notes.append("no country configured: the world average intensity was used")
     methods = meter.methods(run._marks)

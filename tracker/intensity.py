@@ -88,6 +88,12 @@ def country_table() -> CountryTable:
     return CountryTable(rows)
 
 
+@functools.cache
+def default_provider() -> IntensityProvider:
+    """The provider used when none is configured: the embedded country table (one per process)."""
+    return EmbeddedCountryIntensity()
+
+
 class EmbeddedCountryIntensity:
     """Yearly country values from the embedded table; with no country, the labelled world average."""
 

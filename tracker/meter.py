@@ -19,6 +19,7 @@ from tracker.timeline import Timeline
 from tracker.usage import UsageProbe
 
 if TYPE_CHECKING:
+    from tracker.config import Config
     from tracker.run import Run
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,14 @@ class Meter:
         self.lock = threading.RLock()
         self.runs: list[Run] = []
         self.last = 0.0
+
+    @classmethod
+    def for_config(cls, config: Config, pid: int | None = None) -> Meter:
+        """The meter a configuration asks for: detected sources, a usage probe (``pid``: process mode's root)."""
+        from tracker import hardware
+        from tracker.sources.detect import build_chains
+
+        return cls(build_chains(config, hardware.detect()), UsageProbe(config.mode, pid), config.interval)
 
     def start(self) -> None:
         """Start the sources (detection happens here, once per meter) and take the baseline."""

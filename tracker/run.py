@@ -67,16 +67,6 @@ def _forget_after_fork() -> None:
     _current.set(None)
 
 
-def _make_meter(config: Config, pid: int | None) -> Meter:
-    from tracker import hardware
-    from tracker.meter import Meter
-    from tracker.sources.detect import build_chains
-    from tracker.usage import UsageProbe
-
-    machine = hardware.detect()
-    return Meter(build_chains(config, machine), UsageProbe(config.mode, pid), config.interval)
-
-
 class Run:
     """One tracked execution. While active it collects spans; after :meth:`stop` it holds its record.
 
@@ -124,7 +114,9 @@ class Run:
         sampler = get_sampler()
         key = (self.config.measurement_key(), self.pid, self.config.interval)
         config, pid = self.config, self.pid
-        self.meter = sampler.meter(key, lambda: _make_meter(config, pid))
+        from tracker.meter import Meter
+
+        self.meter = sampler.meter(key, lambda: Meter.for_config(config, pid))
         lifecycle.install(_stop_all, _forget_after_fork)
         sampler.attach(self.meter, self)
         self._marks = self.meter.marks()
