@@ -109,6 +109,7 @@ def build_record(
         intensity_year=carbon.intensity.year,
         country=config.country,
         emissions_kg=carbon.emissions_kg,
+        emissions_market_kg=carbon.emissions_kg,  # no supplier mix yet: market-based = location-based
         cpu_power_w=joules[0] / duration if duration > 0 else 0.0,
         gpu_power_w=joules[1] / duration if duration > 0 else 0.0,
         ram_power_w=joules[2] / duration if duration > 0 else 0.0,

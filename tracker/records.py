@@ -70,6 +70,23 @@ class RunRecord:
     status: str
     error: str | None = None
     interval_s: float = 1.0
+    # where the electricity came from (issue 3): the grid zone, which step decided it, the factor type
+    zone: str | None = None
+    location_source: str = "world-average"  # config | cloud-metadata | geoip | default | world-average
+    cloud_provider: str | None = None
+    cloud_region: str | None = None
+    intensity_factor_type: str = "lifecycle"  # or "direct" (combustion only, e.g. eGRID)
+    pue_source: str = "default"
+    # GHG Protocol Scope 2: emissions_kg is location-based; market-based uses the supplier mix when one is set
+    emissions_market_kg: float = 0.0
+    market_source: str = "location-based (no supplier mix)"
+    embodied_kg: float = 0.0  # SCI's M, reported apart from the operational figures
+    # multi-process and multi-node jobs (issue 5): who wrote this record within its job
+    job_id: str | None = None
+    node: str | None = None
+    rank: int | None = None
+    local_rank: int | None = None
+    world_size: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     spans: list[SpanStat] = field(default_factory=list)

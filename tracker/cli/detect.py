@@ -1,0 +1,83 @@
+"""``tracker detect``: what would be measured on this machine, and how (sources, location, intensity)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from tracker.cli._common import add_settings, settings
+
+ORDER = 20
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("detect", help="print what would be measured and how")
+    add_settings(parser)
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(func=cmd_detect)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from tracker import hardware
+    from tracker.config import resolve
+    from tracker.intensity import default_provider
+    from tracker.meter import Meter
+    from tracker.sources.base import Component
+
+    config = resolve(settings(args))
+    machine = hardware.detect()
+    meter = Meter.for_config(config)
+    meter.start()
+    try:
+        from datetime import datetime, timezone
+
+        intensity = default_provider().intensity(config.country, datetime.now(timezone.utc))
+        info = {
+            "host": machine.host,
+            "cpu": machine.cpu_brand,
+            "sockets": machine.sockets,
+            "cores": machine.physical_cores,
+            "logical_cpus": machine.logical_cpus,
+            "memory_gib": round(machine.memory_bytes / 2**30, 2),
+            "virtualised": machine.virtualised,
+            "attribution": config.mode,
+            "interval_s": config.interval,
+            "sources": {c.value: meter.chains[c].active.describe() for c in Component},
+            "methods": {c.value: meter.chains[c].method for c in Component},
+            "intensity": {
+                "g_per_kwh": intensity.g_per_kwh,
+                "zone": intensity.zone,
+                "label": intensity.label,
+                "year": intensity.year,
+                "source": intensity.source,
+            },
+            "pue": config.pue,
+            "store": config.store or "default",
+            "settings_from": dict(config.origins),
+            "notes": meter.notes_since(0.0),
+        }
+    finally:
+        meter.close()
+    if args.format == "json":
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"host         {info['host']} ({'virtual machine' if machine.virtualised else 'bare metal or unknown'})")
+    print(
+        f"cpu          {machine.cpu_brand}, {machine.sockets} socket(s), {machine.physical_cores} cores, "
+        f"{machine.logical_cpus} logical"
+    )
+    print(f"memory       {info['memory_gib']} GiB")
+    for component in Component:
+        print(f"{component.value} power    {info['sources'][component.value]}")
+    print(f"attribution  {config.mode} (interval {config.interval:g} s)")
+    print(
+        f"intensity    {intensity.g_per_kwh:g} g/kWh: {intensity.label} ({intensity.zone}, {intensity.year}), "
+        f"{intensity.source}"
+    )
+    print(f"pue          {config.pue:g}")
+    for key, origin in sorted(config.origins.items()):
+        print(f"setting      {key} from {origin}")
+    for note in info["notes"]:
+        print(f"note         {note}")
+    return 0

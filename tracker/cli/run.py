@@ -1,0 +1,82 @@
+"""``tracker run -- CMD``: run a command, track its process tree, print a summary, exit with its code.
+
+Process attribution by default: the command's share of CPU time and memory, not the whole machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from tracker.cli._common import add_settings, settings
+
+ORDER = 10
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("run", help="run a command and track its process tree")
+    add_settings(parser)
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    parser.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tracker.run import Tracker
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        print("tracker run: give a command after --, e.g. tracker run -- python train.py", file=sys.stderr)
+        return 2
+    values = settings(args)
+    values.setdefault("mode", "process")  # the command's tree, not the whole machine
+    tracker = Tracker(name=" ".join(cmd)[:200], **values)
+    tracker.start()
+    try:
+        child = subprocess.Popen(cmd)
+    except OSError as exc:
+        tracker.stop("failed", f"cannot start {cmd[0]}: {exc}")
+        print(f"tracker run: cannot start {cmd[0]!r}: {exc}", file=sys.stderr)
+        return 127
+
+    def forward(signum: int, frame: object) -> None:  # the child decides how to end; we keep measuring
+        child.send_signal(signum)
+
+    # Ctrl-C reaches the whole foreground process group, the child included: ignore it here rather than
+    # forward a second one. SIGTERM is usually sent to this process alone: pass it on.
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, forward)
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code == 0:
+        status, error = "completed", None
+    elif code in (-signal.SIGINT, 130):
+        status, error = "interrupted", f"exit status {code}"
+    elif code in (-signal.SIGTERM, 143):
+        status, error = "terminated", f"exit status {code}"
+    else:
+        status, error = "failed", f"exit status {code}"
+    record = tracker.stop(status, error)
+    print(summary(record), file=sys.stderr)
+    return code if code >= 0 else 128 - code
+
+
+def summary(record: Any) -> str:
+    """A few lines a person reads at the end of a run."""
+    lines = [
+        f"tracker: {record.status} in {record.duration_s:.2f} s, run {record.run_id[:12]} ({record.project})",
+        f"  energy    {record.energy_kwh * 1000:.4f} Wh  (cpu {record.cpu_energy_kwh * 1000:.4f} "
+        f"[{record.cpu_method}], gpu {record.gpu_energy_kwh * 1000:.4f} [{record.gpu_method}], "
+        f"ram {record.ram_energy_kwh * 1000:.4f} [{record.ram_method}])",
+        f"  emissions {record.emissions_kg * 1000:.4f} g CO2e  at {record.intensity_g_per_kwh:.1f} g/kWh "
+        f"({record.country or 'world average'}, {record.intensity_year}), PUE {record.pue:g}",
+    ]
+    lines.extend(f"  note: {note}" for note in record.notes)
+    return "\n".join(lines)
