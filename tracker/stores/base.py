@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
@@ -45,6 +46,25 @@ class Store(ABC):
         from tracker.frames import to_frame
 
         return to_frame(self.rows(limit=limit, **filters))
+
+    def rollup(
+        self,
+        by: Sequence[str],
+        period: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        **filters: Any,
+    ) -> pd.DataFrame | None:
+        """Group totals computed inside the store (SQL), or ``None``: then :func:`tracker.summarize` computes
+        them in pandas from :meth:`rows`. Both must give the same numbers (tests compare them).
+
+        ``by``: label columns (``organisation``, ``team``, ``project``, ``experiment``, ``job_id``, ...);
+        ``period``: ``day`` | ``week`` | ``month`` | ``quarter`` | ``year`` of ``started_at`` in UTC, as text
+        (``2026-11-23``, ``2026-W47``, ``2026-11``, ``2026-Q4``, ``2026``) in a ``period`` column. Totals:
+        ``runs``, ``duration_s``, the ``*_energy_kwh`` columns, ``energy_kwh``, ``facility_energy_kwh``,
+        ``emissions_kg``, ``emissions_market_kg``, ``embodied_kg``.
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""
