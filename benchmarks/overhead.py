@@ -64,9 +64,9 @@ import tracker
 from tracker.sampler import get_sampler
 seconds = float(os.environ["BENCH_SECONDS"])
 with tracker.track(project="bench", interval=1.0):
-    r0 = resource.getrusage(resource.RUSAGE_SELF); s0 = get_sampler().cpu_seconds
+    r0 = resource.getrusage(resource.RUSAGE_SELF); s0 = get_sampler().thread_cpu_seconds()
     time.sleep(seconds)
-    r1 = resource.getrusage(resource.RUSAGE_SELF); s1 = get_sampler().cpu_seconds
+    r1 = resource.getrusage(resource.RUSAGE_SELF); s1 = get_sampler().thread_cpu_seconds()
 process = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / seconds
 out = {"thread": (s1 - s0) / seconds, "process": process}
 """,
@@ -173,7 +173,10 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "XDG_DATA_HOME": home, "HOME": home}
-        env = {k: v for k, v in env.items() if not k.startswith("TRACKER_")}
+        # as users run it: bytecode cached (a PYTHONDONTWRITEBYTECODE=1 shell would compile every import anew)
+        env = {k: v for k, v in env.items() if not k.startswith("TRACKER_") and k != "PYTHONDONTWRITEBYTECODE"}
+        package = find_spec("tracker").submodule_search_locations[0]  # type: ignore[union-attr, index]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", package], env=env, check=False)
         results = {"tracker": run_suite(TRACKER, env, args.sampler_seconds)}
         if find_spec("codecarbon") is not None:
             results["codecarbon"] = run_suite(CODECARBON, env, args.sampler_seconds)

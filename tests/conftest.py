@@ -8,16 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from tracker import hardware, sampler
+from tracker import hardware, location, sampler
 from tracker.stores import base as stores_base
+
+LAUNCHER_VARIABLES = frozenset(
+    {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURMD_NODENAME"}
+)
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh home for the default store and config, a working directory without pyproject.toml."""
     for name in list(os.environ):
-        if name.startswith("TRACKER_") or name == "CUDA_VISIBLE_DEVICES":
+        if name.startswith(("TRACKER_", "ELECTRICITYMAPS_")) or name == "CUDA_VISIBLE_DEVICES":
             monkeypatch.delenv(name)
+        elif name in LAUNCHER_VARIABLES or name.startswith(("SLURM_", "OMPI_COMM_WORLD_", "PMIX_")):
+            monkeypatch.delenv(name)  # a test run inside a SLURM/MPI/torchrun job must not become a rank
     home = tmp_path / "home"
     (home / "data").mkdir(parents=True)
     (home / "config").mkdir()
@@ -25,6 +31,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     work.mkdir()
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    # Nothing leaves this machine, even on a cloud VM whose DMI would make cloud_metadata=auto probe: metadata and
+    # geo-IP services point at a closed loopback port (tests that need them start their own and override these),
+    # and in-process detection sees no DMI at all.
+    for variable in (*location.ENV_URLS.values(), location.GEOIP_ENV):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    monkeypatch.setattr(location, "DMI_DIR", tmp_path / "no-dmi")
+    location.reset()
     monkeypatch.chdir(work)
     sampler._sampler = None  # each test gets a fresh sampler and fresh meters
     yield work

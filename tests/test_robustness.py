@@ -130,7 +130,7 @@ def test_csv_output_is_csv_whatever_the_extension(tmp_path: Path, store_path: st
 
 def test_an_unknown_store_scheme_fails_at_start() -> None:
     with pytest.raises(tracker.ConfigError) as info:
-        tracker.Tracker(store="postgres://db.example/runs")
+        tracker.Tracker(store="mysql://db.example/runs")
     assert info.value.key == "store"
 
 

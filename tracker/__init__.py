@@ -23,6 +23,8 @@ from tracker.run import Run, Tracker, current_run, task, track
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tracker.estimates import Estimate
+
 __all__ = [
     "ConfigError",
     "MeasurementError",
@@ -32,7 +34,9 @@ __all__ = [
     "TrackerError",
     "__version__",
     "current_run",
+    "estimate",
     "load_runs",
+    "summarize",
     "task",
     "track",
 ]
@@ -49,3 +53,25 @@ def load_runs(store: str | None = None, *, limit: int | None = None, **filters: 
     from tracker.stores import open_store
 
     return open_store(resolve({"store": store}).store).dataframe(limit=limit, **filters)
+
+
+def summarize(runs: pd.DataFrame | None = None, **options: Any) -> pd.DataFrame:
+    """Roll-up totals per project (or any labels: ``by=("team", "project")``) and period (``period="month"``).
+
+    ``runs``: a DataFrame from :func:`load_runs`, else the store's runs (``store=``), totalled inside the store
+    where it can (SQL). Options and columns: :func:`tracker.summary.summarize` and ``docs/reports.md``.
+    """
+    from tracker.summary import summarize as _summarize
+
+    return _summarize(runs, **options)
+
+
+def estimate(energy_kwh: float | None = None, **options: Any) -> Estimate:
+    """The carbon of energy measured elsewhere (a meter, a data-centre day), accounted like a run.
+
+    ``tracker.estimate(1000, start=..., end=..., pue=1.3, suppliers=[("a", 80, 0.008), ("b", 20, 0.01)])``;
+    see :func:`tracker.estimates.estimate`.
+    """
+    from tracker.estimates import estimate as _estimate
+
+    return _estimate(energy_kwh, **options)

@@ -8,6 +8,7 @@ which layer it came from, so ``tracker detect`` and the record can say why a num
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import ConfigError
+from tracker.market import Supplier, parse_suppliers
 from tracker.paths import config_file
+from tracker.pue import Pue, PueSchedule, provider_pue
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +48,71 @@ class Config:
     store: str | None = None
     csv: str | None = None
     save: bool = True
+    # where the electricity comes from (docs/methodology.md, "Location"): explicit settings win over detection
+    zone: str | None = None
+    cloud_provider: str | None = None
+    cloud_region: str | None = None
+    cloud_metadata: str = "auto"  # ask the instance metadata service: auto (when the machine looks like a cloud VM)
+    geoip: bool = False  # opt-in: ask an online geo-IP service for the country
+    default_zone: str | None = None  # used when nothing else decided (before the labelled world average)
+    live: str = "auto"  # Electricity Maps live/hourly data: auto (when ELECTRICITYMAPS_API_TOKEN is set) | on | off
+    emission_factor_type: str = "lifecycle"  # or "direct": the factor type asked of Electricity Maps
+    # facility and contracts
+    pue_schedule: str | None = None  # CSV of daily or monthly PUE values for the site
+    suppliers: tuple[Supplier, ...] = ()
+    embodied_kg: float | None = None  # the device's embodied emissions (SCI's TE), amortised over its lifetime
+    embodied_lifetime_years: float = 4.0
+    embodied_share: float = 1.0  # the share of the device this work reserves (SCI's RR / ToR)
+    # live metrics (docs/metrics.md)
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"  # the address /metrics listens on ("0.0.0.0" for a scraper on another host)
+    pushgateway: str | None = None
+    otel: bool = False
+    pue_source: str = field(default="default (no facility overhead)", compare=False)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def measurement_key(self) -> tuple[Any, ...]:
         """The settings that change how power is measured: runs that share them share one meter."""
         return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts)
 
+    def pue_model(self) -> Pue:
+        """The PUE to apply: the constant with its source, and the site's schedule when one is configured."""
+        schedule = _load_schedule(self.pue_schedule) if self.pue_schedule else None
+        return Pue(self.pue, self.pue_source, schedule)
 
-KEYS = frozenset(f.name for f in dataclasses.fields(Config)) - {"origins"}
+
+KEYS = frozenset(f.name for f in dataclasses.fields(Config)) - {"origins", "pue_source"}
+_CHOICES = {
+    "mode": MODES,
+    "cloud_metadata": ("auto", "on", "off"),
+    "live": ("auto", "on", "off"),
+    "emission_factor_type": ("lifecycle", "direct"),
+    "cloud_provider": ("aws", "gcp", "azure"),
+}
+_FLOATS = (
+    "interval",
+    "cpu_watts",
+    "gpu_watts",
+    "ram_watts",
+    "embodied_kg",
+    "embodied_lifetime_years",
+    "embodied_share",
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _schedule_at(path: str, stamp: tuple[int, int]) -> PueSchedule:
+    return PueSchedule.load(path)
+
+
+def _load_schedule(path: str) -> PueSchedule:
+    """Read a PUE schedule once per version of the file (a run's end must not re-parse it every time)."""
+    try:
+        stat = Path(path).expanduser().stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = (0, 0)  # PueSchedule.load raises the ConfigError that names the path
+    return _schedule_at(path, stamp)
 
 
 def _to_float(key: str, value: Any) -> float:
@@ -95,13 +155,45 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(key, value, f"unknown key; known keys are {', '.join(sorted(KEYS))}")
     if value is None:
         return None
-    if key in ("pue", "interval", "cpu_watts", "gpu_watts", "ram_watts"):
+    if key == "pue":
+        if isinstance(value, str) and (provider_pue(value) or value.strip().lower().endswith(".csv")):
+            return value.strip()  # a provider's published value or a site schedule: resolved by _validate
         return _to_float(key, value)
-    if key == "save":
+    if key in _FLOATS:
+        return _to_float(key, value)
+    if key in ("save", "geoip", "otel"):
         return _to_bool(key, value)
+    if key == "metrics_port":
+        number = _to_float(key, value)
+        if not (number.is_integer() and 0 <= number <= 65535):
+            raise ConfigError(key, value, "expected a TCP port number from 0 to 65535")
+        return int(number)
     if key == "tags":
         return _to_tags(key, value)
+    if key == "suppliers":
+        return parse_suppliers(value)
+    if key == "cloud_provider":
+        return str(value).strip().lower()
     return str(value)
+
+
+def _resolve_pue(values: dict[str, Any], origins: dict[str, str]) -> None:
+    """``pue`` may name a provider (``"aws"``) or a schedule file: turn it into a number and its source."""
+    pue = values.get("pue", 1.0)
+    if isinstance(pue, str):
+        published = provider_pue(pue)
+        if published is not None:
+            values["pue"] = published.value
+            values["pue_source"] = f"{pue.lower()}: {published.source}"
+        else:  # a .csv path: the schedule, with 1.0 for hours it does not cover
+            values.setdefault("pue_schedule", pue)
+            origins.setdefault("pue_schedule", origins.get("pue", "argument"))
+            values["pue"] = 1.0
+    elif "pue" in values:
+        values["pue_source"] = f"configured ({origins.get('pue', 'argument')})"
+    schedule = values.get("pue_schedule")
+    if schedule:
+        _load_schedule(schedule)  # a bad file is a ConfigError now, not at the run's end
 
 
 def _validate(values: dict[str, Any]) -> None:
@@ -115,9 +207,25 @@ def _validate(values: dict[str, Any]) -> None:
         watts = values.get(key)
         if watts is not None and not (math.isfinite(watts) and watts >= 0):
             raise ConfigError(key, watts, "watts must be zero or positive")
-    mode = values.get("mode", "machine")
-    if mode not in MODES:
-        raise ConfigError("mode", mode, f"expected one of {', '.join(MODES)}")
+    for key, choices in _CHOICES.items():
+        value = values.get(key)
+        if value is not None and value not in choices:
+            raise ConfigError(key, value, f"expected one of {', '.join(choices)}")
+    lifetime = values.get("embodied_lifetime_years", 4.0)
+    if not (math.isfinite(lifetime) and lifetime > 0):
+        raise ConfigError("embodied_lifetime_years", lifetime, "the expected lifetime must be above zero (years)")
+    share = values.get("embodied_share", 1.0)
+    if not (math.isfinite(share) and 0 < share <= 1):
+        raise ConfigError("embodied_share", share, "the share of the device must be above 0 and at most 1")
+    embodied = values.get("embodied_kg")
+    if embodied is not None and not (math.isfinite(embodied) and embodied >= 0):
+        raise ConfigError("embodied_kg", embodied, "embodied emissions must be zero or positive (kg CO2e)")
+    if bool(values.get("cloud_provider")) != bool(values.get("cloud_region")):
+        missing = "cloud_region" if values.get("cloud_provider") else "cloud_provider"
+        given = "cloud_provider" if missing == "cloud_region" else "cloud_region"
+        raise ConfigError(
+            given, values.get(given), f"set {missing} as well (e.g. cloud_provider=aws, cloud_region=eu-west-1)"
+        )
     for key in _LABELS:
         label = values.get(key)
         if label is not None and not label.strip():
@@ -132,12 +240,25 @@ def _validate(values: dict[str, Any]) -> None:
         from tracker.intensity import country_table
 
         values["country"] = country_table().canonical(country)
+    if values.get("zone") is not None or values.get("default_zone") is not None or values.get("cloud_region"):
+        from tracker.zones import zone_table
+
+        table = zone_table()
+        for key in ("zone", "default_zone"):
+            if values.get(key) is not None:
+                values[key] = table.canonical(values[key], key=key)
+        if values.get("cloud_region"):
+            table.cloud(values["cloud_provider"], values["cloud_region"])  # ConfigError when unknown
+
+
+# Environment variables that point tracker.location at other endpoints (tests, proxies): not settings.
+_ENDPOINT_ENV = ("TRACKER_METADATA_", "TRACKER_GEOIP_URL")
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith("TRACKER_") or name == "TRACKER_CONFIG":
+        if not name.startswith("TRACKER_") or name == "TRACKER_CONFIG" or name.startswith(_ENDPOINT_ENV):
             continue
         key = name[len("TRACKER_") :].lower()
         if key not in KEYS:
@@ -223,5 +344,6 @@ def resolve(
             if key not in values:
                 values[key] = value
                 origins[key] = origin
+    _resolve_pue(values, origins)
     _validate(values)
     return Config(**values, origins=origins)

@@ -1,30 +1,28 @@
 """The end of a run: the final tick, energy and carbon accounting, the record, and delivery to the stores.
 
 Kept apart from ``run.py`` so that the hot path (spans) and the cold path (accounting, I/O) live in different
-modules. Nothing here raises into user code: a failed store write is logged and the record goes to a fallback
-file in the data directory (``unsaved-records.jsonl``); if even that fails, the record is logged in full.
+modules. Nothing here raises into user code: a failed store write is logged and the record waits in the spool
+(``tracker.spool``) for a later run or ``tracker sync``; if even that fails, the record is logged in full.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from tracker import hardware
 from tracker._version import __version__
-from tracker.accounting import emissions, kwh
+from tracker.accounting import Carbon, account, embodied_share_kg, kwh
 from tracker.config import Config
-from tracker.intensity import default_provider
-from tracker.paths import data_dir
+from tracker.job import job_columns
+from tracker.location import Location
+from tracker.paths import default_store
 from tracker.records import RunRecord, SpanStat
 from tracker.sources.base import Component
 
 if TYPE_CHECKING:
     from tracker.run import Run
-    from tracker.stores.base import Store
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +46,16 @@ def finish(run: Run, t1: float, status: str, error: str | None) -> RunRecord:
         hours = [(hour, kwh(sum(j))) for hour, _, j in meter.timeline.hours(run.t0, t1, run.wall_offset)]
     get_sampler().detach(meter, run)
     notes.extend(meter.notes_since(run.t0))
-    return deliver(build_record(run, t1, status, error, joules, hours, notes), run.config)
+    record = build_record(run, t1, status, error, joules, hours, notes)
+    if run.exported:  # live metrics: final values, last push (tracker.exporters); faults become notes
+        from tracker import exporters
+
+        try:
+            exporters.finished(run, record)
+        except Exception as exc:
+            logger.error("metrics export at the end of run %s failed: %r", run.run_id, exc)
+            record.notes.append(f"metrics: export at the end failed: {exc!r}")
+    return deliver(record, run.config)
 
 
 def build_record(
@@ -69,12 +76,11 @@ def build_record(
     duration = max(0.0, t1 - run.t0)
     cpu, gpu, ram = (kwh(j) for j in joules)
     energy = cpu + gpu + ram
-    carbon = emissions(hours or [(started, 0.0)], config.country, config.pue, default_provider())
-    if config.country is None:
-        notes.append("no country configured: the world average intensity was used")
+    place = run.location.result() if run.location is not None else Location(None, None, "world-average")
+    carbon = carbon_of(hours or [(started, 0.0)], place, config, notes)
     methods = meter.methods(run._marks)
     gpus = meter.chains[Component.GPU].active.devices()
-    factor = config.pue * carbon.g_per_kwh / 1000.0
+    factor = carbon.pue * carbon.g_per_kwh / 1000.0
     spans = [
         SpanStat(
             name=name,
@@ -102,14 +108,26 @@ def build_record(
         gpu_energy_kwh=gpu,
         ram_energy_kwh=ram,
         energy_kwh=energy,
-        pue=config.pue,
-        facility_energy_kwh=energy * config.pue,  # the contract: IT energy x PUE, applied once
+        pue=carbon.pue,
+        facility_energy_kwh=energy * carbon.pue,  # the contract: IT energy x PUE, applied once
         intensity_g_per_kwh=carbon.g_per_kwh,
-        intensity_source=carbon.intensity.source,
+        intensity_source=carbon.intensity_sources,
         intensity_year=carbon.intensity.year,
-        country=config.country,
+        country=place.country,
         emissions_kg=carbon.emissions_kg,
-        emissions_market_kg=carbon.emissions_kg,  # no supplier mix yet: market-based = location-based
+        zone=place.zone,
+        location_source=place.source,
+        cloud_provider=place.cloud_provider,
+        cloud_region=place.cloud_region,
+        intensity_factor_type=carbon.factor_type,
+        pue_source=config.pue_model().describe(),
+        emissions_market_kg=carbon.emissions_market_kg,
+        market_source=carbon.market_source,
+        embodied_kg=(
+            embodied_share_kg(config.embodied_kg, duration, config.embodied_lifetime_years, config.embodied_share)
+            if config.embodied_kg
+            else 0.0
+        ),
         cpu_power_w=joules[0] / duration if duration > 0 else 0.0,
         gpu_power_w=joules[1] / duration if duration > 0 else 0.0,
         ram_power_w=joules[2] / duration if duration > 0 else 0.0,
@@ -128,32 +146,43 @@ def build_record(
         error=error,
         interval_s=config.interval,
         tags=dict(config.tags),
-        notes=notes,
+        notes=notes + (meter.job.notes(config.mode) if meter.job else []),
         spans=spans,
+        **job_columns(meter.job),  # job id, node and ranks (tracker.job, docs/jobs.md)
     )
 
 
-def deliver(record: RunRecord, config: Config) -> RunRecord:
-    """Write the record to the configured store and CSV; on failure, to the fallback file; never raise."""
-    from tracker.stores import open_store
-    from tracker.stores.csv import CsvStore
+def carbon_of(hours: list[tuple[datetime, float]], place: Location, config: Config, notes: list[str]) -> Carbon:
+    """Location- and market-based carbon of the run's hour buckets; explains every fallback in ``notes``."""
+    from tracker.intensity import provider_for
 
-    targets: list[tuple[str, Callable[[], Store]]] = []
+    values = provider_for(config).intensities(place, [hour for hour, _ in hours])
+    carbon = account(hours, values, config.pue_model(), config.suppliers)
+    notes.extend(place.notes)
+    notes.extend(dict.fromkeys(v.note for v in values if v.note))
+    if place.source == "world-average":
+        notes.append("no location configured or detected: the world average intensity was used")
+    if config.pue_schedule:
+        missing = sorted({h.hour.strftime("%Y-%m-%d") for h in carbon.hours if not h.pue_scheduled})
+        if missing:
+            notes.append(
+                f"PUE schedule {config.pue_schedule} has no value for {', '.join(missing)}: "
+                f"PUE {config.pue:g} was used for those hours"
+            )
+    return carbon
+
+
+def deliver(record: RunRecord, config: Config) -> RunRecord:
+    """Write the record to the configured store and CSV; a target that fails gets it later from the spool.
+
+    Never raises. After a successful write, records spooled earlier for that target are delivered too.
+    """
+    from tracker import spool
+
     if config.save:
-        targets.append((config.store or "the default store", lambda: open_store(config.store)))
+        spool.deliver(record, "store", config.store or default_store())
     if config.csv:
-        csv_path = config.csv
-        targets.append((csv_path, lambda: CsvStore(csv_path)))  # CSV whatever the file's extension
-    failed = False
-    for label, store in targets:
-        try:
-            store().write(record)
-        except Exception as exc:
-            logger.error("could not write run %s to %s: %s", record.run_id, label, exc)
-            record.notes.append(f"store {label} failed: {exc}")
-            failed = True
-    if failed:
-        _fallback(record)
+        spool.deliver(record, "csv", config.csv)  # CSV whatever the file's extension
     return record
 
 
@@ -179,16 +208,6 @@ def salvage(run: Run, t1: float, status: str, error: str | None, exc: BaseExcept
         cpu_model="", cpu_count=0, gpu_model="", gpu_count=0, ram_total_gb=0.0, tracker_version=__version__,
         status=status, error=error, interval_s=config.interval, tags=dict(config.tags),
         notes=[f"accounting failed, energy unknown: {exc!r}"],
+        **job_columns(run.meter.job if run.meter is not None else None),
     )  # fmt: skip
     return deliver(record, config)
-
-
-def _fallback(record: RunRecord) -> None:
-    try:
-        path = data_dir() / "unsaved-records.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record.to_row()) + "\n")
-        logger.error("run %s was saved to %s instead", record.run_id, path)
-    except Exception as exc:
-        logger.critical("run %s could not be saved anywhere (%s); record: %s", record.run_id, exc, record.to_row())

@@ -1,23 +1,42 @@
-"""Grid carbon intensity: the provider interface and the first provider, the embedded country table.
+"""Grid carbon intensity: the provider interface, the embedded provider and the Electricity Maps provider.
 
 A provider answers "what intensity applied to this location during this hour?" with an :class:`Intensity`
-that says where the value came from. The embedded table is Ember's yearly, lifecycle, generation-based
-intensity per country, processed by Our World in Data (CC BY 4.0; ``tracker/data/PROVENANCE.md``). Richer
-providers (sub-national zones, live Electricity Maps data) plug in behind the same interface.
+that says where the value came from. Two providers:
+
+* :class:`EmbeddedIntensity` -- offline yearly values (``tracker/zones.py``): the location's zone row
+  (Electricity Maps yearly zone, or an eGRID US state, flagged ``direct``), else the cloud region's own
+  figure (Google) when the region has no zone row, else the country row (Ember / OWID), else the labelled
+  world average.
+* :class:`LiveIntensity` -- hourly values from the Electricity Maps API (``tracker/electricitymaps.py``),
+  one request for all the hours of a run where possible, falling back hour by hour to the embedded provider
+  with a note saying why.
+
+:func:`provider_for` picks one from the configuration (``live``: auto = when ``ELECTRICITYMAPS_API_TOKEN``
+is set). Factor types are carried, never mixed silently: each :class:`Intensity` says ``lifecycle`` or
+``direct``, and a fallback of another type says so in its ``note``.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+import logging
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker import data
 from tracker.errors import ConfigError
 
+if TYPE_CHECKING:
+    from tracker.location import Location
+    from tracker.zones import ZoneTable
+
+logger = logging.getLogger(__name__)
+
 WORLD = "WORLD"
+OLD_YEAR = 2022  # rows older than this get a note (Ember has two: CF 2012, EH 2009)
 
 
 @dataclass(frozen=True)
@@ -27,15 +46,18 @@ class Intensity:
     g_per_kwh: float
     source: str
     year: int | None
-    zone: str  # ISO alpha-2 country, or "WORLD"
+    zone: str  # a zone key (Electricity Maps, US-STATE-XX), an ISO alpha-2 country, or "WORLD"
     factor_type: str = "lifecycle"  # or "direct" (combustion only)
     label: str = ""
+    note: str = ""  # why this value and not a better one (a fallback), empty when nothing to say
 
 
 class IntensityProvider(Protocol):
     """Anything that can say which intensity applied to a zone at a moment."""
 
     def intensity(self, zone: str | None, hour: datetime) -> Intensity: ...
+
+    def intensities(self, location: Location, hours: list[datetime]) -> list[Intensity]: ...
 
 
 @dataclass(frozen=True)
@@ -90,17 +112,227 @@ def country_table() -> CountryTable:
 
 @functools.cache
 def default_provider() -> IntensityProvider:
-    """The provider used when none is configured: the embedded country table (one per process)."""
-    return EmbeddedCountryIntensity()
+    """The offline provider (one per process); :func:`provider_for` is the configured choice."""
+    return EmbeddedIntensity()
 
 
-class EmbeddedCountryIntensity:
-    """Yearly country values from the embedded table; with no country, the labelled world average."""
+def _old(year: int, zone: str) -> str:
+    return f"the latest embedded value for {zone} is from {year}" if year < OLD_YEAR else ""
 
-    def __init__(self, table: CountryTable | None = None) -> None:
-        self.table = table or country_table()
+
+class EmbeddedIntensity:
+    """Yearly values from the embedded tables; the world average, labelled, when nothing is known."""
+
+    def __init__(self, table: ZoneTable | None = None) -> None:
+        self._table = table
+
+    @property
+    def table(self) -> ZoneTable:
+        if self._table is None:
+            from tracker.zones import zone_table
+
+            self._table = zone_table()
+        return self._table
 
     def intensity(self, zone: str | None, hour: datetime) -> Intensity:
-        row = self.table.get(zone or WORLD)
-        label = "world average (no country configured)" if zone is None else row.name
-        return Intensity(row.g_per_kwh, row.source, row.year, row.alpha2, row.factor_type, label)
+        """A zone key or country code (None: the world average)."""
+        if zone is None:
+            return self.world("world average (no country configured)")
+        row = self.table.get(self.table.canonical(zone))
+        return Intensity(row.g_per_kwh, row.source, row.year, row.zone, row.factor_type, row.name, _old(row.year, zone))
+
+    def world(self, label: str, note: str = "") -> Intensity:
+        # country_table(), not the zone table: the default path (no location) must not parse zones.csv
+        row = country_table().get(WORLD)
+        return Intensity(row.g_per_kwh, row.source, row.year, WORLD, row.factor_type, label, note)
+
+    def for_location(self, location: Location) -> Intensity:
+        """The best embedded value for a location (zone row > provider's figure > country > world)."""
+        if not (location.zone or location.cloud_region) and location.country in country_table().rows:
+            row = country_table().get(location.country)  # a country alone: no need for the zone table
+            return Intensity(
+                row.g_per_kwh, row.source, row.year, row.alpha2, row.factor_type, row.name, _old(row.year, row.alpha2)
+            )
+        if not (location.zone or location.cloud_region or location.country):
+            return self.world("world average (no location configured or detected)")
+        table = self.table
+        if location.zone:
+            try:
+                key = table.canonical(location.zone)
+                row = table.get(key)
+                return Intensity(
+                    row.g_per_kwh, row.source, row.year, row.zone, row.factor_type, row.name, _old(row.year, key)
+                )
+            except (ConfigError, KeyError):
+                pass
+        if location.cloud_provider and location.cloud_region:
+            try:
+                cloud = table.cloud(location.cloud_provider, location.cloud_region)
+            except ConfigError:
+                cloud = None
+            if cloud is not None and cloud.g_per_kwh is not None and cloud.year is not None:
+                return Intensity(
+                    cloud.g_per_kwh,
+                    cloud.source.split("; region location")[0],
+                    cloud.year,
+                    cloud.zone or cloud.country,
+                    "lifecycle",
+                    f"{cloud.provider} {cloud.region} ({cloud.location}), the provider's own figure",
+                    "no zone value for this region: the cloud provider's published figure was used",
+                )
+        if location.country:
+            try:
+                row = table.country(location.country)
+                return Intensity(
+                    row.g_per_kwh,
+                    row.source,
+                    row.year,
+                    row.zone,
+                    row.factor_type,
+                    row.name,
+                    _old(row.year, row.zone),
+                )
+            except KeyError:
+                pass
+        return self.world("world average (no location configured or detected)")
+
+    def intensities(self, location: Location, hours: list[datetime]) -> list[Intensity]:
+        """The same yearly value for every hour."""
+        value = self.for_location(location)
+        return [value for _ in hours]
+
+
+# Kept for callers written before zones existed.
+EmbeddedCountryIntensity = EmbeddedIntensity
+
+
+def _hour_start(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+class LiveIntensity:
+    """Hourly Electricity Maps values, one request per run where possible; embedded values as fallback."""
+
+    def __init__(self, factor_type: str = "lifecycle", client: Any = None, fallback: EmbeddedIntensity | None = None):
+        self.factor_type = factor_type
+        self._client = client
+        self.fallback = fallback or EmbeddedIntensity()
+        self._logged: set[str] = set()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from tracker.electricitymaps import Client
+
+            self._client = Client()
+        return self._client
+
+    def _target(self, location: Location) -> dict[str, Any] | None:
+        """What to ask the API for: an Electricity Maps zone, else coordinates; None when neither."""
+        table = self.fallback.table
+        zone = location.zone
+        if zone and table.has_zone(zone) and table.get(zone).kind == "zone":
+            return {"zone": zone}
+        if location.latitude is not None and location.longitude is not None:
+            return {"lat": location.latitude, "lon": location.longitude}
+        if not zone and location.country and table.has_zone(location.country):
+            return {"zone": location.country}
+        return None
+
+    def intensity(self, zone: str | None, hour: datetime) -> Intensity:
+        from tracker.location import Location
+
+        return self.intensities(Location(zone, None, "config"), [hour])[0]
+
+    def _fallback(self, location: Location, hours: list[datetime], why: str) -> list[Intensity]:
+        if why not in self._logged:
+            self._logged.add(why)
+            logger.warning("Electricity Maps: %s; using the embedded yearly value", why)
+        base = self.fallback.for_location(location)
+        note = f"live intensity unavailable ({why}): embedded yearly value used"
+        if base.factor_type != self.factor_type:
+            note += f"; it is a {base.factor_type} factor, {self.factor_type} was asked"
+        return [replace(base, note="; ".join(n for n in (base.note, note) if n)) for _ in hours]
+
+    def intensities(self, location: Location, hours: list[datetime]) -> list[Intensity]:
+        """One value per hour start (UTC); never raises."""
+        if not hours:
+            return []
+        try:
+            return self._live(location, hours)
+        except Exception as exc:  # any failure: the embedded value, with a note
+            kind = getattr(exc, "kind", type(exc).__name__)
+            return self._fallback(location, hours, f"{kind}: {exc}")
+
+    def _live(self, location: Location, hours: list[datetime]) -> list[Intensity]:
+        target = self._target(location)
+        if target is None:
+            return self._fallback(location, hours, "no Electricity Maps zone or coordinates for this location")
+        starts = [_hour_start(h) for h in hours]
+        now = datetime.now(timezone.utc)
+        readings: dict[datetime, Any] = {}
+        past = [s for s in starts if s <= now]
+        future = [s for s in starts if s > now]
+        client = self.client
+        if past:
+            if min(past) >= now - timedelta(hours=23):
+                points = client.history(factor=self.factor_type, **target)
+            else:
+                points = client.past_range(min(past), max(past) + timedelta(hours=1), factor=self.factor_type, **target)
+            readings.update((_hour_start(p.datetime), p) for p in points)
+        if future:
+            readings.update((_hour_start(p.datetime), p) for p in client.forecast(factor=self.factor_type, **target))
+        latest_known = max(readings) if readings else None
+        out: list[Intensity] = []
+        for hour, start in zip(hours, starts, strict=True):
+            point = readings.get(start)
+            note = ""
+            recent = latest_known is not None and timedelta(0) < start - latest_known <= timedelta(hours=3)
+            if point is None and recent and latest_known is not None:
+                point = readings[latest_known]  # the current hour is often not published yet
+                note = f"hour {start:%H}:00 not published yet: the latest value ({latest_known:%H}:00 UTC) was used"
+            if point is None:
+                out.extend(self._fallback(location, [hour], f"no value for {start:%Y-%m-%d %H}:00 UTC"))
+                continue
+            estimated = f", estimated ({point.estimation_method})" if point.is_estimated else ""
+            kind = "forecast" if start > now else "hourly"
+            out.append(
+                Intensity(
+                    point.g_per_kwh,
+                    f"Electricity Maps API v3, {kind}, {point.emission_factor_type}{estimated}",
+                    start.year,
+                    point.zone or target.get("zone", ""),
+                    point.emission_factor_type,
+                    f"{point.zone} live ({start:%Y-%m-%d %H}:00 UTC)",
+                    note,
+                )
+            )
+        return out
+
+
+def live_enabled(config: Any) -> bool:
+    """Whether the configuration asks for live data (auto: when a token is set).
+
+    Reads the environment directly (``tracker.electricitymaps.TOKEN_ENV``) so that the default path does not
+    import the client.
+    """
+    mode = getattr(config, "live", "auto")
+    return mode == "on" or (mode == "auto" and bool(os.environ.get("ELECTRICITYMAPS_API_TOKEN", "").strip()))
+
+
+def provider_for(config: Any) -> IntensityProvider:
+    """The provider the configuration asks for (cached per relevant settings)."""
+    if not live_enabled(config):
+        return default_provider()
+    from tracker.electricitymaps import base_url, token
+
+    return _live_provider(getattr(config, "emission_factor_type", "lifecycle"), base_url(), token())
+
+
+@functools.lru_cache(maxsize=8)
+def _live_provider(factor_type: str, url: str, api_token: str | None) -> IntensityProvider:
+    from tracker.electricitymaps import Client
+
+    return LiveIntensity(factor_type, Client(api_token=api_token, url=url), default_provider())  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from tracker.usage import UsageProbe
 
 if TYPE_CHECKING:
     from tracker.config import Config
+    from tracker.job import JobInfo
     from tracker.run import Run
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Meter:
         clock: Callable[[], float] = now,
     ) -> None:
         self.chains = chains
+        self._ordered = (chains[Component.CPU], chains[Component.GPU], chains[Component.RAM])
         self.probe = probe
         self.interval = interval
         self.clock = clock
@@ -49,14 +51,18 @@ class Meter:
         self.lock = threading.RLock()
         self.runs: list[Run] = []
         self.last = 0.0
+        self.job: JobInfo | None = None  # this process's place in a multi-rank job (tracker.job)
 
     @classmethod
     def for_config(cls, config: Config, pid: int | None = None) -> Meter:
         """The meter a configuration asks for: detected sources, a usage probe (``pid``: process mode's root)."""
-        from tracker import hardware
+        from tracker import hardware, job
         from tracker.sources.detect import build_chains
 
-        return cls(build_chains(config, hardware.detect()), UsageProbe(config.mode, pid), config.interval)
+        info = job.detect()
+        meter = cls(build_chains(config, hardware.detect(), job=info), UsageProbe(config.mode, pid), config.interval)
+        meter.job = info
+        return meter
 
     def start(self) -> None:
         """Start the sources (detection happens here, once per meter) and take the baseline."""
@@ -78,24 +84,24 @@ class Meter:
 
     def sample(self) -> float:
         """Read every source once, append to the timeline, fold finished spans. Returns the tick's time."""
+        # Written flat on purpose: this runs once a second with cold caches, where every function call and
+        # attribute lookup costs microseconds (benchmarks/overhead.py, "sampler").
         with self.lock:
             t = self.clock()
-            dt = t - self.last
-            usage = self.probe.read(dt)
-            joules = []
-            for component in (Component.CPU, Component.GPU, Component.RAM):
-                chain = self.chains[component]
-                energy = chain.energy(usage)
-                if chain.active.attributable:
-                    if component is Component.CPU:
-                        energy *= usage.cpu_share
-                    elif component is Component.RAM:
-                        energy *= usage.ram_share
-                joules.append(energy)
-            self.timeline.append(t, *joules)
+            usage = self.probe.read(t - self.last)
+            cpu_chain, gpu_chain, ram_chain = self._ordered
+            cpu = cpu_chain.energy(usage)
+            gpu = gpu_chain.energy(usage)
+            ram = ram_chain.energy(usage)
+            if usage.cpu_share != 1.0 and cpu_chain.active.attributable:
+                cpu *= usage.cpu_share
+            if usage.ram_share != 1.0 and ram_chain.active.attributable:
+                ram *= usage.ram_share
+            self.timeline.append(t, cpu, gpu, ram)
             self.last = t
-            for run in list(self.runs):
-                run.fold_spans(self.timeline, t)
+            if self.runs:
+                for run in tuple(self.runs):
+                    run.fold_spans(self.timeline, t)
             return t
 
     def trim(self) -> None:

@@ -26,6 +26,7 @@ from tracker.errors import TrackerError
 from tracker.records import RunRecord
 
 if TYPE_CHECKING:  # the measuring machinery is imported at the first run, keeping `import tracker` cheap
+    from tracker.location import LocationHandle
     from tracker.meter import Meter
     from tracker.timeline import Timeline
 
@@ -89,6 +90,8 @@ class Run:
         self._stop_lock = threading.RLock()
         self._marks: dict[Any, int] = {}
         self.forked = False
+        self.exported = False  # live metrics are exported for this run (tracker.exporters)
+        self.location: LocationHandle | None = None  # resolved in the background while the run goes on
 
     def __getattr__(self, item: str) -> Any:
         record = self.__dict__.get("record")
@@ -106,25 +109,40 @@ class Run:
         return f"<Run {self.run_id[:8]} project={self.config.project!r} {state}>"
 
     # -- lifecycle -------------------------------------------------------------------------------------
-    def start(self) -> Run:
+    def start(self, *, at: float | None = None, wall_offset: float | None = None) -> Run:
+        """Begin measuring. ``at`` (a ``perf_counter`` time) and ``wall_offset`` let a run begin exactly where
+        another ends (``tracker monitor``'s contiguous intervals); by default the run begins now."""
         if self.active or self.record is not None:
             raise TrackerError("a Run is started once; start a new Tracker run instead")
         from tracker.sampler import get_sampler
 
+        config = self.config
+        exported = config.metrics_port is not None or bool(config.pushgateway) or config.otel
+        if exported:  # live metrics (docs/metrics.md): a missing extra is a ConfigError, raised before any state
+            from tracker import exporters
+
+            exporters.check(config)
         sampler = get_sampler()
         key = (self.config.measurement_key(), self.pid, self.config.interval)
         config, pid = self.config, self.pid
         from tracker.meter import Meter
 
         self.meter = sampler.meter(key, lambda: Meter.for_config(config, pid))
+        from tracker import location
+
+        self.location = location.start(config)
         lifecycle.install(_stop_all, _forget_after_fork)
         sampler.attach(self.meter, self)
         self._marks = self.meter.marks()
-        self.t0 = time.perf_counter()
-        self.wall_offset = time.time() - self.t0
+        now = time.perf_counter()
+        self.t0 = now if at is None else at
+        self.wall_offset = (time.time() - now) if wall_offset is None else wall_offset
         self.active = True
         with _active_lock:
             _active.append(self)
+        if exported:
+            self.exported = True
+            exporters.attach(self)
         return self
 
     def add_span(self, name: str, start_ns: int, end_ns: int) -> None:
@@ -134,6 +152,8 @@ class Run:
     def fold_spans(self, timeline: Timeline, upto: float, final: bool = False) -> None:
         """Attribute finished spans' energy from the timeline (called by the meter, under its lock)."""
         spans, profile = self._spans, self._profile
+        if not spans:  # most ticks of most runs: nothing to fold
+            return
         # a bounded pass: other threads keep appending while we fold, and spans ending after `upto` go back
         fast = timeline.last_rate() if len(timeline) >= 2 else None
         if fast is not None:
@@ -167,8 +187,10 @@ class Run:
                 stat[4] += joules[2]
         spans.extend(pending)
 
-    def stop(self, status: str = "completed", error: str | None = None) -> RunRecord:
-        """End the run, write its record to the store(s) and return it. Never raises for a measurement fault."""
+    def stop(self, status: str = "completed", error: str | None = None, *, at: float | None = None) -> RunRecord:
+        """End the run, write its record to the store(s) and return it. Never raises for a measurement fault.
+
+        ``at``: the ``perf_counter`` time the run ends (not later than now); by default, now."""
         with self._stop_lock:
             if not self.active:
                 if self.forked:  # a forked child leaving the parent's block: the parent owns this run
@@ -177,7 +199,7 @@ class Run:
                 if self.record is None:
                     raise TrackerError("this run was never started")
                 return self.record
-            t1 = time.perf_counter()
+            t1 = time.perf_counter() if at is None else at
             self.active = False
             with _active_lock:
                 if self in _active:

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_LINUX = sys.platform.startswith("linux")
 
 
 class _ProcStat:
@@ -31,16 +32,26 @@ class _ProcStat:
     def __init__(self, path: str = "/proc/stat") -> None:
         self.path = path
         self.fd: int | None = None
-        self.pid = 0
 
     def line(self) -> bytes:
-        if self.fd is None or self.pid != os.getpid():  # a forked child re-opens its own descriptor
+        if self.fd is None:
             self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            self.pid = os.getpid()
         return os.pread(self.fd, 512, 0).split(b"\n", 1)[0]
+
+    def forget(self) -> None:
+        """After ``fork()``: the child re-opens its own descriptor (no ``getpid()`` system call per tick)."""
+        self.fd = None
 
 
 _stat = _ProcStat()
+_fork_hook = False
+
+
+def _watch_forks() -> None:
+    global _fork_hook
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_stat.forget)
+        _fork_hook = True
 
 
 def _proc_stat_seconds(path: str | None = None) -> tuple[float, float]:
@@ -58,10 +69,25 @@ def _proc_stat_seconds(path: str | None = None) -> tuple[float, float]:
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds summed over all CPUs since boot."""
-    if sys.platform.startswith("linux"):
+    """(busy, total) CPU seconds summed over all CPUs since boot.
+
+    On Linux this is :func:`_proc_stat_seconds` written out in place: it runs every tick with cold caches,
+    where each extra Python call costs microseconds (benchmarks/overhead.py, "sampler").
+    """
+    if _LINUX:
         try:
-            return _proc_stat_seconds()
+            fd = _stat.fd
+            if fd is None:
+                line = _stat.line()
+            else:
+                line = os.pread(fd, 512, 0).split(b"\n", 1)[0]
+            fields = line.split()
+            # user nice system idle iowait irq softirq steal: idle time is idle + iowait; guest is already in user
+            total = (
+                int(fields[1]) + int(fields[2]) + int(fields[3]) + int(fields[4])
+                + int(fields[5]) + int(fields[6]) + int(fields[7]) + int(fields[8])
+            )  # fmt: skip
+            return (total - int(fields[4]) - int(fields[5])) / _TICK, total / _TICK
         except (OSError, ValueError, IndexError):
             pass
     import psutil
@@ -86,6 +112,7 @@ class UsageProbe:
         self._gone = False
 
     def start(self) -> None:
+        _watch_forks()  # registered at the first probe, not at import (no import-time side effects)
         self._busy, self._total = machine_cpu_seconds()
         if self.mode == "process":
             import psutil  # only process mode needs per-process accounting

@@ -19,20 +19,23 @@ def register(sub: Any) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from tracker import hardware
+    from tracker import hardware, location
     from tracker.config import resolve
-    from tracker.intensity import default_provider
+    from tracker.intensity import provider_for
     from tracker.meter import Meter
     from tracker.sources.base import Component
 
     config = resolve(settings(args))
     machine = hardware.detect()
+    place = location.start(config)  # detection (if any) runs while the sources start
     meter = Meter.for_config(config)
     meter.start()
     try:
         from datetime import datetime, timezone
 
-        intensity = default_provider().intensity(config.country, datetime.now(timezone.utc))
+        hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        where = place.result()
+        (intensity,) = provider_for(config).intensities(where, [hour])
         info = {
             "host": machine.host,
             "cpu": machine.cpu_brand,
@@ -51,8 +54,20 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 "label": intensity.label,
                 "year": intensity.year,
                 "source": intensity.source,
+                "factor_type": intensity.factor_type,
+                "note": intensity.note,
+            },
+            "location": {
+                "zone": where.zone,
+                "country": where.country,
+                "source": where.source,
+                "cloud_provider": where.cloud_provider,
+                "cloud_region": where.cloud_region,
+                "notes": list(where.notes),
             },
             "pue": config.pue,
+            "pue_source": config.pue_model().describe(),
+            "suppliers": [[s.name, s.share_percent, s.kg_per_kwh] for s in config.suppliers],
             "store": config.store or "default",
             "settings_from": dict(config.origins),
             "notes": meter.notes_since(0.0),
@@ -71,11 +86,18 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for component in Component:
         print(f"{component.value} power    {info['sources'][component.value]}")
     print(f"attribution  {config.mode} (interval {config.interval:g} s)")
+    print(f"location     {where.zone or 'world average'} (decided by: {where.source})")
     print(
-        f"intensity    {intensity.g_per_kwh:g} g/kWh: {intensity.label} ({intensity.zone}, {intensity.year}), "
-        f"{intensity.source}"
+        f"intensity    {intensity.g_per_kwh:g} g/kWh {intensity.factor_type}: {intensity.label} ({intensity.zone}, "
+        f"{intensity.year}), {intensity.source}"
     )
-    print(f"pue          {config.pue:g}")
+    print(f"pue          {config.pue:g} ({info['pue_source']})")
+    if config.suppliers:
+        mix = ", ".join(f"{s.name} {s.share_percent:g} % at {s.kg_per_kwh:g} kg/kWh" for s in config.suppliers)
+        print(f"suppliers    {mix}")
+    for note in (*where.notes, intensity.note):
+        if note:
+            print(f"location     note: {note}")
     for key, origin in sorted(config.origins.items()):
         print(f"setting      {key} from {origin}")
     for note in info["notes"]:

@@ -39,6 +39,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tracker.cpu_names import normalize_cpu_name  # noqa: E402  (needs the sys.path entry above)
+from tracker.data import build_zones  # noqa: E402
 
 DEFAULT_SHARED_DIR = REPO_ROOT.parent / "shared" / "data"
 ISO_3166_FILE = Path("/usr/share/iso-codes/json/iso_3166-1.json")
@@ -490,8 +491,14 @@ def main(argv: Sequence[str]) -> int:
     print(f"country_intensity.csv: {len(country_rows)} rows ({len(country_rows) - 1} countries + WORLD)")
 
     provenance = provenance_markdown(shared, ISO_3166_FILE, cpu_rows, cpu_stats, merge_stats, country_rows, notes)
+    zone_rows = build_zones.build_zone_rows(shared)
+    write_csv(OUT_DIR / "zones.csv", build_zones.ZONE_HEADER, build_zones.zone_csv_rows(zone_rows))
+    cloud_rows = build_zones.build_cloud_rows(shared, {row.zone for row in zone_rows})
+    write_csv(OUT_DIR / "cloud_regions.csv", build_zones.CLOUD_HEADER, build_zones.cloud_csv_rows(cloud_rows))
+    print(f"zones.csv: {len(zone_rows)} rows; cloud_regions.csv: {len(cloud_rows)} rows")
+    provenance += build_zones.provenance_section(shared, zone_rows, cloud_rows, sha256_prefix)
     (OUT_DIR / "PROVENANCE.md").write_text(provenance, encoding="utf-8")
-    (OUT_DIR / "LICENSES.md").write_text(LICENSES_MD, encoding="utf-8")
+    (OUT_DIR / "LICENSES.md").write_text(LICENSES_MD + build_zones.LICENSES_SECTION, encoding="utf-8")
     print(f"wrote PROVENANCE.md and LICENSES.md in {OUT_DIR}")
     return 0
 

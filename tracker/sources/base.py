@@ -22,7 +22,7 @@ class Method(str, Enum):
     NONE = "none"  # the component is absent
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Usage:
     """What the usage probe saw over one tick; power models and attribution read it.
 

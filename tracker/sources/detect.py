@@ -15,6 +15,7 @@ from pathlib import Path
 from tracker.config import Config
 from tracker.errors import MeasurementError
 from tracker.hardware import Machine
+from tracker.job import CountedElsewhere, JobInfo
 from tracker.sources import rapl
 from tracker.sources.base import Component, ConstantPower, NullSource, PowerSource, Usage
 from tracker.sources.cpu_model import CpuModel
@@ -103,11 +104,13 @@ def build_chains(
     *,
     powercap_root: Path | None = None,
     nvml_factory: Factory | None = None,
+    job: JobInfo | None = None,
 ) -> dict[Component, SourceChain]:
     """One chain per component for this configuration (sources are not started yet).
 
     ``powercap_root`` defaults to :data:`tracker.sources.rapl.DEFAULT_ROOT`, read at call time so that tests
-    can point it at a fake sysfs tree.
+    can point it at a fake sysfs tree. ``job``: this process's place in a multi-rank job; host-level
+    components are then counted once per node (``tracker.job``, ``docs/jobs.md``).
     """
     root = powercap_root or rapl.DEFAULT_ROOT
 
@@ -127,8 +130,30 @@ def build_chains(
         config.ram_watts,
         [lambda: RaplSource(Component.RAM, root), lambda: RamModel(machine.memory_bytes)],
     )
+    if job is not None:  # several ranks on a node: count each joule of the node once
+        node = job.node
+        if not job.counts_host(config.mode):
+            cpu = [lambda: CountedElsewhere(Component.CPU, node)]
+            ram = [lambda: CountedElsewhere(Component.RAM, node)]
+        if job.gpu_positions() is not None:
+            if config.gpu_watts is None:
+                gpu = [_picking(factory, job) for factory in gpu]
+            elif not job.leader:  # a forced GPU power of GPUs every rank sees: local rank 0 counts it
+                gpu = [lambda: CountedElsewhere(Component.GPU, node)]
     return {
         Component.CPU: SourceChain(Component.CPU, cpu),
         Component.GPU: SourceChain(Component.GPU, gpu),
         Component.RAM: SourceChain(Component.RAM, ram),
     }
+
+
+def _picking(factory: Factory, job: JobInfo) -> Factory:
+    """An NVML factory whose source keeps only this rank's share of the GPUs the node's ranks all see."""
+
+    def make() -> PowerSource:
+        source = factory()
+        if isinstance(source, NvmlSource):
+            source.pick = job.pick_gpus
+        return source
+
+    return make

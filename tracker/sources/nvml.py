@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -88,6 +89,8 @@ class NvmlSource(PowerSource):
         self._environ = environ
         self.devices_: list[GpuDevice] = []
         self.name = "nvml"
+        #: narrows the visible GPUs to this rank's share in a multi-rank job (``tracker.job``); may raise
+        self.pick: Callable[[list[GpuDevice]], list[GpuDevice]] | None = None
 
     # -- set-up ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -107,6 +110,8 @@ class NvmlSource(PowerSource):
                 raise MeasurementError(f"NVML could not list GPUs: {exc}") from exc
             if not devices:
                 raise MeasurementError("no visible NVIDIA GPU")
+            if self.pick is not None:
+                devices = self.pick(devices)
             for device in devices:
                 self._choose_mode(nvml, device)
         except MeasurementError:

@@ -1,7 +1,8 @@
 """The store interface and the factory that picks a back end from a location string.
 
 ``store=`` (or ``TRACKER_STORE``) may be a path ending in ``.db``/``.sqlite``/``.sqlite3`` or a
-``sqlite:///path`` URL (SQLite), or a path ending in ``.csv`` (CSV). Stores are cached per process: opening
+``sqlite:///path`` URL (SQLite), a path ending in ``.csv`` (CSV), or a ``postgresql://`` URL (PostgreSQL,
+extra ``tracker[postgres]``). Stores are cached per process: opening
 one costs a connection and a schema check, which must not happen on every run (see benchmarks/).
 """
 
@@ -32,8 +33,16 @@ class Store(ABC):
         """Store one record; writing the same ``run_id`` twice stores it once."""
 
     @abstractmethod
-    def rows(self, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
-        """Stored rows (``RunRecord.to_row`` shape), newest first, filtered by label equality."""
+    def rows(
+        self,
+        limit: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
+        """Stored rows (``RunRecord.to_row`` shape), newest first, filtered by label equality and by
+        ``since <= started_at < until`` (UTC; a naive datetime is read as UTC). ``records`` and ``dataframe``
+        pass ``since``/``until`` through their ``filters``."""
 
     def records(self, limit: int | None = None, **filters: Any) -> list[RunRecord]:
         return [RunRecord.from_row(row) for row in self.rows(limit=limit, **filters)]
@@ -97,18 +106,28 @@ def open_store(location: str | None = None) -> Store:
 
 def check_location(location: str) -> None:
     """Raise :class:`ConfigError` at start for a location no back end takes (not at the run's end)."""
-    _kind(location)
+    if _kind(location) == "postgres":
+        from importlib.util import find_spec
+
+        if find_spec("psycopg") is None:
+            from tracker.stores.postgres import redact
+
+            raise ConfigError("store", redact(location), "PostgreSQL needs psycopg: pip install 'tracker[postgres]'")
 
 
 def _kind(location: str) -> str:
     lowered = location.lower()
+    if lowered.startswith(("postgresql://", "postgres://")):
+        return "postgres"
     if lowered.startswith("sqlite:///"):
         return "sqlite-url"
     if lowered.endswith(".csv"):
         return "csv"
     if lowered.endswith((".db", ".sqlite", ".sqlite3")) or "://" not in lowered:
         return "sqlite"
-    raise ConfigError("store", location, "expected a .db/.sqlite path, a sqlite:/// URL or a .csv path")
+    raise ConfigError(
+        "store", location, "expected a .db/.sqlite path, a sqlite:/// URL, a postgresql:// URL or a .csv path"
+    )
 
 
 def _create(location: str) -> Store:
@@ -117,6 +136,10 @@ def _create(location: str) -> Store:
         from tracker.stores.csv import CsvStore
 
         return CsvStore(location)
+    if kind == "postgres":
+        from tracker.stores.postgres import PostgresStore
+
+        return PostgresStore(location)
     from tracker.stores.sqlite import SqliteStore
 
     path = location[len("sqlite:///") :] if kind == "sqlite-url" else location

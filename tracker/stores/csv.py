@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import os
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tracker.errors import StoreError
-from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord
+from tracker.periods import as_utc
+from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, parse_iso
 from tracker.stores.base import Store
 
 
@@ -43,7 +45,13 @@ class CsvStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot append run {record.run_id} to {self.path}: {exc}") from exc
 
-    def rows(self, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+    def rows(
+        self,
+        limit: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         latest: dict[str, dict[str, Any]] = {}
@@ -52,5 +60,13 @@ class CsvStore(Store):
                 row = {c: _parse(c, raw.get(c) or "") for c in COLUMNS}
                 latest[row["run_id"]] = row
         rows = [r for r in latest.values() if all(v is None or r.get(k) == v for k, v in filters.items())]
+        if since is not None or until is not None:
+            low, high = as_utc(since), as_utc(until)
+            rows = [
+                r
+                for r in rows
+                if (low is None or parse_iso(r["started_at"]) >= low)
+                and (high is None or parse_iso(r["started_at"]) < high)
+            ]
         rows.sort(key=lambda r: r["started_at"] or "", reverse=True)
         return rows[:limit] if limit is not None else rows

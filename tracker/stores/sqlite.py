@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
-from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord
+from tracker.periods import as_utc
+from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
 from tracker.stores.base import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 _LABELS = ("project", "experiment", "team", "organisation", "status", "host")
@@ -26,6 +32,23 @@ def _sql_type(column: str) -> str:
     if column in INT_COLUMNS:
         return "INTEGER"
     return "TEXT"
+
+
+def _where(since: datetime | None, until: datetime | None, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``WHERE`` text and parameters: labels by equality, ``since <= started_at < until`` (ISO text sorts)."""
+    where, params = [], []
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if key not in _LABELS and key != "run_id":
+            raise StoreError(f"cannot filter on {key!r}")
+        where.append(f"{key} = ?")
+        params.append(value)
+    for op, bound in ((">=", since), ("<", until)):
+        if bound is not None:
+            where.append(f"started_at {op} ?")
+            params.append(iso(as_utc(bound)))
+    return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
 class SqliteStore(Store):
@@ -82,18 +105,15 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
 
-    def rows(self, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
-        where, params = [], []
-        for key, value in filters.items():
-            if value is None:
-                continue
-            if key not in _LABELS and key != "run_id":
-                raise StoreError(f"cannot filter on {key!r}")
-            where.append(f"{key} = ?")
-            params.append(value)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+    def rows(
+        self,
+        limit: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
+        where, params = _where(since, until, filters)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM runs{where}"
         sql += " ORDER BY started_at DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -102,6 +122,21 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from exc
         return [dict(zip(COLUMNS, values, strict=False)) for values in cursor]
+
+    def rollup(
+        self,
+        by: Sequence[str],
+        period: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        **filters: Any,
+    ) -> pd.DataFrame:
+        """Totals per group computed in SQLite (see :mod:`tracker.stores.sqlite_rollup` for how and why)."""
+        from tracker.stores.sqlite_rollup import rollup
+        from tracker.summary import TOTALS
+
+        where, params = _where(since, until, filters)
+        return rollup(self.path, self._connect(), by, TOTALS, period, where, params)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

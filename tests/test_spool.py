@@ -1,0 +1,152 @@
+"""Nothing lost when the store is away: the spool, its delivery by a later run, and ``tracker sync``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from pg_support import Relay, pg_database  # noqa: F401 - pg_database: the pg_url fixture
+from runs_factory import make_record
+
+import tracker
+from tracker import spool
+from tracker.cli import main
+from tracker.paths import data_dir, default_store
+from tracker.records import RunRecord
+from tracker.stores import open_store
+from tracker.stores.postgres import PostgresStore
+from tracker.stores.sqlite import SqliteStore
+
+SETTINGS = {"cpu_watts": 10.0, "ram_watts": 1.0, "country": "DE"}
+
+
+def _run(**settings: object) -> RunRecord:
+    t = tracker.Tracker(**SETTINGS, **settings)
+    t.start()
+    return t.stop()
+
+
+def test_unreachable_postgres_spools_then_the_next_run_delivers(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    relay = Relay()
+    url = relay.url(pg_url)  # nothing listens there yet: connection refused
+    with caplog.at_level(logging.DEBUG, logger="tracker"):
+        first = _run(project="away", store=url)
+        second = _run(project="away", store=url)
+    assert any("spooled" in note for note in first.notes)
+    assert [n for n in second.notes if "spooled" in n]
+    assert sum(r.levelno == logging.ERROR for r in caplog.records) == 1  # logged once, not per run
+    waiting = spool.pending("store", url)
+    assert sorted(p["row"]["run_id"] for _, p in waiting) == sorted([first.run_id, second.run_id])
+    assert all(p["location"] == url for _, p in waiting)
+
+    relay.start()
+    try:
+        third = _run(project="back", store=url)
+    finally:
+        relay.stop()
+    assert not [n for n in third.notes if "spooled" in n]
+    stored = {r.run_id: r for r in PostgresStore(pg_url).records()}
+    assert set(stored) == {first.run_id, second.run_id, third.run_id}
+    assert any("spooled" in n for n in stored[first.run_id].notes)  # the record says what happened to it
+    assert spool.pending() == []
+
+
+def test_sync_delivers_and_reports_what_is_left(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    relay = Relay()
+    url = relay.url(pg_url)
+    records = [_run(project="offline", store=url) for _ in range(3)]
+    assert main(["sync"]) == 1  # still unreachable: all left
+    assert "0 delivered, 3 left" in capsys.readouterr().out
+    relay.start()
+    try:
+        assert main(["sync"]) == 0
+    finally:
+        relay.stop()
+    assert "3 delivered, 0 left" in capsys.readouterr().out
+    assert {r.run_id for r in PostgresStore(pg_url).records()} == {r.run_id for r in records}
+    assert main(["sync"]) == 0
+    assert "nothing to deliver" in capsys.readouterr().out
+
+
+def test_sqlite_failure_is_spooled_and_delivered(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the store's directory should be")
+    location = str(blocker / "runs.db")
+    lost = _run(project="p", store=location)
+    assert any("spooled" in n for n in lost.notes)
+    assert len(spool.pending("store", location)) == 1
+    blocker.unlink()
+    kept = _run(project="p", store=location)
+    assert {r.run_id for r in SqliteStore(location).records()} == {lost.run_id, kept.run_id}
+    assert spool.pending() == []
+
+
+def test_csv_target_is_spooled_too(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    csv_path = str(blocker / "runs.csv")
+    record = _run(project="p", csv=csv_path)
+    assert open_store().records()[0].run_id == record.run_id  # the store got it; only the CSV failed
+    (target,) = {(p["kind"], p["location"]) for _, p in spool.pending()}
+    assert target == ("csv", csv_path)
+    blocker.unlink()
+    assert main(["sync"]) == 0
+    assert [r.run_id for r in open_store(csv_path).records()] == [record.run_id]
+
+
+def test_delivering_twice_stores_once(tmp_path: Path) -> None:
+    location = str(tmp_path / "runs.db")
+    record = make_record(1)
+    store = open_store(location)
+    store.write(record)
+    spool.put("store", location, record)  # e.g. a crash between a write and the removal of its spool file
+    spool.put("store", location, record)  # the same run for the same target is one file
+    assert len(spool.pending()) == 1
+    result = spool.flush("store", location, store)
+    assert (result.delivered, result.left) == (1, 0)
+    assert len(store.rows()) == 1
+
+
+def test_spool_files_are_whole_and_private() -> None:
+    path = spool.put("store", "postgresql://u:pw@db.example/x", make_record(1))
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the location may hold a password
+    payload = json.loads(path.read_text())
+    assert payload["row"]["run_id"] == make_record(1).run_id and payload["kind"] == "store"
+
+
+def test_old_fallback_file_is_migrated_by_sync(capsys: pytest.CaptureFixture[str]) -> None:
+    legacy = data_dir() / "unsaved-records.jsonl"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    rows = [make_record(i).to_row() for i in (1, 2)]
+    legacy.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
+    assert main(["sync"]) == 0
+    assert "2 delivered, 0 left" in capsys.readouterr().out
+    assert {r["run_id"] for r in open_store(default_store()).rows()} == {r["run_id"] for r in rows}
+    assert not legacy.exists()
+    assert legacy.with_name("unsaved-records.jsonl.unreadable").read_text() == "not json\n"
+
+
+def test_unreadable_spool_file_is_kept_and_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    spool.spool_dir().mkdir(parents=True)
+    broken = spool.spool_dir() / "broken.json"
+    broken.write_text("{half a rec")
+    assert main(["sync"]) == 1
+    assert "1 left" in capsys.readouterr().out
+    assert broken.exists()
+
+
+def test_empty_spool_costs_almost_nothing(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "runs.db"))
+    assert not spool.spool_dir().exists()
+    n = 2000
+    began = time.perf_counter()
+    for _ in range(n):
+        spool.flush("store", store.location, store)
+    per_call = (time.perf_counter() - began) / n
+    assert per_call < 50e-6, per_call  # one failed listdir, a few microseconds
+    assert not spool.spool_dir().exists()

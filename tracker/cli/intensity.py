@@ -1,0 +1,84 @@
+"""``tracker intensity``: the grid intensity for a zone, country or cloud region, embedded and live."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+from tracker.errors import ConfigError
+
+ORDER = 40
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "intensity",
+        help="print the grid carbon intensity for a zone, country or cloud region",
+        description="Without --zone/--country/--cloud, the location is resolved as a run would resolve it.",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--zone", help="Electricity Maps zone (NL, DK-DK1, US-CAL-CISO) or US-STATE-XX (eGRID)")
+    where.add_argument("--country", help="ISO 3166 alpha-2 or alpha-3 code (Ember yearly value)")
+    where.add_argument("--cloud", metavar="PROVIDER:REGION", help="e.g. aws:eu-west-1, gcp:europe-west4")
+    parser.add_argument("--live", choices=("auto", "on", "off"), default=None, help="Electricity Maps live value")
+    parser.add_argument("--factor", choices=("lifecycle", "direct"), default=None, help="emission factor type")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(func=cmd_intensity)
+
+
+def _arguments(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {"zone": args.zone, "country": args.country, "live": args.live}
+    values["emission_factor_type"] = args.factor
+    if args.cloud:
+        provider, sep, region = args.cloud.partition(":")
+        if not sep or not provider or not region:
+            raise ConfigError("cloud", args.cloud, "expected PROVIDER:REGION, e.g. aws:eu-west-1")
+        values.update(cloud_provider=provider, cloud_region=region)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def cmd_intensity(args: argparse.Namespace) -> int:
+    from tracker import location
+    from tracker.config import resolve
+    from tracker.intensity import EmbeddedIntensity, live_enabled, provider_for
+
+    config = resolve(_arguments(args))
+    place = location.resolve(config)
+    embedded = EmbeddedIntensity().for_location(place)
+    live = None
+    live_error = "off (set ELECTRICITYMAPS_API_TOKEN, or --live on)"
+    if live_enabled(config):
+        live = provider_for(config).intensities(place, [datetime.now(timezone.utc)])[0]
+        live_error = ""
+        if "live intensity unavailable" in live.note:  # the provider fell back to the embedded value
+            live, live_error = None, live.note
+    if args.format == "json":
+        out = {
+            "location": asdict(place),
+            "embedded": asdict(embedded),
+            "live": asdict(live) if live else None,
+            "live_note": live_error,
+        }
+        print(json.dumps(out, indent=2, default=list))
+        return 0
+    where = place.zone or place.country or "WORLD"
+    if place.cloud_provider:
+        where += f" ({place.cloud_provider} {place.cloud_region})"
+    print(f"location   {where}, from {place.source}")
+    print(_line("embedded", embedded))
+    print(_line("live", live) if live else f"live       {live_error}")
+    for note in dict.fromkeys([*place.notes, embedded.note, live.note if live else ""]):
+        if note:
+            print(f"note       {note}")
+    return 0
+
+
+def _line(title: str, value: Any) -> str:
+    year = f", {value.year}" if value.year else ""
+    return (
+        f"{title:<10} {value.g_per_kwh:g} gCO2e/kWh ({value.factor_type}{year}) {value.label} [{value.zone}]\n"
+        f"{'':<10} source: {value.source}"
+    )

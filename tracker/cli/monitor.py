@@ -1,0 +1,118 @@
+"""``tracker monitor``: measure the whole machine until stopped, one record per interval, metrics while it runs.
+
+Each interval is a normal run (machine attribution, project ``monitor`` unless configured otherwise, tag
+``monitor=<host>``), so reports, roll-ups and exporters treat it like any other. Intervals follow a fixed
+schedule from the start (``--every``, default 15 minutes) and are contiguous: each run ends at exactly the
+instant the next begins, so the records add up to the whole monitored time with no gap and no overlap.
+SIGTERM and Ctrl-C end the current, partial interval as a record with status ``terminated`` or
+``interrupted`` (its figures are complete for the time it covers; the status says it is short), and the
+command exits 0. See ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import re
+import signal
+import threading
+import time
+from typing import Any
+
+from tracker.cli._common import add_settings, settings
+from tracker.errors import ConfigError
+
+ORDER = 15
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"15m"``, ``"1s"``, ``"2h"``, ``"0.5s"`` or plain seconds (``"90"``) to seconds; ``ConfigError`` otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*", text.lower())
+    if not match:
+        raise ConfigError("every", text, "expected a duration such as 90, 30s, 15m or 1h")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError("every", text, "the interval must be above zero")
+    return seconds
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("monitor", help="measure the whole machine until stopped, a record per interval")
+    add_settings(parser)
+    parser.add_argument("--every", default="15m", help="length of each record's interval: 90, 30s, 15m, 1h (15m)")
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
+    parser.add_argument("--metrics-host", default=None, help="address /metrics listens on (default 127.0.0.1)")
+    parser.add_argument("--pushgateway", default=None, help="push metrics to this Prometheus pushgateway URL")
+    parser.add_argument("--otel", action="store_true", default=None, help="register OpenTelemetry instruments")
+    parser.set_defaults(func=cmd_monitor)
+
+
+class _Stop:
+    """Set by SIGTERM or SIGINT: the main loop wakes, ends the partial interval and returns."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from tracker.config import resolve
+    from tracker.run import Run
+
+    every = parse_duration(args.every)
+    if args.mode == "process":
+        raise ConfigError("mode", "process", "tracker monitor measures the whole machine (machine mode)")
+    host = platform.node() or "localhost"
+    values = settings(args)
+    for key in ("metrics_port", "metrics_host", "pushgateway", "otel"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    values["mode"] = "machine"
+    values["tags"] = ",".join(filter(None, [f"monitor={host}", values.get("tags", "")]))
+    config = resolve(values)
+    if "project" not in config.origins:  # nothing configured it: the monitor's own project
+        config = resolve({**values, "project": "monitor"})
+
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run = Run(config, name=f"monitor {host}").start()
+        origin, wall_offset = run.t0, run.wall_offset
+        print(f"tracker monitor: measuring {host} every {every:g} s into project {config.project!r}", flush=True)
+        k = 1
+        while True:
+            boundary = origin + k * every
+            if stop.event.wait(max(0.0, boundary - time.perf_counter())):
+                break
+            behind = time.perf_counter() - boundary
+            if behind > every:  # the process was suspended: one long record up to the latest boundary
+                k += int(behind // every)
+                boundary = origin + k * every
+            following = Run(config, name=f"monitor {host}").start(at=boundary, wall_offset=wall_offset)
+            _report(run.stop("completed", at=boundary))
+            run = following
+            k += 1
+        ended = time.perf_counter()
+        name = signal.Signals(stop.signum).name if stop.signum is not None else "a signal"
+        status = "interrupted" if stop.signum == signal.SIGINT else "terminated"
+        partial = f"{name}: monitor stopped after {ended - run.t0:.3f} s of a {every:g} s interval"
+        _report(run.stop(status, partial, at=ended))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _report(record: Any) -> None:
+    print(
+        f"{record.started_at:%Y-%m-%d %H:%M:%S} {record.duration_s:9.1f} s {record.energy_kwh * 1000:10.4f} Wh "
+        f"{record.emissions_kg * 1000:9.3f} g CO2e {record.status}",
+        flush=True,
+    )

@@ -1,0 +1,97 @@
+"""``tracker report``: roll-up totals of the stored runs, as a table, JSON, CSV, Markdown or an HTML page;
+``--annual YEAR`` gives the yearly statement per organisation; ``--recommend`` the greener regions and hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+ORDER = 40
+FORMATS = ("table", "json", "csv", "markdown", "html")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="totals per project, team, ... and period; HTML with charts; annual statement",
+        description="Totals of the stored runs per group and period. Examples: "
+        "tracker report --by project --period month; tracker report --format html -o report.html; "
+        "tracker report --annual 2026",
+    )
+    parser.add_argument("--store", default=None, help="SQLite/CSV path or URL (default: the configured store)")
+    for label in ("organisation", "team", "project", "experiment"):
+        parser.add_argument(f"--{label}", default=None, help=f"only runs with this {label}")
+    parser.add_argument("--since", default=None, help="only runs started at or after this UTC date/time")
+    parser.add_argument("--until", default=None, help="only runs started before this UTC date/time")
+    parser.add_argument(
+        "--by",
+        action="append",
+        default=None,
+        help="group by these labels (repeat or comma-separate): organisation, team, project, experiment, job, run, "
+        "zone, host, ... (default: project)",
+    )
+    parser.add_argument("--period", choices=("day", "week", "month", "quarter", "year"), default=None)
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("-o", "--output", default=None, help="write to this file instead of standard output")
+    parser.add_argument("--annual", type=int, default=None, metavar="YEAR", help="the annual statement for YEAR")
+    parser.add_argument("--recommend", action="store_true", help="greener regions and hours for the runs' zones")
+    parser.set_defaults(func=cmd_report)
+
+
+def _by(values: list[str] | None) -> tuple[str, ...]:
+    if not values:
+        return ("project",)
+    names = [n.strip() for v in values for n in v.split(",")]
+    return tuple(n for n in names if n and n not in ("none", "all"))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tracker.config import resolve
+    from tracker.periods import as_utc
+    from tracker.stores import open_store
+
+    store = open_store(resolve({"store": args.store}).store)
+    since, until = as_utc(args.since), as_utc(args.until)
+    labels = {k: getattr(args, k) for k in ("organisation", "team", "project", "experiment")}
+    if args.annual is not None:
+        from tracker.reports.annual import annual_statement, render_annual
+
+        statement = annual_statement(store, args.annual, organisation=args.organisation)
+        return _emit(render_annual(statement, args.format), args.output)
+    if args.recommend:
+        from tracker.reports.recommend import recommend, render_recommendations
+
+        items = recommend(store, since=since, until=until, **labels)
+        return _emit(render_recommendations(items, args.format), args.output)
+
+    from tracker.reports.data import build_report
+
+    report = build_report(
+        store, by=_by(args.by), period=args.period, since=since, until=until, charts=args.format == "html", **labels
+    )
+    if args.format == "html":
+        from tracker.reports.html import render
+
+        text = render(report)
+    else:
+        from tracker.reports import text as renderers
+
+        text = {
+            "table": renderers.to_table,
+            "json": renderers.to_json,
+            "csv": renderers.to_csv,
+            "markdown": renderers.to_markdown,
+        }[args.format](report)
+    return _emit(text, args.output)
+
+
+def _emit(text: str, output: str | None) -> int:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    Path(output).write_text(text, encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,35 @@
+"""``tracker sync``: deliver the records that wait in the spool because their store was away when they ended.
+
+Exit 0 when nothing is left waiting, 1 otherwise (so a cron job or a CI step notices). Records of the old
+``unsaved-records.jsonl`` fallback file are first moved into the spool, for the configured (or given) store.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+ORDER = 40
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("sync", help="deliver spooled records to their stores")
+    parser.add_argument("--store", default=None, help="only the records meant for this store")
+    parser.set_defaults(func=cmd_sync)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from tracker import spool
+    from tracker.config import resolve
+    from tracker.paths import default_store
+
+    configured = resolve({"store": args.store}).store or default_store()
+    results = spool.sync(location=args.store, legacy_location=configured)
+    delivered = sum(r.delivered for r in results)
+    left = sum(r.left for r in results)
+    for result in results:
+        print(f"{spool.label(result.location)}: {result.delivered} delivered, {result.left} left")
+        for error in result.errors:
+            print(f"  {error}")
+    print(f"{delivered} delivered, {left} left" if results else "nothing to deliver")
+    return 1 if left else 0

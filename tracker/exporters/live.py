@@ -1,0 +1,144 @@
+"""The live figures of the runs that export metrics, computed when an exporter asks (a pull model).
+
+The sampler does no extra work for metrics: a run that exports is put on a watch list at its start, and a
+scrape (Prometheus ``/metrics``, a pushgateway push, an OpenTelemetry collection) reads the run's cumulative
+energy off its meter's timeline at that moment. A finished run keeps its final figures on the list for
+:data:`LINGER_S` seconds so that the next scrape still sees its last values.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from tracker.accounting import J_PER_KWH
+
+if TYPE_CHECKING:
+    from tracker.records import RunRecord
+    from tracker.run import Run
+
+logger = logging.getLogger(__name__)
+
+COMPONENTS = ("cpu", "gpu", "ram")
+LINGER_S = 120.0  # how long a finished run's final values stay visible to scrapes
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One run's figures at the moment of a scrape. Energy and emissions are cumulative since the run began."""
+
+    project: str
+    experiment: str
+    run_id: str
+    joules: tuple[float, float, float]  # cpu, gpu, ram
+    watts: tuple[float, float, float]  # over the last tick (0 once the run has ended)
+    grams: float  # emissions, location-based, after PUE
+    active: bool
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"project": self.project, "experiment": self.experiment, "run": self.run_id}
+
+
+@dataclass
+class Watched:
+    """A run on the watch list, and what is needed to turn its joules into grams while it runs."""
+
+    run: Run
+    grams_per_joule: float
+    record: RunRecord | None = None
+    ended: float | None = None  # time.monotonic() at the end
+    notes: list[str] = field(default_factory=list)
+
+
+_watched: dict[str, Watched] = {}
+_lock = threading.Lock()
+
+
+def _grams_per_joule(run: Run) -> float:
+    """The intensity x PUE of the run's zone now: live emissions; the record's figure replaces it at the end."""
+    try:
+        from tracker.intensity import default_provider
+
+        config = run.config
+        intensity = default_provider().intensity(config.country, datetime.now(timezone.utc))
+        return intensity.g_per_kwh * config.pue / J_PER_KWH
+    except Exception as exc:  # the record still gets its emissions from the accounting at the end
+        logger.warning("live emissions unavailable for run %s: %r", run.run_id, exc)
+        return 0.0
+
+
+def watch(run: Run) -> Watched:
+    """Put a started run on the watch list."""
+    entry = Watched(run, _grams_per_joule(run))
+    with _lock:
+        _watched[run.run_id] = entry
+    return entry
+
+
+def entry(run_id: str) -> Watched | None:
+    with _lock:
+        return _watched.get(run_id)
+
+
+def finished(run: Run, record: RunRecord) -> None:
+    """Freeze a run's final figures (from its record) and start its linger time."""
+    with _lock:
+        watched = _watched.get(run.run_id)
+        if watched is not None:
+            watched.record = record
+            watched.ended = time.monotonic()
+
+
+def _read(watched: Watched) -> Reading | None:
+    run, record = watched.run, watched.record
+    experiment = run.config.experiment or ""
+    if record is not None:
+        joules = tuple(getattr(record, f"{c}_energy_kwh") * J_PER_KWH for c in COMPONENTS)
+        grams = record.emissions_kg * 1000.0
+        return Reading(run.config.project, experiment, run.run_id, joules, (0.0, 0.0, 0.0), grams, False)  # type: ignore[arg-type]
+    meter = run.meter
+    if meter is None or not run.active:
+        return None  # stopping right now (or accounting failed): nothing consistent to show
+    with meter.lock:
+        timeline = meter.timeline
+        end = timeline.t[-1]
+        joules = timeline.between(run.t0, end) if end > run.t0 else (0.0, 0.0, 0.0)
+        watts = (0.0, 0.0, 0.0)
+        if len(timeline) >= 2 and timeline.t[-1] > timeline.t[-2]:
+            width = timeline.t[-1] - timeline.t[-2]
+            watts = tuple((s[-1] - s[-2]) / width for s in (timeline.cpu, timeline.gpu, timeline.ram))  # type: ignore[assignment]
+    grams = sum(joules) * watched.grams_per_joule
+    return Reading(run.config.project, experiment, run.run_id, joules, watts, grams, True)
+
+
+def snapshot(run_id: str | None = None) -> list[Reading]:
+    """The figures of every watched run (or of one), read now; drops finished runs past their linger time."""
+    now = time.monotonic()
+    with _lock:
+        for watched in _watched.values():
+            if watched.ended is None and watched.run.record is not None:  # ended without finished() (salvaged)
+                watched.record, watched.ended = watched.run.record, now
+        for key in [k for k, w in _watched.items() if w.ended is not None and now - w.ended > LINGER_S]:
+            del _watched[key]
+        entries = [w for k, w in _watched.items() if run_id is None or k == run_id]
+    readings = []
+    for watched in entries:
+        try:
+            reading = _read(watched)
+        except Exception as exc:  # a scrape must never break; the run goes on
+            logger.warning("could not read run %s for metrics: %r", watched.run.run_id, exc)
+            continue
+        if reading is not None:
+            readings.append(reading)
+    return readings
+
+
+def forget_all() -> None:
+    """Empty the watch list (tests; a forked child)."""
+    with _lock:
+        _watched.clear()

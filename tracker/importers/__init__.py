@@ -1,0 +1,1 @@
+"""Importers: bring runs measured by other tools into the store."""

@@ -1,0 +1,105 @@
+"""A report as plain data: the groups and their totals, the grand total, the equivalents, and for charts the
+series over time and per project. Renderers read this and nothing else, so every format shows the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from tracker.equivalents import Equivalents
+from tracker.summary import TOTALS, group_columns, summarize
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tracker.stores.base import Store
+
+# The report filters that are labels (the others are since/until).
+LABEL_FILTERS = ("organisation", "team", "project", "experiment")
+
+
+@dataclass
+class Report:
+    """Totals per group (``rows``, each holding its keys and :data:`TOTALS`) and over all rows (``total``)."""
+
+    keys: list[str]
+    rows: list[dict[str, Any]]
+    total: dict[str, float]
+    period: str | None
+    filters: dict[str, str]
+    store: str
+    generated_at: str
+    equivalents: Equivalents
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # totals per period, for the time chart
+    projects: list[dict[str, Any]] = field(default_factory=list)  # totals per project, for the bar chart
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form: ``rows`` (one object per group), ``total``, and what the report covers."""
+        return {
+            "group_by": [k for k in self.keys if k != "period"],
+            "period": self.period,
+            "filters": self.filters,
+            "store": self.store,
+            "generated_at": self.generated_at,
+            "rows": self.rows,
+            "total": self.total,
+            "equivalents": self.equivalents.to_dict(),
+        }
+
+
+def build_report(
+    store: Store,
+    by: tuple[str, ...] | list[str] = ("project",),
+    period: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    charts: bool = False,
+    **filters: str | None,
+) -> Report:
+    """Summarise ``store``'s runs; with ``charts`` also the series the HTML report draws."""
+    keys = list(group_columns(by))
+    labels = {k: v for k, v in filters.items() if v is not None}
+    frame = summarize(store=store, by=keys, period=period, since=since, until=until, **labels)
+    rows = frame_rows(frame)
+    total = {"runs": sum(int(r["runs"]) for r in rows)}
+    for column in TOTALS[1:]:
+        total[column] = math.fsum(float(r[column]) for r in rows)
+    shown = dict(labels)
+    if since is not None:
+        shown["since"] = since.isoformat()
+    if until is not None:
+        shown["until"] = until.isoformat()
+    report = Report(
+        keys=[*keys, "period"] if period else keys,
+        rows=rows,
+        total=total,
+        period=period,
+        filters=shown,
+        store=store.location,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        equivalents=Equivalents.of(total["facility_energy_kwh"], total["emissions_kg"]),
+    )
+    if charts:
+        options = {"store": store, "since": since, "until": until, **labels}
+        report.timeline = frame_rows(summarize(by=(), period=period or "month", **options))
+        report.projects = frame_rows(summarize(by=("project",), **options))
+    return report
+
+
+def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A roll-up frame as JSON-ready dicts (plain ints, floats and strings; missing labels as ``None``)."""
+    rows = []
+    for record in frame.to_dict(orient="records"):
+        row: dict[str, Any] = {}
+        for key, value in record.items():
+            if key == "runs":
+                row[key] = int(value)
+            elif key in TOTALS:
+                row[key] = float(value)
+            else:
+                row[key] = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+        rows.append(row)
+    return rows

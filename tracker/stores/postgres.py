@@ -1,0 +1,342 @@
+"""PostgreSQL: one store for a team or a fleet (``store="postgresql://user@host/db"``, extra ``tracker[postgres]``).
+
+The same rows as the SQLite store (``records.COLUMNS``, ``run_id`` the primary key, writes are upserts), with
+``started_at``/``ended_at`` kept as ``timestamptz`` so that roll-ups by period run in the server. The schema is
+versioned in a ``tracker_schema`` table and upgrades itself at first use, under a transaction-level advisory lock so
+that many processes opening a new database at once do not trip over each other.
+
+Connections are opened lazily, one per thread, with a short ``connect_timeout``: the end of a run must not hang on
+an unreachable server (the record goes to the spool instead, see :mod:`tracker.spool`). A broken connection is
+replaced once per call; a connect that timed out is not retried for a while, so that a run of runs on a host that
+cannot reach the server does not pay the timeout every time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tracker.errors import StoreError
+from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
+from tracker.stores.base import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import psycopg
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_S = 3
+SLOW_CONNECT_S = 1.0  # a failed connect slower than this (packets dropped) is not retried for BACKOFF_S
+BACKOFF_S = 30.0
+LOCK_KEY = 0x7472_6B72  # pg_advisory_xact_lock key for schema changes ("trkr")
+TIME_COLUMNS = frozenset({"started_at", "ended_at"})
+LABELS = ("project", "experiment", "team", "organisation", "status", "host", "job_id", "node", "run_id")
+PERIODS = {
+    "day": "YYYY-MM-DD",
+    "week": 'IYYY-"W"IW',
+    "month": "YYYY-MM",
+    "quarter": 'YYYY-"Q"Q',
+    "year": "YYYY",
+}
+
+# Ordered migrations: (version, what it does, statements). Columns are not listed here: they follow the record
+# contract (records.COLUMNS) and every upgrade adds the ones a table lacks (never drops one).
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "runs table keyed by run_id, index on started_at", (
+        "CREATE TABLE IF NOT EXISTS runs (run_id text PRIMARY KEY)",  # + the contract's columns, see _add_columns
+        "CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at)",
+    )),
+    (2, "indexes for roll-ups by project, team and job", (
+        "CREATE INDEX IF NOT EXISTS runs_project ON runs (project, started_at)",
+        "CREATE INDEX IF NOT EXISTS runs_team ON runs (team, started_at)",
+        "CREATE INDEX IF NOT EXISTS runs_job ON runs (job_id)",
+    )),
+)  # fmt: skip
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def sql_type(column: str) -> str:
+    if column in TIME_COLUMNS:
+        return "timestamptz"
+    if column in FLOAT_COLUMNS:
+        return "double precision"
+    if column in INT_COLUMNS:
+        return "bigint"
+    return "text"
+
+
+def redact(location: str) -> str:
+    """The location without its password, for logs, notes and messages."""
+    location = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", location)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", location)
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # checked at config time too (base.check_location); kept for direct use
+        raise StoreError("the PostgreSQL store needs psycopg: pip install 'tracker[postgres]'") from exc
+    return psycopg
+
+
+def ensure_schema(conn: psycopg.Connection[Any]) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION` with every contract column; returns the version found.
+
+    The common case (up to date) costs two reads and no lock. Otherwise the upgrade runs in one transaction
+    holding ``pg_advisory_xact_lock``, so concurrent first opens wait for each other instead of racing on
+    ``CREATE TABLE`` (which is not safe against itself in PostgreSQL even with ``IF NOT EXISTS``).
+    """
+    found = _version(conn)
+    if found >= SCHEMA_VERSION and set(COLUMNS) <= _columns(conn):
+        return found
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS tracker_schema (version integer PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now(), description text)"
+        )
+        current = _version(conn)
+        for version, description, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+                _add_columns(conn)  # later statements may index any contract column
+            conn.execute("INSERT INTO tracker_schema (version, description) VALUES (%s, %s)", (version, description))
+            logger.info("PostgreSQL store: schema upgraded to version %d (%s)", version, description)
+        _add_columns(conn)
+    return found
+
+
+def _add_columns(conn: psycopg.Connection[Any]) -> None:
+    """Give the runs table every column of the record contract that it lacks (a newer tracker added them)."""
+    if conn.execute("SELECT to_regclass('runs')").fetchone()[0] is None:  # type: ignore[index]
+        return
+    have = _columns(conn)
+    for column in COLUMNS:
+        if column not in have:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {sql_type(column)}")
+
+
+def _version(conn: psycopg.Connection[Any]) -> int:
+    if conn.execute("SELECT to_regclass('tracker_schema')").fetchone()[0] is None:  # type: ignore[index]
+        return 0
+    return int(conn.execute("SELECT coalesce(max(version), 0) FROM tracker_schema").fetchone()[0])  # type: ignore[index]
+
+
+def _columns(conn: psycopg.Connection[Any]) -> set[str]:
+    cursor = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'runs'"
+    )
+    return {name for (name,) in cursor}
+
+
+def _params(record: RunRecord) -> tuple[str]:
+    """The row as one JSON parameter (see :data:`_UPSERT`); non-finite floats as PostgreSQL spells them."""
+    row = record.to_row()
+    for column in FLOAT_COLUMNS:
+        value = row.get(column)
+        if isinstance(value, float) and not math.isfinite(value):
+            row[column] = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return (json.dumps(row, allow_nan=False),)
+
+
+# One JSON parameter rather than one per column: psycopg caches the parsing of a query only up to 50 parameters,
+# and parsing this one each time cost a third of a write. The JSON becomes a row of the table's own type, so
+# INSERT needs no column list; the update names only the contract's columns (a newer tracker's stay as they are).
+_UPSERT = (
+    "INSERT INTO runs SELECT * FROM json_populate_record(NULL::runs, %s::json) "
+    f"ON CONFLICT (run_id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS if c != 'run_id')}"
+)
+
+
+class PostgresStore(Store):
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.label = redact(location)
+        self._local = threading.local()
+        self._schema_lock = threading.Lock()
+        self._ready = False
+        self._retry_at = 0.0
+
+    # connections -------------------------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        self._local.conn = None
+        if time.monotonic() < self._retry_at:
+            raise StoreError(f"PostgreSQL store {self.label} unreachable (last connect timed out); not retried yet")
+        psycopg = _psycopg()
+        from psycopg.conninfo import conninfo_to_dict
+
+        options: dict[str, Any] = {"autocommit": True}
+        try:
+            given = conninfo_to_dict(self.location)
+        except psycopg.Error as exc:
+            raise StoreError(f"bad PostgreSQL location {self.label}: {exc}") from exc
+        if "connect_timeout" not in given:
+            options["connect_timeout"] = CONNECT_TIMEOUT_S
+        if "application_name" not in given:
+            options["application_name"] = "tracker"
+        began = time.monotonic()
+        try:
+            conn = psycopg.connect(self.location, **options)
+        except psycopg.Error as exc:
+            if time.monotonic() - began > SLOW_CONNECT_S:
+                self._retry_at = time.monotonic() + BACKOFF_S
+            raise StoreError(f"cannot connect to PostgreSQL store {self.label}: {_first_line(exc)}") from exc
+        try:
+            with self._schema_lock:
+                if not self._ready:
+                    ensure_schema(conn)
+                    self._ready = True
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot prepare the schema of {self.label}: {_first_line(exc)}") from exc
+        self._local.conn = conn
+        return conn
+
+    def _call(self, what: str, action: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``action`` on this thread's connection; a connection found broken is replaced and tried once more."""
+        psycopg = _psycopg()
+        for attempt in (1, 2):
+            reused = getattr(self._local, "conn", None) is not None
+            conn = self._connect()
+            try:
+                return action(conn)
+            except psycopg.Error as exc:
+                if conn.broken or conn.closed:
+                    conn.close()
+                    self._local.conn = None
+                    if reused and attempt == 1:
+                        continue  # the server restarted, or an idle connection was cut: one fresh try
+                raise StoreError(f"cannot {what} {self.label}: {_first_line(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    # Store ----------------------------------------------------------------------------------------------------
+
+    def write(self, record: RunRecord) -> None:
+        params = _params(record)
+        self._call(f"write run {record.run_id} to", lambda conn: conn.execute(_UPSERT, params))
+
+    def write_many(self, records: Iterable[RunRecord]) -> None:
+        """All in one transaction: a batch is stored whole or not at all (the spool keeps what was not)."""
+        batch = [_params(r) for r in records]
+        if not batch:
+            return
+
+        def action(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(_UPSERT, batch)
+
+        self._call(f"write {len(batch)} runs to", action)
+
+    def rows(
+        self, limit: int | None = None, since: datetime | None = None, until: datetime | None = None, **filters: Any
+    ) -> list[dict[str, Any]]:
+        where, params = _where(since, until, filters)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM runs{where} ORDER BY started_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        result = self._call("read", lambda conn: conn.execute(sql, params).fetchall())
+        rows = []
+        for values in result:
+            row = dict(zip(COLUMNS, values, strict=True))
+            for column in TIME_COLUMNS:
+                if row[column] is not None:
+                    row[column] = iso(row[column])
+            rows.append(row)
+        return rows
+
+    def rollup(
+        self,
+        by: Sequence[str],
+        period: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        **filters: Any,
+    ) -> pd.DataFrame | None:
+        """Totals per group computed by the server (``GROUP BY``, ``to_char`` of ``started_at`` in UTC).
+
+        Columns: the ``by`` keys, ``period`` when asked, then :data:`tracker.summary.TOTALS`;
+        :func:`tracker.summarize` puts the rows in order.
+        """
+        import pandas as pd
+
+        from tracker.summary import TOTALS
+
+        unknown = [c for c in by if c not in COLUMNS or c in TIME_COLUMNS]
+        if unknown:
+            raise StoreError(f"cannot group by {unknown}")
+        keys = list(by)
+        select = list(keys)
+        if period is not None:
+            if period not in PERIODS:
+                raise StoreError(f"unknown period {period!r}: expected one of {', '.join(PERIODS)}")
+            select.append(f"to_char(started_at AT TIME ZONE 'UTC', '{PERIODS[period]}') AS period")
+        names = [*keys, "period"] if period is not None else keys
+        sums = ["count(*)", *(f"coalesce(sum({c}), 0)" for c in TOTALS[1:])]
+        where, params = _where(since, until, filters)
+        sql = f"SELECT {', '.join([*select, *sums])} FROM runs{where}"
+        if names:
+            sql += f" GROUP BY {', '.join(str(i + 1) for i in range(len(names)))}"
+        result = self._call("roll up", lambda conn: conn.execute(sql, params).fetchall())
+        frame = pd.DataFrame([tuple(r) for r in result], columns=[*names, *TOTALS])
+        if not names and len(frame) and frame["runs"].iloc[0] == 0:
+            frame = frame.iloc[0:0]  # no runs: no group, as in pandas
+        return frame
+
+    def count(self) -> int:
+        """How many runs are stored (tests and ``tracker sync`` use it)."""
+        return int(self._call("count", lambda conn: conn.execute("SELECT count(*) FROM runs").fetchone()[0]))  # type: ignore[index]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _label(column: str) -> str:
+    if column not in LABELS:
+        raise StoreError(f"cannot filter on {column!r}")
+    return column
+
+
+def _where(since: datetime | None, until: datetime | None, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for key, value in filters.items():
+        if value is None:
+            continue
+        clauses.append(f"{_label(key)} = %s")
+        params.append(value)
+    if since is not None:
+        clauses.append("started_at >= %s")
+        params.append(_utc(since))
+    if until is not None:
+        clauses.append("started_at < %s")
+        params.append(_utc(until))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive datetime means UTC here, as in the other stores (not the server's time zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
