@@ -295,3 +295,13 @@ def test_estimate_rejects_bad_input(kwargs: dict[str, object], key: str) -> None
     with pytest.raises(ConfigError) as info:
         tracker.estimate(**kwargs)  # type: ignore[arg-type]
     assert info.value.key == key
+
+
+def test_datacentre_day_example_prints_the_worked_example() -> None:
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "datacentre_day.py"
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=True)
+    assert "market-based     10.92 kg CO2e" in done.stdout
+    assert "facility energy  1,300.0 kWh" in done.stdout
