@@ -109,3 +109,40 @@ def test_detect_says_what_would_be_measured(capsys: pytest.CaptureFixture[str]) 
 def test_python_dash_m_tracker_works() -> None:
     done = subprocess.run([sys.executable, "-m", "tracker", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"tracker {tracker.__version__}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_reaches_the_command_once_and_the_run_is_interrupted(store_path: str, tmp_path) -> None:
+    """Ctrl-C goes to the whole foreground process group: the command sees one SIGINT, tracker records it."""
+    import signal
+    import time
+
+    counter = tmp_path / "sigints"
+    child = (
+        "import signal, sys, time\n"
+        f"path = {str(counter)!r}\n"
+        "def on_int(signum, frame):\n"
+        "    with open(path, 'a') as fh: fh.write('x')\n"
+        "    time.sleep(0.3)\n"  # a second SIGINT, if forwarded, would arrive while we wait
+        "    sys.exit(130)\n"
+        "signal.signal(signal.SIGINT, on_int)\n"
+        "open(path + '.ready', 'w').close()\n"
+        "time.sleep(30)\n"
+    )
+    exe = shutil.which("tracker")
+    command = [exe] if exe else [sys.executable, "-m", "tracker"]
+    env = {**os.environ, "TRACKER_STORE": store_path}
+    proc = subprocess.Popen(
+        [*command, "run", "--interval", "0.1", "--", sys.executable, "-c", child],
+        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "sigints.ready").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "the command did not start"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert counter.read_text() == "x"  # exactly one SIGINT reached the command
+    (record,) = tracker.stores.open_store(store_path).records()
+    assert record.status == "interrupted" and record.error == "exit status 130"
