@@ -2,7 +2,8 @@
 
 Only ever binds 127.0.0.1. Each request is recorded (method, path, query, headers) so that tests can check
 what the client sent (auth header, parameters) and how many requests reached the server (cache tests).
-A route may ``hang`` for a while to test timeouts; hung handlers are released when the server stops.
+A route may ``hang`` for a while, or ``drip`` its body a byte at a time, to test timeouts; hung handlers are
+released when the server stops.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Answer:
     body: Any = ""  # str/bytes sent as is; anything else as JSON
     headers: dict[str, str] = field(default_factory=dict)
     hang_s: float = 0.0  # wait this long before answering (a dead service)
+    drip_s: float = 0.0  # send the body one byte at a time, this many seconds apart (a service that trickles)
 
 
 @dataclass
@@ -73,7 +75,14 @@ class LocalServer:
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    if answer.drip_s:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i : i + 1])
+                            self.wfile.flush()
+                            if server.stopping.wait(answer.drip_s):
+                                return
+                    else:
+                        self.wfile.write(data)
                 except OSError:
                     pass
 

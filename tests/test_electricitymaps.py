@@ -291,3 +291,71 @@ def test_cache_files_are_json_with_a_timestamp(isolated: Path) -> None:
     (path,) = (isolated.parent / "home" / "data" / "tracker" / "cache" / "electricitymaps").glob("latest-*.json")
     stored = json.loads(path.read_text())
     assert stored["body"]["carbonIntensity"] == 300 and stored["fetched_at"] <= time.time()
+
+
+def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout() -> None:
+    """requests' timeout is per socket read: a byte every 50 ms would never trip it. The client's deadline does."""
+    trickle = Answer(200, history_body(), drip_s=0.05)
+    with serve({("GET", "/v3/carbon-intensity/history"): trickle}) as api:
+        t0 = time.perf_counter()
+        with pytest.raises(ApiError) as caught:
+            client_for(api, timeout=0.3).history(zone="DE")
+        elapsed = time.perf_counter() - t0
+    assert caught.value.kind == "network" and "within 0.3 s" in str(caught.value)
+    assert elapsed < 1.0
+
+
+# -- through a tracked run ------------------------------------------------------------------------------------
+def test_tracked_run_across_an_hour_boundary_is_the_sum_of_both_live_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real run (sampler, timeline, finish) whose clock is placed 0.1 s before an hour boundary: the live
+    history gives 100 g/kWh before it and 500 g/kWh after, and the record is the per-hour sum, not an average."""
+    from tracker.run import Run
+
+    boundary = NOW - timedelta(hours=2)  # both hours are settled and inside the last-24-hours history
+    body = {"zone": "NL", "history": [point("NL", boundary - timedelta(hours=1), 100), point("NL", boundary, 500)]}
+    watts = 3600.0  # 1 J per ms: forced, so that the energy of each part is known exactly
+    with serve({("GET", "/v3/carbon-intensity/history"): Answer(200, body)}) as api:
+        monkeypatch.setenv(electricitymaps.TOKEN_ENV, TOKEN)
+        monkeypatch.setenv(electricitymaps.URL_ENV, api.url + "/v3")
+        config = resolve({"zone": "NL", "cpu_watts": watts, "gpu_watts": 0, "ram_watts": 0, "save": False})
+        # Run.start(wall_offset=) is how `tracker monitor` places runs on the wall clock; here it puts the
+        # run's start 0.1 s before the boundary (runs cannot wait for a real one)
+        offset = boundary.timestamp() - 0.1 - time.perf_counter()
+        run = Run(config).start(wall_offset=offset)
+        time.sleep(0.3)
+        record = run.stop()
+    assert api.count("/v3/carbon-intensity/history") == 1
+    assert record.started_at < boundary < record.ended_at
+    before_s = boundary.timestamp() - (run.t0 + offset)
+    after_s = record.duration_s - before_s
+    assert 0.09 < before_s <= 0.1 and after_s > 0.15
+    kwh_before, kwh_after = watts * before_s / 3.6e6, watts * after_s / 3.6e6
+    assert record.energy_kwh == pytest.approx(kwh_before + kwh_after, rel=1e-6)
+    expected = (kwh_before * 100 + kwh_after * 500) / 1000
+    assert record.emissions_kg == pytest.approx(expected, rel=1e-6)
+    assert record.emissions_kg != pytest.approx(record.energy_kwh * (100 + 500) / 2 / 1000, rel=1e-3)
+    assert record.intensity_g_per_kwh == pytest.approx(1000 * expected / record.energy_kwh, rel=1e-6)
+    assert record.intensity_source.startswith("Electricity Maps API v3, hourly, lifecycle")
+    assert (record.zone, record.location_source, record.intensity_factor_type) == ("NL", "config", "lifecycle")
+    assert not any("live intensity unavailable" in note for note in record.notes)
+
+
+@pytest.mark.parametrize("dead", [Answer(200, "{}", hang_s=30), Answer(200, history_body(), drip_s=0.2)])
+def test_dead_live_service_delays_a_runs_end_by_at_most_the_timeout(
+    monkeypatch: pytest.MonkeyPatch, dead: Answer
+) -> None:
+    """A live token and a service that hangs (or trickles): the run ends within the documented timeout, on the
+    embedded value, and its record says why."""
+    import tracker
+
+    with serve({("GET", "/v3/carbon-intensity/history"): dead}) as api:
+        monkeypatch.setenv(electricitymaps.TOKEN_ENV, TOKEN)
+        monkeypatch.setenv(electricitymaps.URL_ENV, api.url + "/v3")
+        t0 = time.perf_counter()
+        with tracker.track(zone="NL", save=False) as run:
+            pass
+        elapsed = time.perf_counter() - t0
+    assert elapsed < electricitymaps.TIMEOUT_S + 0.5
+    embedded = zone_table().get("NL")
+    assert run.intensity_g_per_kwh == embedded.g_per_kwh and run.intensity_source == embedded.source
+    assert any("live intensity unavailable (network" in note for note in run.notes)

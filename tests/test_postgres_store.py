@@ -70,6 +70,20 @@ def test_load_runs_and_summarize_match_sqlite(pg_url: str, tmp_path: Path) -> No
     )
 
 
+def test_job_filters_match_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """Both stores take the same label filters, job and node included (summarize(by="node", job_id=...))."""
+    records = generated_runs(40)
+    for i, record in enumerate(records[:8]):
+        record.job_id, record.node, record.rank = "job-9", f"node-{i % 2}", i
+    pg, lite = _both(pg_url, tmp_path, records)
+    from_pg = tracker.load_runs(store=pg_url, job_id="job-9")
+    assert len(from_pg) == 8 and from_pg.equals(tracker.load_runs(store=lite.location, job_id="job-9"))
+    assert len(pg.rows(job_id="job-9", node="node-1")) == 4 == len(lite.rows(job_id="job-9", node="node-1"))
+    in_sql = summarize(store=pg, by=("node",), job_id="job-9")
+    assert in_sql.equals(summarize(store=lite, by=("node",), job_id="job-9"))
+    assert in_sql["runs"].tolist() == [4, 4]
+
+
 def test_period_labels_at_year_boundaries(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     # 2027-01-01 is a Friday: ISO week 53 of 2026. 23:30 in New York is already 2027 in UTC.
@@ -210,6 +224,26 @@ def test_unreachable_server_fails_fast() -> None:
     with pytest.raises(StoreError, match="cannot connect"):
         store.write(make_record(1))
     assert time.monotonic() - began < 2.0
+
+
+def test_a_connect_that_timed_out_is_not_retried_by_every_run() -> None:
+    """A server that never answers (packets dropped) costs connect_timeout once; the runs ending in the next
+    BACKOFF_S seconds fail at once (their records go to the spool) instead of each waiting again."""
+    import socket
+    import time
+
+    with socket.socket() as silent:  # the kernel completes the handshake; nothing ever answers libpq
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        store = PostgresStore(f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/db?connect_timeout=2")
+        began = time.monotonic()
+        with pytest.raises(StoreError, match="cannot connect"):
+            store.write(make_record(1))
+        assert 1.0 < time.monotonic() - began < 6.0
+        began = time.monotonic()
+        with pytest.raises(StoreError, match="not retried yet"):
+            store.write(make_record(2))
+        assert time.monotonic() - began < 0.5
 
 
 def test_non_finite_floats_survive(pg_url: str) -> None:

@@ -18,6 +18,7 @@ from runs_factory import generated_runs, make_record
 
 from tracker.cli import main
 from tracker.equivalents import CONSTANTS, Equivalents
+from tracker.periods import period_labels
 from tracker.stores.sqlite import SqliteStore
 from tracker.summary import TOTALS
 
@@ -221,8 +222,9 @@ def test_html_renders_in_chromium_with_the_json_totals(store_file, tmp_path, cap
     shown = dict(re.findall(r'data-total="(\w+)" data-value="([^"]+)"', dom))
     for key in ("runs", "emissions_kg", "emissions_market_kg", "facility_energy_kwh", "energy_kwh", "duration_s"):
         assert float(shown[key]) == data["total"][key], key
-    months = {row["period"] for row in data["rows"]}
-    assert len(re.findall(r'<svg id="svg-time".*?</svg>', dom, re.S)[0].split("<rect")) - 1 == len(months)
+    months = sorted({row["period"] for row in data["rows"]})  # 2025-11 .. 2026-04, then the hostile runs' 2027-02
+    bars = re.findall(r'<svg id="svg-time".*?</svg>', dom, re.S)[0].split("<rect")[1:]
+    assert len(bars) == len(period_labels(months[0], months[-1], "month")) == 16  # the months between shown empty
     shot = tmp_path / "shot.png"
     result = _run_chromium(out.as_uri(), f"--screenshot={shot}", "--window-size=1200,1600")
     assert shot.exists() and shot.stat().st_size > 10_000
@@ -273,3 +275,191 @@ def test_recommendations_for_a_cloud_region_and_a_zone(tmp_path, capsys):
     neighbours = {z.zone for z in table.neighbours("US-CAL-CISO")}
     assert cal["alternatives"] and all(a["zone"] in neighbours for a in cal["alternatives"])
     assert cal["greener_hours_utc"] is None and "hourly data unavailable" in cal["hourly_note"]
+
+
+def _history(zone: str, clean_hours: set[int]) -> dict:
+    """Electricity Maps v3 ``history``: the last 24 hours, 50 g/kWh in ``clean_hours`` (UTC), 400 otherwise."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    points = []
+    for ago in range(23, -1, -1):
+        when = now - timedelta(hours=ago)
+        points.append(
+            {
+                "zone": zone,
+                "carbonIntensity": 50 + when.hour if when.hour in clean_hours else 400,
+                "datetime": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "updatedAt": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "createdAt": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "emissionFactorType": "lifecycle",
+                "isEstimated": False,
+                "estimationMethod": None,
+                "temporalGranularity": "hourly",
+            }
+        )
+    return {"zone": zone, "history": points}
+
+
+def test_recommendations_give_greener_hours_from_a_local_electricity_maps(tmp_path, capsys, monkeypatch):
+    from tests.local_http import Answer, serve
+    from tracker import electricitymaps
+
+    clean = {2, 3, 4, 13, 14, 15}  # a quarter of the day
+    path = str(tmp_path / "h.db")
+    SqliteStore(path).write(make_record(1, zone="DE", cloud_provider="aws", cloud_region="eu-central-1"))
+    SqliteStore(path).write(make_record(2, zone="US-CAL-CISO", cpu_energy_kwh=1.0, ram_energy_kwh=0.0))
+
+    def answer(seen):
+        zone = seen.query["zone"][0]
+        return Answer(200, _history(zone, clean if zone == "DE" else {20, 21, 22, 23, 0, 1}))
+
+    electricitymaps.reset()
+    with serve({("GET", "/v3/carbon-intensity/history"): answer}) as api:
+        monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", "tok-123")
+        monkeypatch.setenv("ELECTRICITYMAPS_API_URL", api.url + "/v3")
+        data = json.loads(_report(capsys, "--store", path, "--recommend", "--format", "json"))["recommendations"]
+        text = _report(capsys, "--store", path, "--recommend")
+    assert {s.headers.get("auth-token") for s in api.seen} == {"tok-123"}
+    assert {s.query["zone"][0] for s in api.seen} == {"DE", "US-CAL-CISO"}
+    by_place = {r["place"]: r for r in data}
+    aws, cal = by_place["aws eu-central-1"], by_place["US-CAL-CISO"]
+    assert aws["zone"] == "DE" and aws["greener_hours_utc"] == sorted(clean)
+    assert cal["greener_hours_utc"] == [0, 1, 20, 21, 22, 23]
+    assert "Electricity Maps" in aws["hourly_note"] and "52 to 400 g/kWh" in aws["hourly_note"]
+    assert "greener hours (UTC): 02:00, 03:00, 04:00, 13:00, 14:00, 15:00" in text
+
+
+def test_recommendations_survive_a_failing_electricity_maps(tmp_path, capsys, monkeypatch):
+    from tests.local_http import Answer, serve
+    from tracker import electricitymaps
+
+    path = str(tmp_path / "f.db")
+    SqliteStore(path).write(make_record(1, zone="US-CAL-CISO", cpu_energy_kwh=1.0))
+    electricitymaps.reset()
+    with serve({("GET", "/v3/carbon-intensity/history"): Answer(500, {"error": "down"})}) as api:
+        monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", "tok-123")
+        monkeypatch.setenv("ELECTRICITYMAPS_API_URL", api.url + "/v3")
+        data = json.loads(_report(capsys, "--store", path, "--recommend", "--format", "json"))["recommendations"]
+    electricitymaps.reset()
+    assert data[0]["alternatives"] and data[0]["greener_hours_utc"] is None
+    assert data[0]["hourly_note"].startswith("hourly data unavailable: ")
+
+
+def test_a_zone_without_neighbours_is_not_called_the_greenest(tmp_path, capsys):
+    """PL has no neighbour in the embedded tables: that is "not compared", not "already the greenest"."""
+    from tracker.zones import zone_table
+
+    table = zone_table()
+    cleanest = table.neighbours("US-CAL-CISO")[0].zone  # the cleanest of its family: nothing cleaner nearby
+    assert table.neighbours("PL") == []
+    path = str(tmp_path / "n.db")
+    store = SqliteStore(path)
+    store.write(make_record(1, zone="PL", cpu_energy_kwh=1.0, emissions_kg=2.0))
+    store.write(make_record(2, zone=cleanest, cpu_energy_kwh=1.0, emissions_kg=1.0))
+    data = json.loads(_report(capsys, "--store", path, "--recommend", "--format", "json"))["recommendations"]
+    by_place = {r["place"]: r for r in data}
+    assert by_place["PL"]["alternatives"] == [] and by_place["PL"]["compared"] == 0
+    assert by_place[cleanest]["alternatives"] == []
+    assert by_place[cleanest]["compared"] == len(table.neighbours(cleanest)) > 0
+    text = _report(capsys, "--store", path, "--recommend")
+    pl_block, clean_block = text.split(f"{cleanest}:")  # PL emitted more, so it comes first
+    assert "greenest" not in pl_block and "not compared" in pl_block
+    assert "already the greenest of" in clean_block
+
+
+def test_annual_statement_html_is_a_real_page_with_the_json_figures(store_file, tmp_path, capsys):
+    from datetime import datetime, timezone
+
+    store = SqliteStore(store_file)
+    for i, name in enumerate(HOSTILE):
+        store.write(make_record(20_000 + i, organisation=name, started_at=datetime(2026, 6, 1, i, tzinfo=timezone.utc)))
+    store.close()
+    out = tmp_path / "annual.html"
+    assert main(["report", "--store", store_file, "--annual", "2026", "--format", "html", "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.stack == [] and "pre" not in checker.tags  # tables, not Markdown in a <pre>
+    assert "script" not in checker.tags and "img" not in checker.tags
+    text = "".join(checker.text)
+    for name in HOSTILE:
+        assert f"Methods and data sources: {name}" in text
+    data = json.loads(_report(capsys, "--store", store_file, "--annual", "2026", "--format", "json"))
+    shown = re.findall(r'<tr data-organisation="([^"]*)">(.*?)</tr>', page)
+    assert len(shown) == len(data["organisations"]) == 2 + len(HOSTILE)
+    for (_, row), org in zip(shown, data["organisations"], strict=True):
+        values = dict(re.findall(r'data-field="(\w+)" data-value="([^"]+)"', row))
+        assert int(values.pop("runs")) == org["runs"]
+        assert {k: float(v) for k, v in values.items()} == {k: org[k] for k in values}
+        assert set(values) == {"energy_mwh", "it_energy_mwh", "location_based_t", "market_based_t", "embodied_t"}
+    assert "E1-6" in text and "market-based" in text and "all organisations" in text
+
+
+def test_time_chart_has_round_gridlines_above_the_largest_bar():
+    from tracker.reports.html import axis_ticks, column_chart
+
+    assert axis_ticks(212.0) == [0, 50, 100, 150, 200, 250]
+    assert axis_ticks(0.0034) == [0, 0.001, 0.002, 0.003, 0.004]
+    assert axis_ticks(0.0) == [0, 1]
+    for top in (0.37, 1.0, 7.3, 99.0, 1234.5, 2e6):
+        ticks = axis_ticks(top)
+        assert ticks[0] == 0 and ticks[-1] >= top and 3 <= len(ticks) <= 6
+    svg = column_chart([("2026-01", 212.0), ("2026-02", 40.0)], "kg CO2e", "t")
+    assert re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', svg) == ["0", "50", "100", "150", "200", "250"]
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', svg)]
+    assert heights[0] == pytest.approx(190 * 212 / 250, abs=0.1)  # bars scale to the top gridline
+
+
+def test_time_chart_shows_months_without_runs_as_empty(tmp_path, capsys):
+    from datetime import datetime, timezone
+
+    from tracker.periods import period_labels
+
+    assert period_labels("2026-W52", "2027-W01", "week") == ["2026-W52", "2026-W53", "2027-W01"]
+    assert period_labels("2025-Q4", "2026-Q2", "quarter") == ["2025-Q4", "2026-Q1", "2026-Q2"]
+    assert period_labels("2026-12-31", "2027-01-01", "day") == ["2026-12-31", "2027-01-01"]
+    path = str(tmp_path / "gap.db")
+    store = SqliteStore(path)
+    store.write(make_record(1, started_at=datetime(2026, 1, 10, tzinfo=timezone.utc)))
+    store.write(make_record(2, started_at=datetime(2026, 4, 10, tzinfo=timezone.utc)))
+    page, _ = _html(path, tmp_path, capsys)
+    block = re.search(r'<svg id="svg-time".*?</svg>', page, re.S).group(0)
+    assert re.findall(r"<title>([\d-]+):", block) == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert [float(v) for v in re.findall(r'data-value="([^"]+)"', block)][1:3] == [0.0, 0.0]
+
+
+def test_savings_are_stated_against_the_figure_they_come_from(tmp_path, capsys):
+    """Recorded emissions (e.g. imported, or live hourly) may be below the yearly figure: the saving must not
+    appear larger than what it is taken from."""
+    path = str(tmp_path / "b.db")
+    SqliteStore(path).write(
+        make_record(
+            1, zone="DE", cloud_provider="aws", cloud_region="eu-central-1", cpu_energy_kwh=1.0, emissions_kg=0.01
+        )
+    )
+    (aws,) = json.loads(_report(capsys, "--store", path, "--recommend", "--format", "json"))["recommendations"]
+    assert aws["baseline_kg"] == pytest.approx(aws["energy_kwh"] * aws["g_per_kwh"] / 1000)
+    assert all(0 < a["saved_kg"] < aws["baseline_kg"] for a in aws["alternatives"])
+    assert any(a["saved_kg"] > aws["emissions_kg"] for a in aws["alternatives"])  # why the baseline is shown
+    text = _report(capsys, "--store", path, "--recommend")
+    assert f"{aws['baseline_kg']:.4f} kg at the yearly {aws['g_per_kwh']:.0f} g/kWh" in text
+
+
+def test_equivalents_against_hand_computed_values_and_documented_sources():
+    e = Equivalents.of(energy_kwh=0.19, emissions_kg=1.75)
+    assert e.car_km == pytest.approx(10.0)  # 175 g/km
+    assert e.smartphone_charges == pytest.approx(10.0)  # 0.019 kWh a charge
+    assert e.tv_hours == pytest.approx(190 / (138 / 6.5))  # 138 Wh a day for 6.5 h
+    assert e.household_days == pytest.approx(0.19 * 365 / 10_715)  # 10,715 kWh a year
+    doc = (Path(__file__).parents[1] / "docs" / "methodology.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## 6. Equivalents") :]
+    for needle in ("175 g CO2e/km", "138 Wh/day", "10,715 kWh", "0.019 kWh", "DEFRA", "ADEME", "EIA", "EPA"):
+        assert needle in section, needle
+    rows = {
+        w: next(line for line in section.splitlines() if line.startswith("|") and w in line)
+        for w in ("car", "TV", "household", "smartphone")
+    }
+    for constant, word in zip(CONSTANTS, rows, strict=True):
+        assert str(constant.year) in rows[word].rsplit("|", 2)[1], constant.name  # the source column has the year

@@ -55,6 +55,32 @@ def test_unreachable_postgres_spools_then_the_next_run_delivers(pg_url: str, cap
     assert spool.pending() == []
 
 
+def test_a_wrong_port_spools_at_once_and_the_right_one_stores(pg_url: str) -> None:
+    """The store URL itself names a port where no server listens (not a relay): stop() returns at once, the record
+    waits in the spool for that URL (it is not lost, nor sent to another store), and the right URL stores runs."""
+    import socket
+
+    from pg_support import server_address
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    host, port = server_address()
+    wrong = pg_url.replace(f"{host}:{port}/", f"{host}:{free}/", 1)
+    assert wrong != pg_url
+    t = tracker.Tracker(**SETTINGS, project="wrong", store=wrong)
+    t.start()
+    began = time.perf_counter()
+    lost = t.stop()
+    assert time.perf_counter() - began < 2.0
+    assert any("spooled" in n and "Connection refused" in n for n in lost.notes)
+    kept = _run(project="right", store=pg_url)
+    assert not [n for n in kept.notes if "spooled" in n]
+    assert [r.run_id for r in PostgresStore(pg_url).records()] == [kept.run_id]
+    assert [p["row"]["run_id"] for _, p in spool.pending("store", wrong)] == [lost.run_id]
+    assert main(["sync"]) == 1  # still waiting for its own store
+
+
 def test_sync_delivers_and_reports_what_is_left(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     relay = Relay()
     url = relay.url(pg_url)
@@ -83,6 +109,26 @@ def test_sqlite_failure_is_spooled_and_delivered(tmp_path: Path) -> None:
     kept = _run(project="p", store=location)
     assert {r.run_id for r in SqliteStore(location).records()} == {lost.run_id, kept.run_id}
     assert spool.pending() == []
+
+
+def test_sqlite_file_of_an_older_tracker_gains_the_new_columns(tmp_path: Path) -> None:
+    """A file written by tracker 0.1 says user_version 1 but lacks the later columns (zone, job_id, ...): it is
+    upgraded when first opened, not left failing so that every run waits in the spool."""
+    import sqlite3
+
+    from tracker.records import COLUMNS
+
+    location = str(tmp_path / "old.db")
+    old_columns = [c for c in COLUMNS if c not in ("zone", "emissions_market_kg", "embodied_kg", "job_id", "rank")]
+    with sqlite3.connect(location) as conn:
+        declared = ", ".join(c + (" PRIMARY KEY" if c == "run_id" else "") for c in old_columns)
+        conn.execute(f"CREATE TABLE runs ({declared})")
+        conn.execute("INSERT INTO runs (run_id, project, started_at) VALUES ('old-run', 'legacy', '2025-01-01')")
+        conn.execute("PRAGMA user_version=1")
+    record = _run(project="p", store=location)
+    assert not [n for n in record.notes if "spooled" in n]
+    assert spool.pending() == []
+    assert {r["run_id"] for r in SqliteStore(location).rows()} == {"old-run", record.run_id}
 
 
 def test_csv_target_is_spooled_too(tmp_path: Path) -> None:
@@ -150,3 +196,29 @@ def test_empty_spool_costs_almost_nothing(tmp_path: Path) -> None:
     per_call = (time.perf_counter() - began) / n
     assert per_call < 50e-6, per_call  # one failed listdir, a few microseconds
     assert not spool.spool_dir().exists()
+
+
+def test_a_write_stuck_behind_a_lock_gives_up_and_spools(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another session holds the table: the run's end waits for the server's lock timeout, not forever."""
+    import psycopg
+
+    from tracker.stores import postgres
+
+    first = _run(project="before", store=pg_url)  # creates the schema
+    open_store(pg_url).close()
+    from tracker.stores import base
+
+    base.close_all()  # the next run opens a connection with the shortened timeouts below
+    monkeypatch.setattr(postgres, "LOCK_TIMEOUT_MS", 300)
+    monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_MS", 2000)
+    with psycopg.connect(pg_url) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        began = time.perf_counter()
+        stuck = _run(project="stuck", store=pg_url)
+        waited = time.perf_counter() - began
+        holder.execute("ROLLBACK")
+    assert waited < 3.0
+    assert any("spooled" in n and "lock timeout" in n for n in stuck.notes), stuck.notes
+    later = _run(project="after", store=pg_url)  # the lock is gone: this run delivers the spooled one too
+    assert {r.run_id for r in PostgresStore(pg_url).records()} == {first.run_id, stuck.run_id, later.run_id}

@@ -8,7 +8,7 @@ Every implementation here must give the same label for the same instant; tests c
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
@@ -40,6 +40,34 @@ def period_key(moment: datetime, period: str) -> str:
     if period == "quarter":
         return f"{moment.year:04d}-Q{(moment.month - 1) // 3 + 1}"
     return f"{moment.year:04d}"
+
+
+def _start(label: str, period: str) -> datetime:
+    """The first instant (UTC) of the period named ``label``."""
+    if period == "week":
+        year, week = label.split("-W")
+        return datetime.fromisocalendar(int(year), int(week), 1).replace(tzinfo=timezone.utc)
+    if period == "quarter":
+        year, quarter = label.split("-Q")
+        return datetime(int(year), 3 * int(quarter) - 2, 1, tzinfo=timezone.utc)
+    parts = [int(p) for p in label.split("-")] + [1, 1]
+    return datetime(parts[0], parts[1], parts[2], tzinfo=timezone.utc)
+
+
+def period_labels(first: str, last: str, period: str) -> list[str]:
+    """Every period label from ``first`` to ``last`` inclusive, in time order (charts show empty periods too)."""
+    check_period(period)
+    moment, end = _start(first, period), _start(last, period)
+    labels = []
+    while moment <= end:
+        labels.append(period_key(moment, period))
+        if period in ("day", "week"):
+            moment += timedelta(days=1 if period == "day" else 7)
+        else:
+            months = {"month": 1, "quarter": 3, "year": 12}[period]
+            index = moment.year * 12 + moment.month - 1 + months
+            moment = moment.replace(year=index // 12, month=index % 12 + 1)
+    return labels
 
 
 def period_series(started: pd.Series, period: str) -> pd.Series:

@@ -124,8 +124,8 @@ def _source_name(kind: str, columns: tuple[str, ...], row: dict[str, Any]) -> st
 
 
 def render_annual(statement: AnnualStatement, fmt: str) -> str:
-    """The statement as JSON, Markdown, CSV (one line per organisation) or a terminal table; HTML as Markdown
-    would not be a page, so ``html`` gives a minimal escaped page."""
+    """The statement as JSON, Markdown, CSV (one line per organisation), a terminal table (the Markdown), or an
+    HTML page with the same tables (escaped, printable)."""
     if fmt == "json":
         return json.dumps(statement.to_json(), indent=2)
     if fmt == "csv":
@@ -156,16 +156,89 @@ def render_annual(statement: AnnualStatement, fmt: str) -> str:
                 ]
             )
         return out.getvalue()
-    lines = _markdown(statement)
     if fmt == "html":
-        import html
+        return _html(statement)
+    return "\n".join(_markdown(statement)) + "\n"
 
-        body = html.escape("\n".join(lines))
-        return (
-            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>Annual statement {statement.year}</title></head><body><pre>{body}</pre></body></html>\n"
+
+# (attribute, column title) of the statement's table, in the order of the Markdown form.
+_HTML_COLUMNS = (
+    ("energy_mwh", "Energy MWh (grid, incl. PUE; E1-5)"),
+    ("it_energy_mwh", "IT energy MWh"),
+    ("location_based_t", "Scope 2 location-based t CO2e (E1-6)"),
+    ("market_based_t", "Scope 2 market-based t CO2e (E1-6)"),
+    ("embodied_t", "Embodied t CO2e (Scope 3, apart)"),
+)
+
+
+def _html(statement: AnnualStatement) -> str:
+    """A page an auditor can read and print: the totals table, then each organisation's methods and sources.
+
+    Every label is escaped; each figure carries its exact value in ``data-value`` (as the JSON form has it)."""
+    import math
+
+    from tracker._version import __version__
+    from tracker.reports.html import _CSS, _e
+    from tracker.reports.text import _label
+
+    def cells(o: Any) -> str:
+        return "".join(
+            f'<td class="n" data-field="{f}" data-value="{getattr(o, f)!r}">{getattr(o, f):,.6f}</td>'
+            for f, _ in _HTML_COLUMNS
         )
-    return "\n".join(lines) + "\n"
+
+    title = f"Electricity of tracked computing, {statement.year}"
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        f"<style>{_CSS}@media print{{body{{margin:0;max-width:none}}}}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Annual statement: runs started in {statement.year} (UTC) · store {_e(statement.store)} · '
+        f"generated {_e(statement.generated_at)} · tracker {_e(__version__)}</p>",
+    ]
+    if not statement.organisations:
+        parts.append("<p>No runs started in this year.</p></body></html>\n")
+        return "".join(parts)
+    head = "".join(f'<th class="n">{_e(t)}</th>' for _, t in _HTML_COLUMNS)
+    rows = "".join(
+        f'<tr data-organisation="{_e(_label(o.organisation))}"><td>{_e(_label(o.organisation))}</td>'
+        f'<td class="n" data-field="runs" data-value="{o.runs}">{o.runs:,}</td>{cells(o)}</tr>'
+        for o in statement.organisations
+    )
+    if len(statement.organisations) > 1:
+        total = OrganisationYear(
+            "all organisations",
+            statement.year,
+            sum(o.runs for o in statement.organisations),
+            *(math.fsum(getattr(o, f) for o in statement.organisations) for f, _ in _HTML_COLUMNS),
+        )
+        rows += (
+            f'<tr class="total"><td>all organisations</td><td class="n">{total.runs:,}</td>'
+            + "".join(f'<td class="n">{getattr(total, f):,.6f}</td>' for f, _ in _HTML_COLUMNS)
+            + "</tr>"
+        )
+    parts.append(
+        f'<table id="statement"><thead><tr><th>Organisation</th><th class="n">Runs</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+    for o in statement.organisations:
+        parts.append(f"<h2>Methods and data sources: {_e(_label(o.organisation))}</h2>")
+        lines = "".join(
+            f'<tr><td>{_e(s.kind)}</td><td>{_e(_label(s.name))}</td><td class="n">{s.energy_share:.1%}</td>'
+            f'<td class="n">{s.runs:,}</td></tr>'
+            for s in sorted(o.sources, key=lambda s: (s.kind, -s.energy_share))
+        )
+        parts.append(
+            '<table class="sources-table"><thead><tr><th>Kind</th><th>Method or source</th>'
+            f'<th class="n">Share of energy</th><th class="n">Runs</th></tr></thead><tbody>{lines}</tbody></table>'
+        )
+    parts.append(
+        '<h2>Methods</h2><p class="sources">Location-based: each run\'s energy x the grid intensity of its zone and '
+        "hour. Market-based: the supplier mix where configured, else the location-based figure (GHG Protocol "
+        "Scope 2 Guidance). Energy is the electricity drawn from the grid, IT energy x PUE. Embodied emissions of "
+        "the hardware are Scope 3 and shown apart. In the spirit of ESRS E1-5 (energy) and E1-6 (gross Scope 2): "
+        "a statement of the tracked computing, not a complete corporate inventory.</p></body></html>\n"
+    )
+    return "".join(parts)
 
 
 def _markdown(statement: AnnualStatement) -> list[str]:

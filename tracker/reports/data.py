@@ -84,9 +84,23 @@ def build_report(
     )
     if charts:
         options = {"store": store, "since": since, "until": until, **labels}
-        report.timeline = frame_rows(summarize(by=(), period=period or "month", **options))
+        report.timeline = _with_empty_periods(
+            frame_rows(summarize(by=(), period=period or "month", **options)), period or "month"
+        )
         report.projects = frame_rows(summarize(by=("project",), **options))
     return report
+
+
+def _with_empty_periods(timeline: list[dict[str, Any]], period: str) -> list[dict[str, Any]]:
+    """The totals per period with the periods between that had no runs, as zeros: a time axis without holes."""
+    from tracker.periods import period_labels
+
+    if not timeline or any(row["period"] is None for row in timeline):
+        return timeline
+    found = {row["period"]: row for row in timeline}
+    zero = {"runs": 0, **{column: 0.0 for column in TOTALS[1:]}}
+    labels = period_labels(timeline[0]["period"], timeline[-1]["period"], period)
+    return [found.get(label, {"period": label, **zero}) for label in labels]
 
 
 def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -80,20 +80,40 @@ def hbar_chart(items: Sequence[tuple[str, float]], unit: str, chart_id: str) -> 
     return "".join(parts)
 
 
+def axis_ticks(top: float) -> list[float]:
+    """0 and round steps (1, 2, 2.5 or 5 x 10^k) up to the first at or above ``top``: 3 to 6 gridlines."""
+    import math
+
+    if not top > 0 or not math.isfinite(top):
+        return [0.0, 1.0]
+    magnitude = 10.0 ** math.floor(math.log10(top))
+    step = next(m * magnitude for m in (0.2, 0.25, 0.5, 1.0, 2.0) if top / (m * magnitude) <= 5)
+    count = math.ceil(top / step - 1e-9)
+    return [round(i * step, 12) for i in range(count + 1)]
+
+
+def _tick(value: float) -> str:
+    """An axis label: as many decimals as the round step needs, no trailing zeros (50, 0.25, 1,000,000)."""
+    return f"{value:,.10f}".rstrip("0").rstrip(".")
+
+
 def column_chart(items: Sequence[tuple[str, float]], unit: str, chart_id: str) -> str:
     """Vertical bars in time order, with the value axis labelled at its top."""
     if not items:
         return '<p class="meta">no data</p>'
     width, height, left, bottom, top_pad = 560, 260, 50, 50, 20
-    top = max(v for _, v in items) or 1.0
+    ticks = axis_ticks(max(v for _, v in items))
+    top = ticks[-1]
     slot = (width - left - 10) / len(items)
     bar_w = max(2.0, slot * 0.7)
     plot_h = height - bottom - top_pad
     parts = [f'<svg id="{_e(chart_id)}" class="chart" role="img" viewBox="0 0 {width} {height}" width="100%">']
-    parts.append(f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 10}" y2="{top_pad + plot_h}" stroke="#999"/>')
-    parts.append(f'<text x="{left - 4}" y="{top_pad + 4}" text-anchor="end">{_e(_num(top))}</text>')
-    parts.append(f'<text x="{left - 4}" y="{top_pad + plot_h}" text-anchor="end">0</text>')
-    parts.append(f'<text x="4" y="12">{_e(unit)}</text>')
+    for tick in ticks:  # round-numbered gridlines, labelled on the left
+        y = top_pad + plot_h - plot_h * tick / top
+        colour = "#999" if tick == 0 else "#e3ebe6"
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="{colour}"/>')
+        parts.append(f'<text class="tick" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{_e(_tick(tick))}</text>')
+    parts.append(f'<text x="4" y="10">{_e(unit)}</text>')
     every = max(1, len(items) // 12)
     for i, (label, value) in enumerate(items):
         h = plot_h * value / top

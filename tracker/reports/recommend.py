@@ -42,9 +42,11 @@ class Recommendation:
     energy_kwh: float  # drawn from the grid in this place by the runs considered
     emissions_kg: float  # as recorded (location-based)
     g_per_kwh: float  # the embedded yearly figure used for the comparison
+    baseline_kg: float  # energy_kwh x g_per_kwh: what the savings are taken from (may differ from the recorded)
     basis: str  # where the figures come from
     alternatives: list[Alternative] = field(default_factory=list)
-    greener_hours_utc: list[int] | None = None  # hours of the day, cleanest first
+    compared: int = 0  # comparable places found in the embedded tables (cleaner or not)
+    greener_hours_utc: list[int] | None = None  # the cleanest hours of the day, in order of the day
     hourly_note: str = ""
 
 
@@ -93,9 +95,12 @@ def _zone(table: Any, zone: str, energy: float) -> Recommendation:
         energy_kwh=energy,
         emissions_kg=0.0,
         g_per_kwh=row.g_per_kwh,
+        baseline_kg=energy * row.g_per_kwh / 1000.0,
         basis=f"{row.source} {row.year}, {row.factor_type}",
     )
-    for other in table.neighbours(key):
+    neighbours = table.neighbours(key)
+    item.compared = len(neighbours)
+    for other in neighbours:
         if other.g_per_kwh < row.g_per_kwh and len(item.alternatives) < TOP:
             saved, pct = _saving(energy, row.g_per_kwh, other.g_per_kwh)
             item.alternatives.append(Alternative(other.zone, other.zone, other.g_per_kwh, saved, pct))
@@ -111,9 +116,11 @@ def _cloud(table: Any, provider: str, region: str, energy: float) -> Recommendat
         energy_kwh=energy,
         emissions_kg=0.0,
         g_per_kwh=current.g_per_kwh,
+        baseline_kg=energy * current.g_per_kwh / 1000.0,
         basis=f"zone intensities ({current.source} {current.year}, {current.factor_type}) of each region's zone",
     )
     options = []
+    compared = set()
     for other in table.cloud_regions(here.provider):
         if other.region == here.region:
             continue
@@ -121,8 +128,12 @@ def _cloud(table: Any, provider: str, region: str, energy: float) -> Recommendat
             zone_row = table.get(table.canonical(other.zone))
         except (ConfigError, KeyError):
             continue
-        if zone_row.factor_type == current.factor_type and zone_row.g_per_kwh < current.g_per_kwh:
+        if zone_row.factor_type != current.factor_type:
+            continue
+        compared.add(other.region)
+        if zone_row.g_per_kwh < current.g_per_kwh:
             options.append((zone_row.g_per_kwh, other.region, zone_row))
+    item.compared = len(compared)
     for g, name, zone_row in sorted(options)[:TOP]:
         saved, pct = _saving(energy, current.g_per_kwh, g)
         item.alternatives.append(Alternative(f"{here.provider} {name}", zone_row.zone, g, saved, pct))
@@ -160,11 +171,16 @@ def render_recommendations(items: list[Recommendation], fmt: str) -> str:
     out = []
     for r in items:
         out.append(
-            f"{_label(r.place)}: {r.energy_kwh:.4f} kWh, {r.emissions_kg:.4f} kg CO2e recorded "
-            f"({r.g_per_kwh:.0f} g/kWh; {r.basis})"
+            f"{_label(r.place)}: {r.energy_kwh:.4f} kWh, {r.emissions_kg:.4f} kg CO2e recorded; "
+            f"{r.baseline_kg:.4f} kg at the yearly {r.g_per_kwh:.0f} g/kWh compared below ({r.basis})"
         )
-        if not r.alternatives:
-            out.append("  already the greenest comparable place in the embedded tables")
+        if not r.alternatives and r.compared:
+            out.append(f"  already the greenest of {r.compared + 1} comparable places in the embedded tables")
+        elif not r.alternatives:
+            out.append(
+                "  not compared: the embedded tables hold no comparable place for it (a neighbouring zone of "
+                "the same country or interconnection family, or another region of the same cloud provider)"
+            )
         for a in r.alternatives:
             out.append(
                 f"  in {_label(a.place)} ({a.g_per_kwh:.0f} g/kWh): {a.saved_kg:.4f} kg less ({a.saved_pct:.0f}%)"

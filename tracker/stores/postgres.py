@@ -36,6 +36,16 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 3
+STATEMENT_TIMEOUT_MS = 10_000  # a write takes milliseconds; ten seconds means the server is stuck
+LOCK_TIMEOUT_MS = 5_000
+# TCP keepalives and tcp_user_timeout (libpq parameters): a dead peer is noticed in seconds, not hours
+KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 SLOW_CONNECT_S = 1.0  # a failed connect slower than this (packets dropped) is not retried for BACKOFF_S
 BACKOFF_S = 30.0
 LOCK_KEY = 0x7472_6B72  # pg_advisory_xact_lock key for schema changes ("trkr")
@@ -191,6 +201,12 @@ class PostgresStore(Store):
             options["connect_timeout"] = CONNECT_TIMEOUT_S
         if "application_name" not in given:
             options["application_name"] = "tracker"
+        # A run's end must not hang on a store that stopped answering: the server gives up on a write stuck behind
+        # a lock or a slow statement, and the kernel declares the connection dead when the network or host goes
+        # away. (A peer whose kernel still acknowledges but whose process is frozen is not covered: docs/stores.md.)
+        if "options" not in given:
+            options["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
+        options.update({key: value for key, value in KEEPALIVE.items() if key not in given})
         began = time.monotonic()
         try:
             conn = psycopg.connect(self.location, **options)

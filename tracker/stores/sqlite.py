@@ -22,8 +22,8 @@ from tracker.stores.base import Store
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 1
-_LABELS = ("project", "experiment", "team", "organisation", "status", "host")
+SCHEMA_VERSION = 2  # 2: location, market-based, embodied and job columns
+_LABELS = ("project", "experiment", "team", "organisation", "status", "host", "job_id", "node")  # as PostgreSQL
 
 
 def _sql_type(column: str) -> str:
@@ -73,8 +73,11 @@ class SqliteStore(Store):
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         with self._schema_lock:
             if not self._ready:
-                # an up-to-date file needs no write (a write at open would cost an fsync per process)
-                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                # an up-to-date file needs no write (a write at open would cost an fsync per process); a file of an
+                # older tracker may carry the current version number without the columns added since: check both
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION or not set(COLUMNS) <= {
+                    row[1] for row in conn.execute("PRAGMA table_info(runs)")
+                }:
                     self._migrate(conn)
                 self._ready = True
         self._local.conn = conn
