@@ -115,6 +115,13 @@ def test_bad_schedules_are_config_errors_at_start(tmp_path: Path, body: str, fra
     assert info.value.key == "pue_schedule"
 
 
+def test_bad_schedule_row_is_named_by_its_line_in_the_file(tmp_path: Path) -> None:
+    path = write_schedule(tmp_path, "date,pue\n\n2026-01-01,1.2\n\n\n2026-01-02,0.8\n")
+    with pytest.raises(ConfigError) as info:
+        resolve({"pue_schedule": path})
+    assert info.value.value == f"{path} line 6: 0.8"
+
+
 def test_missing_schedule_file_names_the_path(tmp_path: Path) -> None:
     missing = str(tmp_path / "nowhere.csv")
     with pytest.raises(ConfigError) as info:

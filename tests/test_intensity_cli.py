@@ -107,3 +107,20 @@ def test_zones_cloud_text(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "westeurope" in out and "eu-west-1" not in out
     assert f"{len(zone_table().cloud_regions('azure'))} cloud regions" in out
+
+
+def test_run_summary_names_the_zone_and_shows_market_based_and_embodied_apart() -> None:
+    import tracker
+    from tracker.cli.run import summary
+
+    mix = [("wind co", 80, 0.008), ("grid co", 20, 0.01)]
+    with tracker.track(zone="DK-DK1", suppliers=mix, embodied_kg=1000, cpu_watts=10, save=False) as run:
+        pass
+    text = summary(run.record)
+    assert "(DK-DK1, 2025, lifecycle)" in text
+    assert f"market-based {run.emissions_market_kg * 1000:.4f} g CO2e  (supplier mix: wind co 80 %" in text
+    assert f"embodied  {run.embodied_kg * 1000:.4f} g CO2e" in text
+    with tracker.track(default_zone="US-STATE-WA", save=False) as plain:
+        pass
+    text = summary(plain.record)
+    assert "(US-STATE-WA, 2023, direct)" in text and "market-based" not in text and "embodied" not in text

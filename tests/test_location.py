@@ -276,3 +276,27 @@ def test_unconfigured_offline_run_resolves_as_fast_as_a_configured_one() -> None
     configured = min(timed({"zone": "NL"}) for _ in range(5))
     assert unconfigured < 0.01 and configured < 0.01
     assert abs(unconfigured - configured) < 0.005
+
+
+def test_unconfigured_offline_run_ends_as_fast_as_a_configured_one_and_says_which_fallback() -> None:
+    """A whole tracked run (start, sampler, finish, record): no lookup hangs, and the record names the fallback once."""
+    import tracker
+    from tracker.intensity import country_table
+    from tracker.records import RunRecord
+
+    def timed(settings: dict) -> tuple[float, RunRecord]:
+        t0 = time.perf_counter()
+        with tracker.track(save=False, **settings) as run:
+            pass
+        return time.perf_counter() - t0, run.record
+
+    timed({})  # the first run of a process pays for hardware detection and the sampler thread
+    unconfigured = min((timed({}) for _ in range(3)), key=lambda pair: pair[0])
+    configured = min((timed({"zone": "NL"}) for _ in range(3)), key=lambda pair: pair[0])
+    assert unconfigured[0] < configured[0] + 0.05 and unconfigured[0] < 0.25
+    record = unconfigured[1]
+    assert (record.location_source, record.zone, record.country) == ("world-average", None, None)
+    assert record.intensity_source == country_table().get("WORLD").source
+    assert len([n for n in record.notes if "world average" in n]) == 1
+    assert any("cloud metadata not tried" in n for n in record.notes)
+    assert configured[1].location_source == "config" and not any("world average" in n for n in configured[1].notes)

@@ -347,23 +347,23 @@ def test_recommendations_survive_a_failing_electricity_maps(tmp_path, capsys, mo
 
 
 def test_a_zone_without_neighbours_is_not_called_the_greenest(tmp_path, capsys):
-    """PL has no neighbour in the embedded tables: that is "not compared", not "already the greenest"."""
+    """MT (an island, no zone family) has no neighbour: that is "not compared", not "already the greenest"."""
     from tracker.zones import zone_table
 
     table = zone_table()
     cleanest = table.neighbours("US-CAL-CISO")[0].zone  # the cleanest of its family: nothing cleaner nearby
-    assert table.neighbours("PL") == []
+    assert table.neighbours("MT") == []
     path = str(tmp_path / "n.db")
     store = SqliteStore(path)
-    store.write(make_record(1, zone="PL", cpu_energy_kwh=1.0, emissions_kg=2.0))
+    store.write(make_record(1, zone="MT", cpu_energy_kwh=1.0, emissions_kg=2.0))
     store.write(make_record(2, zone=cleanest, cpu_energy_kwh=1.0, emissions_kg=1.0))
     data = json.loads(_report(capsys, "--store", path, "--recommend", "--format", "json"))["recommendations"]
     by_place = {r["place"]: r for r in data}
-    assert by_place["PL"]["alternatives"] == [] and by_place["PL"]["compared"] == 0
+    assert by_place["MT"]["alternatives"] == [] and by_place["MT"]["compared"] == 0
     assert by_place[cleanest]["alternatives"] == []
     assert by_place[cleanest]["compared"] == len(table.neighbours(cleanest)) > 0
     text = _report(capsys, "--store", path, "--recommend")
-    pl_block, clean_block = text.split(f"{cleanest}:")  # PL emitted more, so it comes first
+    pl_block, clean_block = text.split(f"{cleanest}:")  # MT emitted more, so it comes first
     assert "greenest" not in pl_block and "not compared" in pl_block
     assert "already the greenest of" in clean_block
 

@@ -141,6 +141,26 @@ def test_neighbours_share_family_or_country_and_factor_type() -> None:
     assert all(r.kind == "us-state" for r in table.neighbours("US-STATE-CA"))
 
 
+def test_neighbours_are_near_not_the_whole_continent() -> None:
+    table = zone_table()
+    california = {r.zone for r in table.neighbours("US-CAL-CISO")}
+    assert california and all(z.startswith("US-CAL-") for z in california)  # not Alaska, not Carolina
+    germany = {r.zone for r in table.neighbours("DE")}
+    assert {"FR", "PL", "AT", "NL", "CH", "DK"} <= germany
+    assert not any(z.startswith(("US", "JP", "ES")) for z in germany)  # Spain borders France, not Germany
+    assert {"FR", "PT"} <= {r.zone for r in table.neighbours("ES")}
+    assert table.neighbours("MT") == [] and table.neighbours("IS") == []  # islands, no family
+
+
+def test_borders_are_symmetric() -> None:
+    from tracker.zones import _border_map, borders
+
+    assert borders("FR") == ("AD", "BE", "CH", "DE", "ES", "GB", "IT", "LU", "MC")
+    assert borders(None) == () and borders("IS") == ()
+    for country, near in _border_map().items():
+        assert all(country in borders(other) for other in near), country
+
+
 def test_zone_family() -> None:
     assert zone_family("US-NW-BPAT") == "US-NW"
     assert zone_family("DK-DK1") == "DK"

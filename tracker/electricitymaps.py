@@ -1,10 +1,11 @@
 """A small client for the Electricity Maps API v3: carbon intensity latest, history, past range, forecast.
 
 Why a client of our own: four GET endpoints and one header do not justify a dependency, and the failure
-modes matter more than the happy path. Every call has a short timeout; 401 (bad token) switches the client
-off for the process, 429 and 5xx and network failures for a cool-down (``Retry-After`` when given), so a
-run's end never waits on a dead network twice. Answers are cached on disk (``data_dir()/cache/
-electricitymaps``) with a time-to-live, so repeated runs in the same hour cost one request.
+modes matter more than the happy path. Every call has a short timeout for the whole exchange (not only per
+socket read); 401 (bad token) switches the client off for the process, 429 and 5xx and network failures for
+a cool-down (``Retry-After`` when given), so a run's end never waits on a dead network twice. Answers are
+cached on disk (``data_dir()/cache/electricitymaps``) with a time-to-live, so repeated runs in the same hour
+cost one request.
 
 Token: ``ELECTRICITYMAPS_API_TOKEN``, sent in the ``auth-token`` header (never written to the cache).
 Base URL: ``https://api.electricitymap.org/v3``, or ``ELECTRICITYMAPS_API_URL`` (tests, proxies).
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 BASE_URL = "https://api.electricitymap.org/v3"
 TOKEN_ENV = "ELECTRICITYMAPS_API_TOKEN"
 URL_ENV = "ELECTRICITYMAPS_API_URL"
-TIMEOUT_S = 2.0  # per request; a run's end must not hang on the network (DESIGN.md, "Known traps")
+TIMEOUT_S = 2.0  # per request, in all (connect, answer, body); a run's end must not hang (DESIGN.md, "Known traps")
 COOLDOWN_S = 600.0  # after a network failure, 429 or 5xx (unless Retry-After says otherwise)
 MAX_RANGE = timedelta(days=10)  # past-range accepts at most 10 days at hourly granularity
 # Cache lifetimes: "latest" changes within the hour, history and forecasts hourly; a range that ended more
@@ -260,17 +261,37 @@ class Client:
         import requests  # imported here: only runs with live data pay for it
 
         self.requests_made += 1
-        try:
-            response = requests.get(
-                f"{self.url}/carbon-intensity/{endpoint}",
-                params=params,
-                headers={"auth-token": self.token or "", "Accept": "application/json"},
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            reason = f"network error: {type(exc).__name__}"
+        # requests' timeout bounds each socket operation, not the whole exchange: a server that sends a byte
+        # now and then (or a resolver that hangs) would hold the run's end for as long as it likes. So the
+        # request runs on a daemon thread and the caller waits at most `timeout` in all.
+        outcome: dict[str, Any] = {}
+
+        def fetch() -> None:
+            try:
+                outcome["response"] = requests.get(
+                    f"{self.url}/carbon-intensity/{endpoint}",
+                    params=params,
+                    headers={"auth-token": self.token or "", "Accept": "application/json"},
+                    timeout=self.timeout,
+                )
+            except Exception as exc:  # handed over to the caller below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=fetch, name="tracker-electricitymaps", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            reason = f"network error: no complete answer within {self.timeout:g} s"
             self._block(COOLDOWN_S, reason)
-            raise ApiError("network", reason) from exc
+            raise ApiError("network", reason)
+        error = outcome.get("error")
+        if isinstance(error, requests.RequestException):
+            reason = f"network error: {type(error).__name__}"
+            self._block(COOLDOWN_S, reason)
+            raise ApiError("network", reason) from error
+        if error is not None:
+            raise error
+        response = outcome["response"]
         status = response.status_code
         if status in (401, 403):
             self._block(math.inf, f"HTTP {status} (token refused)")

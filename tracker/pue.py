@@ -69,7 +69,8 @@ class PueSchedule:
             raise ConfigError("pue_schedule", path, "expected a CSV with a header row naming 'date' and 'pue'")
         daily: dict[str, float] = {}
         monthly: dict[str, float] = {}
-        for number, raw in enumerate(reader, start=2):
+        for raw in reader:
+            number = reader.line_num  # the file's line, blank lines included (the reader skips them)
             row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
             date, value = row.get("date", ""), row.get("pue", "")
             where = f"{path} line {number}"

@@ -63,6 +63,37 @@ class CloudRegion:
     source: str
 
 
+COMPACT_COUNTRY_ZONES = 15  # Spain (with its islands) has 14 zones, the US 60
+
+# Land borders between countries (ISO alpha-2), from the CIA World Factbook's "Land boundaries" field (public
+# domain, 2024 edition), for Europe and North America, where moving a workload across a border is common; plus
+# Great Britain-Ireland-France, joined by grid interconnectors (and the Channel Tunnel) rather than land.
+_BORDERS = """
+AD ES FR; AL GR ME MK; AT CH CZ DE HU IT LI SI SK; BA HR ME RS; BE DE FR LU NL; BG GR MK RO RS TR;
+BY LT LV PL RU UA; CH DE FR IT LI; CZ DE PL SK; DE DK FR LU NL PL; EE LV RU; ES FR PT; FI NO RU SE;
+FR IT LU MC; GB FR IE; GR MK TR; HR HU ME RS SI; HU RO RS SI SK UA; IT SI SM VA; LT LV PL RU; LV RU;
+MD RO UA; ME RS; MK RS; NO RU SE; PL RU SK UA; RO RS UA; SK UA; CA US; MX US GT BZ
+"""
+
+
+def borders(country: str | None) -> tuple[str, ...]:
+    """The countries that share a border with ``country`` (see ``_BORDERS``); empty when none is listed."""
+    if country is None:
+        return ()
+    return _border_map().get(country.upper(), ())
+
+
+@functools.cache
+def _border_map() -> dict[str, tuple[str, ...]]:
+    pairs: dict[str, set[str]] = {}
+    for group in filter(None, (g.split() for g in _BORDERS.replace("\n", " ").split(";"))):
+        head, *others = group
+        for other in others:
+            pairs.setdefault(head, set()).add(other)
+            pairs.setdefault(other, set()).add(head)
+    return {country: tuple(sorted(near)) for country, near in pairs.items()}
+
+
 def zone_family(zone: str) -> str:
     """The group a zone belongs to: ``US-NW-BPAT`` -> ``US-NW``, ``DK-DK1`` -> ``DK``, ``NL`` -> ``NL``.
 
@@ -169,12 +200,20 @@ class ZoneTable:
         base = self.get(key)
         family = zone_family(key)
         country = base.country
+        rows = [r for r in self._zones.values() if r.zone != key and r.factor_type == base.factor_type]
+        per_country: dict[str | None, int] = {}
+        for r in rows:
+            per_country[r.country] = per_country.get(r.country, 0) + 1
+        # a country split into a few zones (SE, NO, IT, JP) is one neighbourhood; a continent-sized one (the US
+        # with 60 zones, Canada with 14) is not: there only the zone's own family (US-NW, US-CAL) is near
+        compact = country is not None and per_country.get(country, 0) + 1 <= COMPACT_COUNTRY_ZONES
+        near = set(borders(country)) if compact else set()
         found = [
             r
-            for r in self._zones.values()
-            if r.zone != key
-            and r.factor_type == base.factor_type
-            and (zone_family(r.zone) == family or (country is not None and r.country == country))
+            for r in rows
+            if zone_family(r.zone) == family
+            or (compact and r.country == country)
+            or (r.country in near and per_country.get(r.country, 0) <= COMPACT_COUNTRY_ZONES)
         ]
         return sorted(found, key=lambda r: (r.g_per_kwh, r.zone))
 

@@ -76,7 +76,12 @@ def summary(record: Any) -> str:
         f"[{record.cpu_method}], gpu {record.gpu_energy_kwh * 1000:.4f} [{record.gpu_method}], "
         f"ram {record.ram_energy_kwh * 1000:.4f} [{record.ram_method}])",
         f"  emissions {record.emissions_kg * 1000:.4f} g CO2e  at {record.intensity_g_per_kwh:.1f} g/kWh "
-        f"({record.country or 'world average'}, {record.intensity_year}), PUE {record.pue:g}",
+        f"({record.zone or record.country or 'world average'}, {record.intensity_year}, "
+        f"{record.intensity_factor_type}), PUE {record.pue:g}",
     ]
+    if record.market_source.startswith("supplier mix"):  # Scope 2 market-based, beside the location-based figure
+        lines.append(f"  market-based {record.emissions_market_kg * 1000:.4f} g CO2e  ({record.market_source})")
+    if record.embodied_kg:
+        lines.append(f"  embodied  {record.embodied_kg * 1000:.4f} g CO2e  (the device's share, apart from the above)")
     lines.extend(f"  note: {note}" for note in record.notes)
     return "\n".join(lines)
