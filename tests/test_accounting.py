@@ -174,6 +174,23 @@ def test_supplier_mix_from_pyproject(isolated: Path) -> None:
     assert resolve().suppliers[0] == Supplier("wind co", 80.0, 0.008)
 
 
+def test_supplier_mix_from_pyproject_array_of_tables(isolated: Path) -> None:
+    (isolated / "pyproject.toml").write_text(
+        "[[tool.tracker.suppliers]]\nname = 'wind co'\nshare_percent = 80\nkg_co2e_per_kwh = 0.008\n"
+        "[[tool.tracker.suppliers]]\nname = 'grid co'\nshare_percent = 20\nkg_co2e_per_kwh = 0.01\n",
+        encoding="utf-8",
+    )
+    config = resolve()
+    assert config.suppliers == (Supplier("wind co", 80.0, 0.008), Supplier("grid co", 20.0, 0.01))
+    assert config.origins["suppliers"].endswith("[tool.tracker]")
+    (isolated / "pyproject.toml").write_text(
+        "[[tool.tracker.suppliers]]\nname = 'wind co'\nshare_percent = 80\nkg_co2e_per_kwh = 0.008\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="add up to 80 %"):
+        resolve()
+
+
 def test_supplier_mix_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACKER_SUPPLIERS", "a:50:0.1,b:50:0.2")
     assert mix_factor(resolve().suppliers) == pytest.approx(0.15)

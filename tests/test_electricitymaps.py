@@ -250,12 +250,16 @@ def test_geoip_coordinates_are_used_when_there_is_no_zone() -> None:
 
 
 # -- embedded provider and the choice of provider ------------------------------------------------------------
-def test_embedded_order_zone_then_google_figure_then_country_then_world() -> None:
+def test_embedded_order_google_figure_then_zone_then_country_then_world() -> None:
     embedded = EmbeddedIntensity()
     assert embedded.for_location(Location("DK-DK1", "DK", "config")).zone == "DK-DK1"
-    google = embedded.for_location(Location(None, None, "cloud-metadata", "gcp", "europe-west4"))
     region = zone_table().cloud("gcp", "europe-west4")
-    assert google.g_per_kwh == region.g_per_kwh and "Google" in google.source and google.note
+    for zone in (None, "NL"):  # Google's own figure wins over the region's zone row for a GCP region
+        google = embedded.for_location(Location(zone, "NL", "cloud-metadata", "gcp", "europe-west4"))
+        assert google.g_per_kwh == region.g_per_kwh and "Google" in google.source and google.year == region.year
+    assert region.g_per_kwh != zone_table().get("NL").g_per_kwh
+    aws = embedded.for_location(Location("IE", "IE", "config", "aws", "eu-west-1"))  # no AWS figure: the zone row
+    assert aws.g_per_kwh == zone_table().get("IE").g_per_kwh
     country = embedded.for_location(Location(None, "FR", "config"))
     assert "Ember" in country.source and country.zone == "FR"
     world = embedded.for_location(Location(None, None, "world-average"))

@@ -43,7 +43,8 @@ def test_country_and_cloud_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert country["location"]["country"] == "FR" and "Ember" in country["embedded"]["source"]
     cloud = run_json(capsys, "intensity", "--cloud", "gcp:europe-west4")
     assert cloud["location"]["zone"] == "NL" and cloud["location"]["cloud_region"] == "europe-west4"
-    assert cloud["embedded"]["g_per_kwh"] == zone_table().get("NL").g_per_kwh
+    assert cloud["embedded"]["g_per_kwh"] == zone_table().cloud("gcp", "europe-west4").g_per_kwh  # Google's figure
+    assert "Google" in cloud["embedded"]["source"]
     assert cloud["live"] is None
 
 

@@ -229,6 +229,15 @@ def test_geoip_after_metadata_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any("cloud metadata (aws)" in n for n in place.notes)
 
 
+def test_metadata_wins_over_geoip_which_is_then_not_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with serve(GCP_ROUTES) as gcp, serve({("GET", "/json/"): Answer(200, GEOIP_BODY)}) as geo:
+        _point(monkeypatch, "gcp", gcp)
+        monkeypatch.setenv(location.GEOIP_ENV, geo.url + "/json/")
+        place = location.resolve(resolve({"cloud_metadata": "on", "geoip": True, "default_zone": "FR"}))
+    assert (place.source, place.zone, place.cloud_region) == ("cloud-metadata", "NL", "europe-west4")
+    assert geo.seen == []
+
+
 def test_geoip_ipinfo_shape(monkeypatch: pytest.MonkeyPatch) -> None:
     body = {"ip": "203.0.113.9", "country": "JP", "loc": "35.69,139.69"}
     with serve({("GET", "/json"): Answer(200, body)}) as geo:

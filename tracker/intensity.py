@@ -147,7 +147,7 @@ class EmbeddedIntensity:
         return Intensity(row.g_per_kwh, row.source, row.year, WORLD, row.factor_type, label, note)
 
     def for_location(self, location: Location) -> Intensity:
-        """The best embedded value for a location (zone row > provider's figure > country > world)."""
+        """The best embedded value for a location (provider's figure > zone row > country > world)."""
         if not (location.zone or location.cloud_region) and location.country in country_table().rows:
             row = country_table().get(location.country)  # a country alone: no need for the zone table
             return Intensity(
@@ -156,16 +156,8 @@ class EmbeddedIntensity:
         if not (location.zone or location.cloud_region or location.country):
             return self.world("world average (no location configured or detected)")
         table = self.table
-        if location.zone:
-            try:
-                key = table.canonical(location.zone)
-                row = table.get(key)
-                return Intensity(
-                    row.g_per_kwh, row.source, row.year, row.zone, row.factor_type, row.name, _old(row.year, key)
-                )
-            except (ConfigError, KeyError):
-                pass
         if location.cloud_provider and location.cloud_region:
+            # the provider's own published figure for the region (Google's, for GCP) is the most specific value
             try:
                 cloud = table.cloud(location.cloud_provider, location.cloud_region)
             except ConfigError:
@@ -178,8 +170,16 @@ class EmbeddedIntensity:
                     cloud.zone or cloud.country,
                     "lifecycle",
                     f"{cloud.provider} {cloud.region} ({cloud.location}), the provider's own figure",
-                    "no zone value for this region: the cloud provider's published figure was used",
                 )
+        if location.zone:
+            try:
+                key = table.canonical(location.zone)
+                row = table.get(key)
+                return Intensity(
+                    row.g_per_kwh, row.source, row.year, row.zone, row.factor_type, row.name, _old(row.year, key)
+                )
+            except (ConfigError, KeyError):
+                pass
         if location.country:
             try:
                 row = table.country(location.country)
