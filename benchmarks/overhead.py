@@ -193,8 +193,10 @@ def main() -> int:
     row("decorated empty function, per call", lambda r: fmt_time(r["call_s"]))
     row(
         "sampler CPU, % of one core at 1 s",
-        lambda r: f"{r['sampler']['process'] * 100:.3f} %"
-        + (f" (thread {r['sampler']['thread'] * 100:.4f} %)" if r["sampler"]["thread"] is not None else ""),
+        lambda r: (
+            f"{r['sampler']['process'] * 100:.3f} %"
+            + (f" (thread {r['sampler']['thread'] * 100:.4f} %)" if r["sampler"]["thread"] is not None else "")
+        ),
     )
     row("sampler CPU per hour of tracking", lambda r: f"{r['sampler']['process'] * 3600:.2f} s")
     row("memory added (RSS)", lambda r: f"{r['memory_mb']:.1f} MB")

@@ -329,3 +329,14 @@ def test_datacentre_day_example_prints_the_worked_example() -> None:
     done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=True)
     assert "market-based     10.92 kg CO2e" in done.stdout
     assert "facility energy  1,300.0 kWh" in done.stdout
+
+
+def test_relative_schedule_in_pyproject_is_read_next_to_it(isolated: Path) -> None:
+    (isolated / "site").mkdir()
+    (isolated / "site" / "pue.csv").write_text("date,pue\n2026-03,1.4\n", encoding="utf-8")
+    (isolated / "pyproject.toml").write_text('[tool.tracker]\npue = "site/pue.csv"\n', encoding="utf-8")
+    sub = isolated / "src" / "deep"
+    sub.mkdir(parents=True)
+    config = resolve(cwd=sub)  # started from a sub-folder: the path is still the pyproject's
+    assert config.pue_schedule == str(isolated / "site" / "pue.csv")
+    assert config.pue_model().at(DAY) == (1.4, True)

@@ -125,3 +125,19 @@ def test_run_summary_names_the_zone_and_shows_market_based_and_embodied_apart() 
         pass
     text = summary(plain.record)
     assert "(US-STATE-WA, 2023, direct)" in text and "market-based" not in text and "embodied" not in text
+
+
+def test_zones_piped_into_a_reader_that_leaves_early_ends_quietly() -> None:
+    """`tracker zones | head -1`: no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "zones"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader leaves while the command still has a few hundred lines to print
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert first.startswith(b"zone") and "Traceback" not in err and "BrokenPipe" not in err

@@ -316,12 +316,23 @@ def _file_layers(cwd: Path | None) -> list[tuple[str, dict[str, Any]]]:
         if section is not None and not isinstance(section, Mapping):
             raise ConfigError(f"{pyproject} [tool.tracker]", section, "expected a table")
         if section:
-            layers.append((f"{pyproject} [tool.tracker]", dict(section)))
+            layers.append((f"{pyproject} [tool.tracker]", _anchor(dict(section), pyproject.parent)))
     user = config_file()
     user_data = _read_toml(user)
     if user_data:
-        layers.append((str(user), dict(user_data)))
+        layers.append((str(user), _anchor(dict(user_data), user.parent)))
     return layers
+
+
+def _anchor(section: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A relative schedule path in a file means: next to that file (not wherever the run was started)."""
+    for key in ("pue_schedule", "pue"):
+        value = section.get(key)
+        if isinstance(value, str) and (key == "pue_schedule" or value.strip().lower().endswith(".csv")):
+            path = Path(value.strip()).expanduser()
+            if not path.is_absolute():
+                section[key] = str(folder / path)
+    return section
 
 
 def resolve(

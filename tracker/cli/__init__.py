@@ -47,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # `tracker zones | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except ConfigError as exc:
         print(f"tracker: configuration error: {exc}", file=sys.stderr)
         return 2
