@@ -54,40 +54,34 @@ def _watch_forks() -> None:
         _fork_hook = True
 
 
-def _proc_stat_seconds(path: str | None = None) -> tuple[float, float]:
-    """(busy, total) from the first line of /proc/stat: cheaper than importing psutil (tens of ms)."""
-    if path is None:
-        line = _stat.line()
-    else:
-        with open(path, "rb") as fh:
-            line = fh.readline()
-    fields = [int(x) for x in line.split()[1:]]
-    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user/nice
-    total = sum(fields[:8])
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (total - idle) / _TICK, total / _TICK
+def parse_proc_stat(data: bytes) -> tuple[float, float]:
+    """(busy, total) CPU seconds from the start of /proc/stat (its first line, ``cpu  user nice system ...``)."""
+    fields = data.split(b"\n", 1)[0].split()
+    # user nice system idle iowait irq softirq steal: idle time is idle + iowait; guest is already in user
+    total = (
+        int(fields[1]) + int(fields[2]) + int(fields[3]) + int(fields[4])
+        + int(fields[5]) + int(fields[6]) + int(fields[7]) + int(fields[8])
+    )  # fmt: skip
+    return (total - int(fields[4]) - int(fields[5])) / _TICK, total / _TICK
+
+
+def proc_stat_fd() -> int | None:
+    """The descriptor kept open on /proc/stat (opened on first use), or ``None`` where there is none or where
+    its first line is not in the format :func:`parse_proc_stat` reads (very old kernels: psutil then)."""
+    if not _LINUX:
+        return None
+    try:
+        parse_proc_stat(_stat.line())
+    except (OSError, ValueError, IndexError):
+        return None
+    return _stat.fd
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds summed over all CPUs since boot.
-
-    On Linux this is :func:`_proc_stat_seconds` written out in place: it runs every tick with cold caches,
-    where each extra Python call costs microseconds (benchmarks/overhead.py, "sampler").
-    """
+    """(busy, total) CPU seconds summed over all CPUs since boot."""
     if _LINUX:
         try:
-            fd = _stat.fd
-            if fd is None:
-                line = _stat.line()
-            else:
-                line = os.pread(fd, 512, 0).split(b"\n", 1)[0]
-            fields = line.split()
-            # user nice system idle iowait irq softirq steal: idle time is idle + iowait; guest is already in user
-            total = (
-                int(fields[1]) + int(fields[2]) + int(fields[3]) + int(fields[4])
-                + int(fields[5]) + int(fields[6]) + int(fields[7]) + int(fields[8])
-            )  # fmt: skip
-            return (total - int(fields[4]) - int(fields[5])) / _TICK, total / _TICK
+            return parse_proc_stat(_stat.line())
         except (OSError, ValueError, IndexError):
             pass
     import psutil
@@ -149,6 +143,14 @@ class UsageProbe:
 
     def read(self, dt: float) -> Usage:
         busy, total = machine_cpu_seconds()
+        return self.usage_from(busy, total, dt)
+
+    def usage_from(self, busy: float, total: float, dt: float) -> Usage:
+        """The usage since the previous reading, given the machine's (busy, total) CPU seconds now.
+
+        Split from :meth:`read` so that a meter may note the raw counters at each tick and work out the usage
+        later, in order (machine mode only: process mode reads the process tree at the tick itself).
+        """
         d_busy, d_total = busy - self._busy, total - self._total
         self._busy, self._total = busy, total
         util = min(1.0, max(0.0, d_busy / d_total)) if d_total > 0 else 0.0

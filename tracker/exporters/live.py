@@ -105,6 +105,7 @@ def _read(watched: Watched) -> Reading | None:
     if meter is None or not run.active:
         return None  # stopping right now (or accounting failed): nothing consistent to show
     with meter.lock:
+        meter.catch_up()  # ticks the sampler noted but has not yet turned into energy
         timeline = meter.timeline
         end = timeline.t[-1]
         joules = timeline.between(run.t0, end) if end > run.t0 else (0.0, 0.0, 0.0)

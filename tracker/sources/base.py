@@ -49,6 +49,9 @@ class PowerSource(ABC):
     method: Method
     #: whether the meter scales this source by the process share in process mode
     attributable: bool = True
+    #: whether ``energy()`` depends only on the ``Usage`` it is given (a model, a constant, nothing), so that the
+    #: meter may compute it after the tick, in a batch (see ``Meter.tick``); a hardware counter must be read now
+    deferrable: bool = False
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Take the baseline reading."""
@@ -73,6 +76,7 @@ class NullSource(PowerSource):
 
     method = Method.NONE
     name = "none"
+    deferrable = True
 
     def __init__(self, component: Component, reason: str = "not present") -> None:
         self.component = component
@@ -91,6 +95,7 @@ class ConstantPower(PowerSource):
     method = Method.CONSTANT
     name = "constant"
     attributable = False
+    deferrable = True
 
     def __init__(self, component: Component, watts: float) -> None:
         self.component = component

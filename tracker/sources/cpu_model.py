@@ -39,6 +39,7 @@ class CpuModel(PowerSource):
     component = Component.CPU
     name = "tdp-model"
     method = Method.MODELLED
+    deferrable = True
 
     def __init__(self, machine: Machine, tdp_w: float | None = None) -> None:
         self.machine = machine

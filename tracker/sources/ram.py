@@ -19,6 +19,7 @@ class RamModel(PowerSource):
     component = Component.RAM
     name = "ram-model"
     method = Method.MODELLED
+    deferrable = True
 
     def __init__(self, memory_bytes: int, w_per_gb: float = W_PER_GB) -> None:
         self.gigabytes = memory_bytes / 2**30
