@@ -58,6 +58,7 @@ class Meter:
         # deferred ticks (see tick()): when each was taken and the raw /proc/stat bytes read then
         self._raw_t = array("d")
         self._raw_stat: list[bytes] = []
+        self._stat_fd: int | None = None
         self.deferrable = False
         self.job: JobInfo | None = None  # this process's place in a multi-rank job (tracker.job)
 
@@ -79,12 +80,12 @@ class Meter:
             chain.start()
         self.last = self.clock()
         self.timeline.reset(self.last)
+        self._stat_fd = proc_stat_fd()
         self._check_deferrable()
 
     def _check_deferrable(self) -> None:
         # machine mode with only modelled / constant / absent sources: a tick's energy is a pure function of
         # the machine's CPU counters, so it can be worked out later (process mode reads the tree at each tick)
-        self._stat_fd = proc_stat_fd()
         self.deferrable = (
             self.probe.mode == "machine"
             and self._stat_fd is not None
@@ -96,8 +97,9 @@ class Meter:
         with self.lock:
             t = self.clock()
             usage = self.probe.read(t - self.last)
-            for chain in self.chains.values():
-                chain.energy(usage)
+            if not self.deferrable:  # counters move on to now; models keep no state: nothing to throw away
+                for chain in self.chains.values():
+                    chain.energy(usage)
             self.last = t
             self.timeline.reset(t)
             del self._raw_t[:], self._raw_stat[:]

@@ -93,7 +93,7 @@ class RunRecord:
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
-        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        row = {name: getattr(self, name) for name in COLUMNS}
         row["started_at"] = iso(self.started_at)
         row["ended_at"] = iso(self.ended_at)
         row["tags"] = json.dumps(self.tags, sort_keys=True)
