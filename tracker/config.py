@@ -16,12 +16,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
-from tracker.market import Supplier, parse_suppliers
 from tracker.paths import config_file
-from tracker.pue import Pue, PueSchedule, provider_pue
+
+if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV parsing, dataclasses of the tables)
+    from tracker.market import Supplier
+    from tracker.pue import Pue, PueSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class Config:
 
     def pue_model(self) -> Pue:
         """The PUE to apply: the constant with its source, and the site's schedule when one is configured."""
+        from tracker.pue import Pue
+
         schedule = _load_schedule(self.pue_schedule) if self.pue_schedule else None
         return Pue(self.pue, self.pue_source, schedule)
 
@@ -102,6 +106,8 @@ _FLOATS = (
 
 @functools.lru_cache(maxsize=8)
 def _schedule_at(path: str, stamp: tuple[int, int]) -> PueSchedule:
+    from tracker.pue import PueSchedule
+
     return PueSchedule.load(path)
 
 
@@ -156,6 +162,8 @@ def _coerce(key: str, value: Any) -> Any:
     if value is None:
         return None
     if key == "pue":
+        from tracker.pue import provider_pue
+
         if isinstance(value, str) and (provider_pue(value) or value.strip().lower().endswith(".csv")):
             return value.strip()  # a provider's published value or a site schedule: resolved by _validate
         return _to_float(key, value)
@@ -171,6 +179,8 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "tags":
         return _to_tags(key, value)
     if key == "suppliers":
+        from tracker.market import parse_suppliers
+
         return parse_suppliers(value)
     if key == "cloud_provider":
         return str(value).strip().lower()
@@ -181,6 +191,8 @@ def _resolve_pue(values: dict[str, Any], origins: dict[str, str]) -> None:
     """``pue`` may name a provider (``"aws"``) or a schedule file: turn it into a number and its source."""
     pue = values.get("pue", 1.0)
     if isinstance(pue, str):
+        from tracker.pue import provider_pue
+
         published = provider_pue(pue)
         if published is not None:
             values["pue"] = published.value

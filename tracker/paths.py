@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -14,6 +13,8 @@ def _home() -> Path:
         return Path.home()
     except (RuntimeError, KeyError, OSError):
         uid = os.getuid() if hasattr(os, "getuid") else "user"
+        import tempfile  # rarely needed: not at import
+
         return Path(tempfile.gettempdir()) / f"tracker-{uid}"
 
 
