@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from tracker.errors import MeasurementError
+from tracker.hardware import node_name
 from tracker.sources.base import Component, NullSource
 
 logger = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def detect(environ: Mapping[str, str] | None = None) -> JobInfo | None:
         local_rank = 0 if local_world_size in (None, 1) else rank % local_world_size
     # the scheduler's job id first (it spans every step and launcher inside it), then the launcher's own
     job_id = _first(env, "SLURM_JOB_ID", "TORCHELASTIC_RUN_ID", "PMIX_NAMESPACE", "OMPI_MCA_orte_ess_jobid")
-    node = _first(env, "SLURMD_NODENAME") or platform.node() or "localhost"
+    node = _first(env, "SLURMD_NODENAME") or node_name() or "localhost"
     return JobInfo(
         job_id=job_id,
         node=node,
