@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tracker.accounting import Carbon, embodied_share_kg
+from tracker.accounting import Carbon
 from tracker.config import resolve
 from tracker.errors import ConfigError
 from tracker.location import Location
@@ -38,6 +38,8 @@ class Estimate:
     zone: str | None
     country: str | None
     location_source: str
+    cloud_provider: str | None
+    cloud_region: str | None
     notes: tuple[str, ...]
     carbon: Carbon  # the per-hour detail
 
@@ -76,7 +78,7 @@ def estimate(
     precedence; a bad value raises :class:`tracker.ConfigError`.
     """
     from tracker import location
-    from tracker.finish import carbon_of
+    from tracker.finish import carbon_columns, carbon_of
 
     config = resolve(settings)
     if hourly is not None:
@@ -96,27 +98,10 @@ def estimate(
     notes: list[str] = []
     place: Location = location.resolve(config)
     carbon = carbon_of(hours, place, config, notes)
-    embodied = 0.0
-    if config.embodied_kg:
-        embodied = embodied_share_kg(
-            config.embodied_kg, duration, config.embodied_lifetime_years, config.embodied_share
-        )
     return Estimate(
         energy_kwh=carbon.it_kwh,
         facility_energy_kwh=carbon.facility_kwh,
-        pue=carbon.pue,
-        pue_source=config.pue_model().describe(),
-        emissions_kg=carbon.emissions_kg,
-        emissions_market_kg=carbon.emissions_market_kg,
-        market_source=carbon.market_source,
-        embodied_kg=embodied,
-        intensity_g_per_kwh=carbon.g_per_kwh,
-        intensity_source=carbon.intensity_sources,
-        intensity_year=carbon.intensity.year,
-        intensity_factor_type=carbon.factor_type,
-        zone=place.zone,
-        country=place.country,
-        location_source=place.source,
+        **carbon_columns(carbon, place, config, duration),
         notes=tuple(notes),
         carbon=carbon,
     )

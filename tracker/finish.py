@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracker import hardware
 from tracker._version import __version__
@@ -108,26 +108,8 @@ def build_record(
         gpu_energy_kwh=gpu,
         ram_energy_kwh=ram,
         energy_kwh=energy,
-        pue=carbon.pue,
         facility_energy_kwh=energy * carbon.pue,  # the contract: IT energy x PUE, applied once
-        intensity_g_per_kwh=carbon.g_per_kwh,
-        intensity_source=carbon.intensity_sources,
-        intensity_year=carbon.intensity.year,
-        country=place.country,
-        emissions_kg=carbon.emissions_kg,
-        zone=place.zone,
-        location_source=place.source,
-        cloud_provider=place.cloud_provider,
-        cloud_region=place.cloud_region,
-        intensity_factor_type=carbon.factor_type,
-        pue_source=config.pue_model().describe(),
-        emissions_market_kg=carbon.emissions_market_kg,
-        market_source=carbon.market_source,
-        embodied_kg=(
-            embodied_share_kg(config.embodied_kg, duration, config.embodied_lifetime_years, config.embodied_share)
-            if config.embodied_kg
-            else 0.0
-        ),
+        **carbon_columns(carbon, place, config, duration),
         cpu_power_w=joules[0] / duration if duration > 0 else 0.0,
         gpu_power_w=joules[1] / duration if duration > 0 else 0.0,
         ram_power_w=joules[2] / duration if duration > 0 else 0.0,
@@ -170,6 +152,31 @@ def carbon_of(hours: list[tuple[datetime, float]], place: Location, config: Conf
                 f"PUE {config.pue:g} was used for those hours"
             )
     return carbon
+
+
+def carbon_columns(carbon: Carbon, place: Location, config: Config, duration_s: float) -> dict[str, Any]:
+    """The carbon and provenance fields shared by a run's record and an estimate (same names, same meaning)."""
+    embodied = 0.0
+    if config.embodied_kg:
+        lifetime, share = config.embodied_lifetime_years, config.embodied_share
+        embodied = embodied_share_kg(config.embodied_kg, duration_s, lifetime, share)
+    return {
+        "pue": carbon.pue,
+        "pue_source": config.pue_model().describe(),
+        "intensity_g_per_kwh": carbon.g_per_kwh,
+        "intensity_source": carbon.intensity_sources,
+        "intensity_year": carbon.intensity.year,
+        "intensity_factor_type": carbon.factor_type,
+        "emissions_kg": carbon.emissions_kg,
+        "emissions_market_kg": carbon.emissions_market_kg,
+        "market_source": carbon.market_source,
+        "embodied_kg": embodied,
+        "zone": place.zone,
+        "country": place.country,
+        "location_source": place.source,
+        "cloud_provider": place.cloud_provider,
+        "cloud_region": place.cloud_region,
+    }
 
 
 def deliver(record: RunRecord, config: Config) -> RunRecord:
