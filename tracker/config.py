@@ -81,8 +81,13 @@ class Config:
         """The PUE to apply: the constant with its source, and the site's schedule when one is configured."""
         from tracker.pue import Pue
 
-        schedule = _load_schedule(self.pue_schedule) if self.pue_schedule else None
-        return Pue(self.pue, self.pue_source, schedule)
+        if self.pue_schedule:
+            return Pue(self.pue, self.pue_source, _load_schedule(self.pue_schedule))  # the file may have changed
+        constant = self.__dict__.get("_pue")
+        if constant is None:  # a constant never changes: built once per configuration
+            constant = Pue(self.pue, self.pue_source)
+            object.__setattr__(self, "_pue", constant)
+        return constant
 
 
 KEYS = frozenset(f.name for f in dataclasses.fields(Config)) - {"origins", "pue_source"}

@@ -125,6 +125,7 @@ class EmbeddedIntensity:
 
     def __init__(self, table: ZoneTable | None = None) -> None:
         self._table = table
+        self._memo: dict[Location, Intensity] = {}
 
     @property
     def table(self) -> ZoneTable:
@@ -197,8 +198,12 @@ class EmbeddedIntensity:
         return self.world("world average (no location configured or detected)")
 
     def intensities(self, location: Location, hours: list[datetime]) -> list[Intensity]:
-        """The same yearly value for every hour."""
-        value = self.for_location(location)
+        """The same yearly value for every hour (remembered per location: every run's end asks)."""
+        value = self._memo.get(location)
+        if value is None:
+            value = self.for_location(location)
+            if len(self._memo) < 256:
+                self._memo[location] = value
         return [value for _ in hours]
 
 

@@ -126,6 +126,7 @@ class LocationHandle:
 _detections: dict[tuple[Any, ...], _Detection] = {}
 _lock = threading.Lock()
 _world_logged = False
+_world: dict[tuple[str, ...], Location] = {}  # the world-average location per set of notes (built once)
 
 
 def metadata_url(provider: str) -> str:
@@ -341,6 +342,11 @@ def _fallback(config: Any, notes: list[str], partial: Location | None = None) ->
         table = zone_table()
         zone = table.canonical(config.default_zone, key="default_zone")
         return Location(zone, table.get(zone).country, "default", provider, region, notes=tuple(notes))
+    if provider is None and region is None:
+        known = _world.get(tuple(notes))
+        if known is not None:  # every unconfigured run of the process ends here: build it once
+            return known
+    key = tuple(notes)
     notes = [*notes, "no location found: using the world average (set zone=, country= or cloud_region=)"]
     if not _world_logged:
         _world_logged = True
@@ -348,7 +354,10 @@ def _fallback(config: Any, notes: list[str], partial: Location | None = None) ->
             "no location configured or detected (%s); emissions use the world-average grid intensity",
             "; ".join(notes[:-1]) or "nothing to detect with",
         )
-    return Location(None, None, "world-average", provider, region, notes=tuple(notes))
+    located = Location(None, None, "world-average", provider, region, notes=tuple(notes))
+    if provider is None and region is None and len(_world) < 64:
+        _world[key] = located
+    return located
 
 
 def _detect(config: Any, providers: tuple[str, ...], detection: _Detection) -> None:
@@ -456,4 +465,5 @@ def reset() -> None:
     global _world_logged
     with _lock:
         _detections.clear()
+        _world.clear()
     _world_logged = False
