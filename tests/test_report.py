@@ -463,3 +463,14 @@ def test_equivalents_against_hand_computed_values_and_documented_sources():
     }
     for constant, word in zip(CONSTANTS, rows, strict=True):
         assert str(constant.year) in rows[word].rsplit("|", 2)[1], constant.name  # the source column has the year
+
+
+def test_tiny_runs_are_not_shown_as_zero(tmp_path, capsys):
+    """A run of a few milliwatt-hours must read as such in the table, not as 0.0000."""
+    path = str(tmp_path / "tiny.db")
+    tiny = make_record(1, project="tiny", cpu_energy_kwh=6.99e-6, ram_energy_kwh=0.0, emissions_kg=3.48e-7)
+    tiny.emissions_market_kg = 3.48e-7
+    SqliteStore(path).write(tiny)
+    table = _report(capsys, "--store", path)
+    row = next(line for line in table.splitlines() if line.startswith("tiny"))
+    assert "6.99e-06" in row and "3.48e-07" in row and "0.0000" not in row

@@ -24,6 +24,8 @@ _SHOWN = (
 
 def _cell(column: str, fmt: str, row: dict[str, Any]) -> str:
     value = row[column] / 3600.0 if column == "duration_s" else row[column]
+    if isinstance(value, float) and value and abs(value) < 0.01:
+        return f"{value:.3g}"  # a few Wh or grams must not print as 0.0000: three significant digits
     return fmt.format(value)
 
 
