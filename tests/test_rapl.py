@@ -252,7 +252,7 @@ def test_end_to_end_run_reports_exactly_the_rapl_joules(
     monkeypatch.setattr(rapl, "DEFAULT_ROOT", tree.root)
     # no GPU, whatever machine runs the tests
     no_driver = FakeNvml(init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
-    monkeypatch.setattr(detect, "NvmlSource", lambda: NvmlSource(nvml=no_driver, environ={}))
+    monkeypatch.setattr(detect, "_nvml_source", lambda: NvmlSource(nvml=no_driver, environ={}))
     package_uj = {"intel-rapl:0": 3_000_000, "intel-rapl:1": 1_500_000}
     dram_uj = {"intel-rapl:0:2": 400_000, "intel-rapl:1:2": 250_000}
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tracker.intensity import Intensity
-from tracker.market import Supplier, describe, mix_factor
-from tracker.pue import Pue
+
+if TYPE_CHECKING:  # imported where used: most runs have no supplier mix
+    from tracker.market import Supplier
+    from tracker.pue import Pue
 
 J_PER_KWH = 3.6e6
 SECONDS_PER_YEAR = 365.25 * 86400  # Julian year: lifetimes are given in years
@@ -95,6 +98,8 @@ def account(
     effective_pue = facility / it if it > 0 else hours[0].pue
     location_kg = grams / 1000.0
     if suppliers:
+        from tracker.market import describe, mix_factor
+
         market_kg = facility * mix_factor(suppliers)
         market_source = describe(suppliers)
     else:

@@ -19,7 +19,6 @@ from tracker.job import CountedElsewhere, JobInfo
 from tracker.sources import rapl
 from tracker.sources.base import Component, ConstantPower, NullSource, PowerSource, Usage
 from tracker.sources.cpu_model import CpuModel
-from tracker.sources.nvml import NvmlSource
 from tracker.sources.ram import RamModel
 from tracker.sources.rapl import RaplSource
 
@@ -124,7 +123,7 @@ def build_chains(
         config.cpu_watts,
         [lambda: RaplSource(Component.CPU, root), lambda: CpuModel(machine)],
     )
-    gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or NvmlSource])
+    gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source])
     ram = forced(
         Component.RAM,
         config.ram_watts,
@@ -147,10 +146,19 @@ def build_chains(
     }
 
 
+def _nvml_source() -> PowerSource:
+    """NVML's source, its module imported only when a GPU is looked for (most runs of most machines: none)."""
+    from tracker.sources.nvml import NvmlSource
+
+    return NvmlSource()
+
+
 def _picking(factory: Factory, job: JobInfo) -> Factory:
     """An NVML factory whose source keeps only this rank's share of the GPUs the node's ranks all see."""
 
     def make() -> PowerSource:
+        from tracker.sources.nvml import NvmlSource
+
         source = factory()
         if isinstance(source, NvmlSource):
             source.pick = job.pick_gpus
