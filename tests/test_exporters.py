@@ -209,3 +209,19 @@ def test_no_exporter_configured_imports_nothing_and_watches_nothing(tmp_path: Pa
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_live_emissions_use_the_runs_zone_not_only_its_country() -> None:
+    """Mid-run emissions follow the configured zone (here a US balancing authority), like the record will."""
+    from tracker.exporters import live
+    from tracker.zones import zone_table
+
+    run = tracker.Tracker(zone="US-CAL-CISO", pue=1.2, save=False, cpu_watts=1, gpu_watts=0, ram_watts=0)
+    run.start()
+    try:
+        rate = live._grams_per_joule(run.run)  # type: ignore[arg-type]
+    finally:
+        record = run.stop()
+    expected = zone_table().get("US-CAL-CISO").g_per_kwh * 1.2 / 3.6e6
+    assert rate == pytest.approx(expected)
+    assert record.intensity_g_per_kwh == pytest.approx(zone_table().get("US-CAL-CISO").g_per_kwh)

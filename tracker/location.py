@@ -101,6 +101,10 @@ class LocationHandle:
         self._detection = detection
         self._fallback = fallback
 
+    def peek(self) -> Location | None:
+        """The location if it is already known (explicit settings, or detection done), without waiting."""
+        return self._ready
+
     def result(self) -> Location:
         """The resolved location. Never raises; waits at most the detection budget plus a margin."""
         if self._ready is not None:

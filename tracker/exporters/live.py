@@ -60,12 +60,18 @@ _lock = threading.Lock()
 
 
 def _grams_per_joule(run: Run) -> float:
-    """The intensity x PUE of the run's zone now: live emissions; the record's figure replaces it at the end."""
+    """The embedded intensity x PUE of the run's location (as far as it is known at its start, without waiting for
+    detection or the network): live emissions; the record's figure replaces it at the end."""
     try:
         from tracker.intensity import default_provider
+        from tracker.location import Location
 
         config = run.config
-        intensity = default_provider().intensity(config.country, datetime.now(timezone.utc))
+        place = run.location.peek() if run.location is not None else None
+        if place is None:  # still being detected: the configured country, else the world average
+            place = Location(None, config.country, "config" if config.country else "world-average")
+        hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        (intensity,) = default_provider().intensities(place, [hour])
         return intensity.g_per_kwh * config.pue / J_PER_KWH
     except Exception as exc:  # the record still gets its emissions from the accounting at the end
         logger.warning("live emissions unavailable for run %s: %r", run.run_id, exc)
