@@ -142,8 +142,6 @@ def carbon_of(hours: list[tuple[datetime, float]], place: Location, config: Conf
     carbon = account(hours, values, config.pue_model(), config.suppliers)
     notes.extend(place.notes)
     notes.extend(dict.fromkeys(v.note for v in values if v.note))
-    if place.source == "world-average" and not any("world average" in note for note in place.notes):
-        notes.append("no location configured or detected: the world average intensity was used")  # said once
     if config.pue_schedule:
         missing = sorted({h.hour.strftime("%Y-%m-%d") for h in carbon.hours if not h.pue_scheduled})
         if missing:
