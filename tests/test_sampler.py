@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from tracker import usage
 from tracker.hardware import Machine
 from tracker.meter import DEFER_TICKS, Meter
+from tracker.sampler import Sampler
 from tracker.sources.base import Component, NullSource
 from tracker.sources.cpu_model import CpuModel
 from tracker.sources.detect import SourceChain
@@ -116,7 +119,7 @@ def test_deferred_ticks_are_worked_out_at_least_every_defer_ticks(fake_stat: Pat
     meter.start()
     steps = [(10 * i, 20 * i) for i in range(1, DEFER_TICKS + 2)]
     drive(fake_stat, meter, clock, steps, eager=False)
-    assert len(meter._raw_t) < DEFER_TICKS and len(meter.timeline) > DEFER_TICKS  # the batch was worked out
+    assert len(meter._pending) < DEFER_TICKS and len(meter.timeline) > DEFER_TICKS  # the batch was worked out
 
 
 def test_a_counter_source_is_read_at_every_tick(fake_stat: Path) -> None:
@@ -140,3 +143,92 @@ def test_process_mode_never_defers(fake_stat: Path) -> None:
     meter.probe = UsageProbe("process")
     meter.start()
     assert not meter.deferrable
+
+
+def test_a_tick_noted_while_a_reader_sampled_is_dropped_not_counted_twice(fake_stat: Path) -> None:
+    """The sampler notes ticks without the lock: one landing after a reader's sample, with an older time or
+    older counters, must neither go back in time nor add its interval a second time."""
+    clock = Clock()
+    meter, eager = make_meter(clock), make_meter(Clock())
+    fake_stat.write_bytes(stat_line(*STEPS[0]))
+    meter.start()
+    eager.start()
+    clock.t += 1.0
+    fake_stat.write_bytes(stat_line(*STEPS[1]))
+    stale_t, stale_raw = clock.t, fake_stat.read_bytes()  # what a racing tick read ...
+    clock.t += 0.5
+    fake_stat.write_bytes(stat_line(*STEPS[2]))
+    meter.sample()  # ... before a reader's sample took a later reading
+    meter._pending.append((stale_t, stale_raw))  # and appended only afterwards
+    newer_t_older_counters = (clock.t + 0.1, stale_raw)  # a later clock but counters read before the sample's
+    meter._pending.append(newer_t_older_counters)
+    clock.t += 1.0
+    fake_stat.write_bytes(stat_line(*STEPS[3]))
+    meter.tick()
+    meter.catch_up()
+    assert list(meter.timeline.t) == sorted(meter.timeline.t)
+    assert len(meter.timeline) == 3  # start, the reader's sample, the last tick: both stale ticks dropped
+    # the same readings without the race give the same energy
+    for t, step in ((1001.5, STEPS[2]), (1002.5, STEPS[3])):
+        eager.clock.t = t  # type: ignore[attr-defined]
+        fake_stat.write_bytes(stat_line(*step))
+        eager.sample()
+    assert meter.timeline.cpu[-1] == pytest.approx(eager.timeline.cpu[-1], rel=1e-12)
+    assert meter.timeline.ram[-1] == pytest.approx(eager.timeline.ram[-1], rel=1e-12)
+
+
+class CountingMeter:
+    """Stands in for a Meter in the sampler's loop: counts its ticks."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.runs: list[object] = []
+        self.last = 0.0
+        self.clock = time.perf_counter
+        self.ticks = 0
+
+    def start(self) -> None:
+        self.last = self.clock()
+
+    def rebase(self) -> None:
+        self.last = self.clock()
+
+    def tick(self) -> float:
+        self.ticks += 1
+        self.last = self.clock()
+        return self.last
+
+    def trim(self) -> None:
+        pass
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def test_the_steady_loop_hands_back_when_meters_come_and_go() -> None:
+    """One meter ticks in the steady loop; a second meter (another interval) attached meanwhile is ticked at its
+    own pace; once every run has left, the thread parks and nothing ticks."""
+    sampler = Sampler()
+    slow, fast = CountingMeter(0.2), CountingMeter(0.02)
+    sampler.meter("slow", lambda: slow)  # type: ignore[arg-type, return-value]
+    sampler.meter("fast", lambda: fast)  # type: ignore[arg-type, return-value]
+    sampler.attach(slow, "run-a")  # type: ignore[arg-type]
+    assert wait_for(lambda: slow.ticks >= 2)  # steady on the one meter
+    sampler.attach(fast, "run-b")  # type: ignore[arg-type]
+    assert wait_for(lambda: fast.ticks >= 20), fast.ticks  # at its 20 ms pace, not the slow meter's 200 ms
+    sampler.detach(fast, "run-b")  # type: ignore[arg-type]
+    sampler.detach(slow, "run-a")  # type: ignore[arg-type]
+    time.sleep(0.25)  # a tick already under way may finish
+    parked = (slow.ticks, fast.ticks)
+    time.sleep(0.5)
+    assert (slow.ticks, fast.ticks) == parked
+    sampler.attach(fast, "run-c")  # type: ignore[arg-type]  # and an attach wakes the parked thread
+    before = fast.ticks
+    assert wait_for(lambda: fast.ticks >= before + 5)
+    sampler.detach(fast, "run-c")  # type: ignore[arg-type]

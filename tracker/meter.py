@@ -11,7 +11,6 @@ import math
 import os
 import threading
 import time
-from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -55,9 +54,9 @@ class Meter:
         self.lock = threading.RLock()
         self.runs: list[Run] = []
         self.last = 0.0
-        # deferred ticks (see tick()): when each was taken and the raw /proc/stat bytes read then
-        self._raw_t = array("d")
-        self._raw_stat: list[bytes] = []
+        # deferred ticks (see tick()): (when each was taken, the raw /proc/stat bytes read then). The sampler
+        # appends without the lock (one append is atomic); readers take the lock and work them out in order.
+        self._pending: list[tuple[float, bytes]] = []
         self._stat_fd: int | None = None
         self.deferrable = False
         self.job: JobInfo | None = None  # this process's place in a multi-rank job (tracker.job)
@@ -96,66 +95,77 @@ class Meter:
         """Called when a run attaches to an idle meter: read everything and throw the idle gap away."""
         with self.lock:
             t = self.clock()
-            usage = self.probe.read(t - self.last)
+            usage = self.probe.read(t - self.last)  # thrown away with the idle gap
             if not self.deferrable:  # counters move on to now; models keep no state: nothing to throw away
                 for chain in self.chains.values():
                     chain.energy(usage)
             self.last = t
             self.timeline.reset(t)
-            del self._raw_t[:], self._raw_stat[:]
+            self._pending.clear()  # a tick noted before the clear is dropped by catch_up (older than `t`)
             self._check_deferrable()
 
     def tick(self) -> float:
         """The sampler's call, once an interval. Returns the tick's time.
 
         When every source is a model of the machine's utilisation (no hardware counter to read now) and no
-        span waits to be folded, a tick only notes the raw CPU counters: the energy is worked out in a batch
-        every ``DEFER_TICKS`` ticks or when anyone reads the timeline (:meth:`catch_up`). The result is the
-        same, tick for tick; the cost of a tick falls by half (cold caches make every call dear once a second).
+        span waits to be folded, a tick only notes the raw CPU counters, without taking the lock: the energy
+        is worked out in a batch every ``DEFER_TICKS`` ticks or when anyone reads the timeline
+        (:meth:`catch_up`). The result is the same, tick for tick. This is the cheapest tick we could measure
+        (benchmarks/overhead.py): once a second every object touched is a cache miss.
         """
         if self.deferrable:
-            with self.lock:
-                spans = False
-                for run in self.runs:  # the run's span deque, read without a call: this is the per-tick path
-                    if run._spans:
-                        spans = True
-                        break
-                if not spans and len(self._raw_t) < DEFER_TICKS:
+            for run in self.runs:  # the run's span deque, read without a call: this is the per-tick path
+                if run._spans:
+                    break
+            else:
+                pending = self._pending
+                if len(pending) < DEFER_TICKS:
                     t = self.clock()
                     try:
-                        self._raw_stat.append(os.pread(self._stat_fd, 512, 0))  # parsed in catch_up()
+                        pending.append((t, os.pread(self._stat_fd, 512, 0)))  # parsed in catch_up()
                     except OSError:
                         self.deferrable = False  # the full path reads /proc/stat its own way (or psutil)
                     else:
-                        self._raw_t.append(t)
                         self.last = t
                         return t
         return self.sample()
 
     def catch_up(self) -> None:
-        """Turn deferred ticks into timeline entries, in order (call with the lock held, before reading)."""
-        raw_t = self._raw_t
-        if not raw_t:
+        """Turn deferred ticks into timeline entries, in order (call with the lock held, before reading).
+
+        The sampler notes ticks without the lock, so a tick may land while a reader samples: one taken
+        before the timeline's last entry, or whose counters are older than the last reading, is dropped (the
+        later entry already covers its interval).
+        """
+        pending = self._pending
+        if not pending:
             return
+        batch = pending[:]
+        del pending[: len(batch)]  # ticks appended meanwhile stay for the next batch
         cpu_chain, gpu_chain, ram_chain = self._ordered
-        usage_from = self.probe.usage_from
-        previous = self.timeline.t[-1] if len(self.timeline) else raw_t[0]
-        for t, raw in zip(raw_t, self._raw_stat, strict=True):
+        probe = self.probe
+        timeline = self.timeline
+        previous = timeline.t[-1] if len(timeline) else None
+        for t, raw in batch:
             busy, total = parse_proc_stat(raw)
-            usage = usage_from(busy, total, t - previous)
-            self.timeline.append(t, cpu_chain.energy(usage), gpu_chain.energy(usage), ram_chain.energy(usage))
+            if previous is None:  # a meter that was never started: the first tick is the baseline
+                previous = t
+            elif t <= previous or total < probe.last_total:
+                continue
+            usage = probe.usage_from(busy, total, t - previous)
+            timeline.append(t, cpu_chain.energy(usage), gpu_chain.energy(usage), ram_chain.energy(usage))
             previous = t
-        del raw_t[:], self._raw_stat[:]
 
     def sample(self) -> float:
         """Read every source once, append to the timeline, fold finished spans. Returns the tick's time."""
         # Written flat on purpose: this runs once a second with cold caches, where every function call and
         # attribute lookup costs microseconds (benchmarks/overhead.py, "sampler").
         with self.lock:
-            if self._raw_t:
+            if self._pending:
                 self.catch_up()
             t = self.clock()
-            usage = self.probe.read(t - self.last)
+            # since the timeline's last entry (not self.last: a racing deferred tick may have moved it)
+            usage = self.probe.read(t - self.timeline.t[-1])
             cpu_chain, gpu_chain, ram_chain = self._ordered
             cpu = cpu_chain.energy(usage)
             gpu = gpu_chain.energy(usage)

@@ -35,6 +35,7 @@ class Sampler:
         self._wake.acquire()
         self._meters: dict[Any, Meter] = {}
         self._thread: threading.Thread | None = None
+        self._version = 0  # bumped whenever a meter or a run comes or goes: the steady loop looks again
         self.ticks = 0
 
     def meter(self, key: Any, factory: Callable[[], Meter]) -> Meter:
@@ -45,6 +46,7 @@ class Sampler:
                 meter = factory()
                 meter.start()
                 self._meters[key] = meter
+                self._version += 1
             return meter
 
     def attach(self, meter: Meter, run: Run) -> None:
@@ -53,6 +55,7 @@ class Sampler:
             if not meter.runs:
                 meter.rebase()
             meter.runs.append(run)
+            self._version += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="tracker-sampler", daemon=True)
                 self._thread.start()
@@ -66,6 +69,7 @@ class Sampler:
         with self._lock:
             if run in meter.runs:
                 meter.runs.remove(run)
+            self._version += 1
         meter.trim()
 
     def _due(self) -> tuple[list[Meter], float, list[Meter]]:
@@ -92,22 +96,45 @@ class Sampler:
     def _loop(self) -> None:
         while True:
             with self._lock:
+                version = self._version
                 due, wait, upcoming = self._due()
             if not due:
                 if wait >= 3600.0:  # parked: no active run; attach() releases the lock to wake us
                     self._wake.acquire()
                     continue
-                # sampling: a plain sleep wakes cheaper than a lock wait (~85 vs ~115 µs here), and the meters
-                # found due after it are known before it: no second look at the clock with cold caches
+                # the meters found due after the sleep are known before it: no second look with cold caches
                 time.sleep(wait)
                 due = [meter for meter in upcoming if meter.runs]
                 if not due:
                     continue
             for meter in due:
-                try:
-                    meter.tick()
-                except Exception as exc:  # the sampler must survive anything a source does
-                    log_once(logging.ERROR, f"sampling failed: {exc!r}; the run goes on")
+                self._tick(meter)
+            if len(due) == 1 and self._version == version:
+                self._steady(due[0], version)
+
+    def _tick(self, meter: Meter) -> None:
+        try:
+            meter.tick()
+        except Exception as exc:  # the sampler must survive anything a source does
+            log_once(logging.ERROR, f"sampling failed: {exc!r}; the run goes on")
+        self.ticks += 1
+
+    def _steady(self, meter: Meter, version: int) -> None:
+        """The common case, one active meter and nothing coming or going: tick it every interval without
+        taking the lock or looking at the other meters. Any attach or detach (the version moves) hands back
+        to :meth:`_loop`, which looks again. Measured on this project's 2-vCPU VM, the general loop cost
+        ~40 µs of CPU a tick more than this one (benchmarks/overhead.py, "sampler")."""
+        sleep, clock, interval = time.sleep, meter.clock, meter.interval
+        while True:
+            wait = meter.last + interval - clock()
+            if wait > 0:
+                sleep(wait)
+            if self._version != version:
+                return
+            try:
+                meter.tick()
+            except Exception as exc:  # the sampler must survive anything a source does
+                log_once(logging.ERROR, f"sampling failed: {exc!r}; the run goes on")
             self.ticks += 1
 
     def thread_cpu_seconds(self) -> float:

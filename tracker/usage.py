@@ -141,6 +141,11 @@ class UsageProbe:
                 continue
         return cpu, rss
 
+    @property
+    def last_total(self) -> float:
+        """The machine's total CPU seconds at the last reading (readings older than this are stale)."""
+        return self._total
+
     def read(self, dt: float) -> Usage:
         busy, total = machine_cpu_seconds()
         return self.usage_from(busy, total, dt)
