@@ -10,9 +10,8 @@ same facility energy. Embodied emissions (SCI's M) are amortised over the device
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tracker.intensity import Intensity
 
@@ -24,8 +23,7 @@ J_PER_KWH = 3.6e6
 SECONDS_PER_YEAR = 365.25 * 86400  # Julian year: lifetimes are given in years
 
 
-@dataclass(frozen=True)
-class HourUse:
+class HourUse(NamedTuple):
     """One UTC hour of a run: what was used and what it was multiplied by."""
 
     hour: datetime
@@ -43,8 +41,7 @@ class HourUse:
         return self.facility_kwh * self.intensity.g_per_kwh / 1000.0
 
 
-@dataclass(frozen=True)
-class Carbon:
+class Carbon(NamedTuple):
     """The carbon side of a run, with what was multiplied by what."""
 
     it_kwh: float

@@ -9,14 +9,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     """The static facts about the host that the power models and the record need."""
 
     host: str

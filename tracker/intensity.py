@@ -22,9 +22,8 @@ import csv
 import functools
 import logging
 import os
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tracker import data
 from tracker.errors import ConfigError
@@ -39,8 +38,7 @@ WORLD = "WORLD"
 OLD_YEAR = 2022  # rows older than this get a note (Ember has two: CF 2012, EH 2009)
 
 
-@dataclass(frozen=True)
-class Intensity:
+class Intensity(NamedTuple):
     """One grid intensity value with its provenance."""
 
     g_per_kwh: float
@@ -60,8 +58,7 @@ class IntensityProvider(Protocol):
     def intensities(self, location: Location, hours: list[datetime]) -> list[Intensity]: ...
 
 
-@dataclass(frozen=True)
-class CountryRow:
+class CountryRow(NamedTuple):
     alpha2: str
     alpha3: str
     name: str
@@ -259,7 +256,7 @@ class LiveIntensity:
         note = f"live intensity unavailable ({why}): embedded yearly value used"
         if base.factor_type != self.factor_type:
             note += f"; it is a {base.factor_type} factor, {self.factor_type} was asked"
-        return [replace(base, note="; ".join(n for n in (base.note, note) if n)) for _ in hours]
+        return [base._replace(note="; ".join(n for n in (base.note, note) if n)) for _ in hours]
 
     def intensities(self, location: Location, hours: list[datetime]) -> list[Intensity]:
         """One value per hour start (UTC); never raises."""

@@ -22,8 +22,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from tracker.errors import MeasurementError
 from tracker.hardware import node_name
@@ -35,8 +34,7 @@ T = TypeVar("T")
 _EMPTY_IDS = {"", "none"}  # torchrun's TORCHELASTIC_RUN_ID is "none" when no --rdzv-id was given
 
 
-@dataclass(frozen=True)
-class JobInfo:
+class JobInfo(NamedTuple):
     """This process's place in its job. ``local_world_size`` is ``None`` where the launcher does not say."""
 
     job_id: str | None

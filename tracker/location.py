@@ -27,9 +27,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracker.errors import ConfigError
 
@@ -60,8 +59,7 @@ DMI_DIR = Path("/sys/class/dmi/id")
 AZURE_ASSET_TAG = "7783-7084-3265-9085-8269-3286-77"
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """Where the run's electricity is taken from, and how that was decided (``source``, ``notes``)."""
 
     zone: str | None
@@ -115,7 +113,7 @@ class LocationHandle:
             finished = detection.done.wait(detection.wait_s)
             notes = list(detection.notes)
             if finished and detection.found is not None:
-                located = replace(detection.found, notes=tuple(notes))
+                located = detection.found._replace(notes=tuple(notes))
             else:
                 if not finished:
                     notes.append(f"location detection did not finish within {detection.wait_s:.2f} s")

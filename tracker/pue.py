@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from tracker.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class ProviderPue:
+class ProviderPue(NamedTuple):
     """A published fleet-wide PUE, with where and when it was published."""
 
     value: float
@@ -47,13 +46,12 @@ def provider_pue(name: str) -> ProviderPue | None:
     return PROVIDER_PUE.get(PROVIDER_ALIASES.get(key, key))
 
 
-@dataclass(frozen=True)
-class PueSchedule:
+class PueSchedule(NamedTuple):
     """Daily and monthly PUE values of one site, read from a CSV with columns ``date`` and ``pue``."""
 
     path: str
-    daily: dict[str, float] = field(default_factory=dict)
-    monthly: dict[str, float] = field(default_factory=dict)
+    daily: dict[str, float]  # "YYYY-MM-DD" -> PUE
+    monthly: dict[str, float]  # "YYYY-MM" -> PUE
 
     @classmethod
     def load(cls, path: str) -> PueSchedule:
@@ -105,8 +103,7 @@ def _bucket(date: str, where: str) -> str:
     raise ConfigError("pue_schedule", f"{where}: {date!r}", "dates must be YYYY-MM-DD (daily) or YYYY-MM (monthly)")
 
 
-@dataclass(frozen=True)
-class Pue:
+class Pue(NamedTuple):
     """What multiplies IT energy: a constant with its source, and optionally a schedule that overrides it."""
 
     constant: float = 1.0

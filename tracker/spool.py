@@ -19,7 +19,6 @@ import os
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,15 +41,29 @@ _failing: set[tuple[str, str]] = set()  # targets whose last write failed in thi
 _failing_lock = threading.Lock()
 
 
-@dataclass
 class SyncResult:
-    """What one delivery attempt did for one target: records delivered, records still waiting, and why."""
+    """What one delivery attempt did for one target: records delivered, records still waiting, and why.
 
-    kind: str
-    location: str
-    delivered: int = 0
-    left: int = 0
-    errors: list[str] = field(default_factory=list)
+    A plain class, not a dataclass: this module is imported by every first run, where building a dataclass
+    costs ~1 ms.
+    """
+
+    __slots__ = ("delivered", "errors", "kind", "left", "location")
+
+    def __init__(
+        self, kind: str, location: str, delivered: int = 0, left: int = 0, errors: list[str] | None = None
+    ) -> None:
+        self.kind = kind
+        self.location = location
+        self.delivered = delivered
+        self.left = left
+        self.errors = errors if errors is not None else []
+
+    def __repr__(self) -> str:
+        return (
+            f"SyncResult({self.kind!r}, {self.location!r}, delivered={self.delivered}, left={self.left}, "
+            f"errors={self.errors!r})"
+        )
 
 
 def spool_dir() -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -57,9 +56,9 @@ def cmd_intensity(args: argparse.Namespace) -> int:
             live, live_error = None, live.note
     if args.format == "json":
         out = {
-            "location": asdict(place),
-            "embedded": asdict(embedded),
-            "live": asdict(live) if live else None,
+            "location": place._asdict(),
+            "embedded": embedded._asdict(),
+            "live": live._asdict() if live else None,
             "live_note": live_error,
         }
         print(json.dumps(out, indent=2, default=list))

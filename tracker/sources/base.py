@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Component(str, Enum):
@@ -22,8 +22,7 @@ class Method(str, Enum):
     NONE = "none"  # the component is absent
 
 
-@dataclass(slots=True)
-class Usage:
+class Usage(NamedTuple):
     """What the usage probe saw over one tick; power models and attribution read it.
 
     ``cpu_util`` is the whole machine's busy fraction (0..1). ``cpu_share`` and ``ram_share`` are the tracked

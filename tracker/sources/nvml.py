@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -60,16 +59,24 @@ def visible_selection(environ: dict[str, str] | os._Environ[str] | None = None) 
     return picked
 
 
-@dataclass
 class GpuDevice:
-    """One GPU and how it is read: ``energy`` (counter) or ``power`` (integrated)."""
+    """One GPU and how it is read: ``energy`` (counter) or ``power`` (integrated).
 
-    index: int
-    handle: Any
-    name: str
-    uuid: str
-    mode: str = "energy"
-    last: int = 0  # mJ for the counter (an exact uint64), mW for power
+    A plain class (its reading moves on), not a dataclass: building one costs ~1 ms at the first run's start.
+    """
+
+    __slots__ = ("handle", "index", "last", "mode", "name", "uuid")
+
+    def __init__(self, index: int, handle: Any, name: str, uuid: str, mode: str = "energy", last: int = 0) -> None:
+        self.index = index
+        self.handle = handle
+        self.name = name
+        self.uuid = uuid
+        self.mode = mode
+        self.last = last  # mJ for the counter (an exact uint64), mW for power
+
+    def __repr__(self) -> str:
+        return f"GpuDevice({self.index}, {self.name!r}, {self.uuid!r}, mode={self.mode!r})"
 
 
 def _import_nvml() -> ModuleType:

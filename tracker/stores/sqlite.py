@@ -3,10 +3,16 @@
 WAL journal with ``synchronous=NORMAL``: a committed record survives the process crashing (not a power cut),
 and a commit costs a write, not an fsync, which keeps ``stop()`` well under a millisecond. ``run_id`` is the
 primary key and writes are upserts, so delivering a record twice stores it once.
+
+Checkpoints (copying the WAL back into the file, with two fsyncs) run in a background thread every
+``CHECKPOINT_EVERY`` writes. Left to SQLite, the commit that crosses 1,000 WAL pages runs one itself: one
+``stop()`` in ~200 then stalled ~15 ms, ~80 µs a run on average on this project's 2-vCPU VM. SQLite's own
+checkpoint stays as a safety net at ``SAFETY_AUTOCHECKPOINT`` pages (many processes each writing a few runs).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -22,6 +28,10 @@ from tracker.stores.base import Store
 if TYPE_CHECKING:
     import pandas as pd
 
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY = 200  # writes (~1,000 WAL pages: SQLite's own default cadence), checkpointed in the background
+SAFETY_AUTOCHECKPOINT = 10_000  # WAL pages (~40 MB) after which a committing writer checkpoints itself
 SCHEMA_VERSION = 2  # 2: location, market-based, embodied and job columns
 _LABELS = ("project", "experiment", "team", "organisation", "status", "host", "job_id", "node")  # as PostgreSQL
 
@@ -51,6 +61,9 @@ def _where(since: datetime | None, until: datetime | None, filters: dict[str, An
     return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
+_INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+
+
 class SqliteStore(Store):
     def __init__(self, path: str, location: str | None = None) -> None:
         self.path = Path(path).expanduser()
@@ -58,6 +71,8 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         self._ready = False
+        self._writes = 0  # since the last background checkpoint
+        self._checkpointer: threading.Thread | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -69,6 +84,7 @@ class SqliteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_AUTOCHECKPOINT}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         with self._schema_lock:
@@ -102,11 +118,34 @@ class SqliteStore(Store):
 
     def write(self, record: RunRecord) -> None:
         row = record.to_row()
-        sql = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
         try:
-            self._connect().execute(sql, [row[c] for c in COLUMNS])
+            self._connect().execute(_INSERT, [row[c] for c in COLUMNS])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
+        self._wrote()
+
+    def _wrote(self) -> None:
+        self._writes += 1
+        if self._writes < CHECKPOINT_EVERY:
+            return
+        with self._schema_lock:
+            if self._checkpointer is not None and self._checkpointer.is_alive():
+                return  # one at a time; the next write tries again
+            self._writes = 0
+            self._checkpointer = threading.Thread(target=self._checkpoint, name="tracker-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file without blocking writers (``PASSIVE``); faults are only logged:
+        the records are safe in the WAL, and SQLite's own checkpoint remains."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            logger.debug("background checkpoint of %s failed: %s", self.path, exc)
 
     def rows(
         self,

@@ -1,0 +1,67 @@
+"""The SQLite store's checkpoints: off the writer's path, and nothing lost either way."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.runs_factory import make_record
+from tracker.stores import sqlite as sqlite_store
+from tracker.stores.sqlite import SAFETY_AUTOCHECKPOINT, SqliteStore
+
+
+def test_checkpoints_run_in_a_background_thread_every_so_many_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 10)
+    path = tmp_path / "runs.db"
+    store = SqliteStore(str(path))
+    started: list[str] = []
+    real_checkpoint = SqliteStore._checkpoint
+
+    def spy(self: SqliteStore) -> None:
+        started.append(threading.current_thread().name)
+        real_checkpoint(self)
+
+    monkeypatch.setattr(SqliteStore, "_checkpoint", spy)
+    for i in range(9):
+        store.write(make_record(i))
+    assert started == []  # not yet: the writer never checkpoints on its own below SQLite's safety net
+    size_before = path.stat().st_size
+    store.write(make_record(9))
+    assert store._checkpointer is not None
+    store._checkpointer.join(10)
+    assert started == ["tracker-checkpoint"]  # in its own thread, not in the writer's
+    assert path.stat().st_size > size_before  # the pages were copied from the WAL into the file
+    assert len(SqliteStore(str(path)).rows()) == 10
+    store.close()
+
+
+def test_the_writer_keeps_sqlites_own_checkpoint_only_as_a_safety_net(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "runs.db"))
+    store.write(make_record(0))
+    assert store._connect().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SAFETY_AUTOCHECKPOINT
+    store.close()
+
+
+def test_a_failing_checkpoint_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 3)
+    path = tmp_path / "runs.db"
+    store = SqliteStore(str(path))
+
+    def broken_connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    for i in range(2):
+        store.write(make_record(i))
+    monkeypatch.setattr(sqlite_store.sqlite3, "connect", broken_connect)  # only the checkpointer connects anew
+    store.write(make_record(2))
+    assert store._checkpointer is not None
+    store._checkpointer.join(10)
+    monkeypatch.undo()
+    store.write(make_record(3))
+    assert sorted(r["run_id"] for r in SqliteStore(str(path)).rows()) == [f"run-{i:06d}" for i in range(4)]
+    store.close()
