@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.runs_factory import make_record
+from tracker.records import COLUMNS, RunRecord
 from tracker.stores import sqlite as sqlite_store
 from tracker.stores.sqlite import SAFETY_AUTOCHECKPOINT, SqliteStore
 
@@ -64,4 +65,17 @@ def test_a_failing_checkpoint_loses_nothing(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.undo()
     store.write(make_record(3))
     assert sorted(r["run_id"] for r in SqliteStore(str(path)).rows()) == [f"run-{i:06d}" for i in range(4)]
+    store.close()
+
+
+def test_a_row_has_exactly_the_columns_in_order_even_with_an_attribute_of_ones_own(tmp_path: Path) -> None:
+    record = make_record(0, tags={"b": "2", "a": "1"}, notes=["x"])
+    row = record.to_row()
+    assert list(row) == list(COLUMNS)
+    assert row["tags"] == '{"a": "1", "b": "2"}' and row["notes"] == '["x"]' and row["spans"] == "[]"
+    record.mine = "extra"  # type: ignore[attr-defined]
+    assert list(record.to_row()) == list(COLUMNS)
+    store = SqliteStore(str(tmp_path / "runs.db"))
+    store.write(record)
+    assert RunRecord.from_row(store.rows()[0]) == make_record(0, tags={"b": "2", "a": "1"}, notes=["x"])
     store.close()

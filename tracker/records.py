@@ -93,12 +93,14 @@ class RunRecord:
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
-        row = {name: getattr(self, name) for name in COLUMNS}
+        row = dict(self.__dict__)  # the fields in COLUMNS order (a run's end: no getattr per column) ...
+        if len(row) != len(COLUMNS):  # ... unless someone set an attribute of their own on the record
+            row = {name: getattr(self, name) for name in COLUMNS}
         row["started_at"] = iso(self.started_at)
         row["ended_at"] = iso(self.ended_at)
-        row["tags"] = json.dumps(self.tags, sort_keys=True)
-        row["notes"] = json.dumps(self.notes)
-        row["spans"] = json.dumps([dataclasses.asdict(s) for s in self.spans])
+        row["tags"] = json.dumps(self.tags, sort_keys=True) if self.tags else "{}"
+        row["notes"] = json.dumps(self.notes) if self.notes else "[]"
+        row["spans"] = json.dumps([dataclasses.asdict(s) for s in self.spans]) if self.spans else "[]"
         return row
 
     def to_json(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ checkpoint stays as a safety net at ``SAFETY_AUTOCHECKPOINT`` pages (many proces
 from __future__ import annotations
 
 import logging
+import operator
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -61,6 +62,7 @@ def _where(since: datetime | None, until: datetime | None, filters: dict[str, An
     return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
+_values = operator.itemgetter(*COLUMNS)  # a row's values in column order, in C
 _INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
@@ -119,7 +121,7 @@ class SqliteStore(Store):
     def write(self, record: RunRecord) -> None:
         row = record.to_row()
         try:
-            self._connect().execute(_INSERT, [row[c] for c in COLUMNS])
+            self._connect().execute(_INSERT, _values(row))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
         self._wrote()
