@@ -124,6 +124,31 @@ def test_markdown_escapes_pipes_and_html(tmp_path, capsys):
     assert "a\\|b&lt;script>" in md
 
 
+def test_markdown_shows_labels_as_text_not_emphasis_links_or_entities(tmp_path, capsys):
+    path = str(tmp_path / "p.db")
+    SqliteStore(path).write(make_record(1, project="*bold* _it_ `code` [x](http://evil) &amp; ~s~"))
+    md = _report(capsys, "--store", path, "--format", "markdown")
+    assert "\\*bold\\* \\_it\\_ \\`code\\` \\[x\\](http://evil) &amp;amp; \\~s\\~" in md
+
+
+def test_csv_labels_that_look_like_formulas_are_not_formulas(tmp_path, capsys):
+    """A spreadsheet would run =HYPERLINK(...) from a project name (CSV injection): such labels get an apostrophe;
+    numbers, negative ones included, stay numbers."""
+    path = str(tmp_path / "p.db")
+    store = SqliteStore(path)
+    for i, name in enumerate(['=HYPERLINK("http://evil","x")', "+1", "-2", "@SUM(A1)", "plain"]):
+        store.write(make_record(i, project=name, organisation=name))
+    text = _report(capsys, "--store", path, "--format", "csv", "--by", "project")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(r["project"] for r in rows) == sorted(
+        ['\'=HYPERLINK("http://evil","x")', "'+1", "'-2", "'@SUM(A1)", "plain"]
+    )
+    assert all(float(r["emissions_kg"]) > 0 for r in rows)
+    annual = list(csv.DictReader(io.StringIO(_report(capsys, "--store", path, "--annual", "2026", "--format", "csv"))))
+    assert '\'=HYPERLINK("http://evil","x")' in {r["organisation"] for r in annual}
+    assert not any(r["organisation"].startswith(("=", "+", "-", "@")) for r in annual)
+
+
 class _Checker(HTMLParser):
     """Well-formedness for the elements we write: every opened element closed, in order."""
 

@@ -132,6 +132,8 @@ def render_annual(statement: AnnualStatement, fmt: str) -> str:
         import csv
         import io
 
+        from tracker.reports.text import csv_label
+
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         fields = [
@@ -148,7 +150,7 @@ def render_annual(statement: AnnualStatement, fmt: str) -> str:
         for org in statement.organisations:
             writer.writerow(
                 [
-                    "" if org.organisation is None else org.organisation,
+                    csv_label(org.organisation),
                     *(
                         repr(getattr(org, f)) if isinstance(getattr(org, f), float) else getattr(org, f)
                         for f in fields[1:]

@@ -40,13 +40,25 @@ def to_json(report: Report) -> str:
     return json.dumps(report.to_json(), indent=2)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_label(value: Any) -> str:
+    """A label for a CSV cell that a spreadsheet will not run: text starting like a formula (``=HYPERLINK(...)``,
+    ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading apostrophe (OWASP, "CSV Injection").
+
+    Only labels (project, team, ... names) pass through here; numbers are written as numbers."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def to_csv(report: Report) -> str:
     """One line per group: its keys, then every total. No total line, so the file reads back as data."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*report.keys, *TOTALS])
     for row in report.rows:
-        writer.writerow([*("" if row[k] is None else row[k] for k in report.keys), *(repr(row[t]) for t in TOTALS)])
+        writer.writerow([*(csv_label(row[k]) for k in report.keys), *(repr(row[t]) for t in TOTALS)])
     return out.getvalue()
 
 
@@ -86,9 +98,22 @@ def to_table(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+_MD_ESCAPES = str.maketrans(
+    {
+        **{c: "\\" + c for c in "\\`*_[]|~#!"},  # emphasis, code, links, images, table cells, headings
+        "&": "&amp;",  # entities
+        "<": "&lt;",  # HTML
+        "\n": " ",
+        "\r": " ",
+    }
+)
+
+
 def _md(text: str) -> str:
-    """A Markdown table cell: pipes and line breaks would break the table, HTML would be rendered."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    """Text shown as itself in Markdown: pipes and line breaks would break the table, ``*``/``_``/`` ` ``
+    emphasise or quote, ``[...]`` links, ``&`` entities and ``<`` HTML would be rendered (CommonMark allows a
+    backslash before any ASCII punctuation)."""
+    return text.translate(_MD_ESCAPES)
 
 
 def to_markdown(report: Report) -> str:
