@@ -107,3 +107,49 @@ def test_monitor_serves_metrics_while_it_runs(tmp_path: Path) -> None:
     assert cpu[0].labels["project"] == "monitor"
     assert cpu[0].value > 0
     assert proc.returncode == 0
+
+
+def test_the_stop_signal_wakes_the_wait_and_other_signals_do_not_end_it() -> None:
+    """The monitor's wait ends on SIGTERM/SIGINT at any moment (even one sent before the wait began), and only
+    then; its handler takes no lock (a signal landing inside Event.wait could otherwise deadlock)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from tracker.cli.monitor import _Stop
+
+    usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: None)  # another handled signal
+    stop = _Stop()
+    previous = stop.install()
+    try:
+        threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        t = time.perf_counter()
+        assert stop.wait_until(t + 0.4) is False  # SIGUSR1 woke the select, not the monitor
+        assert time.perf_counter() - t >= 0.39
+        threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        t = time.perf_counter()
+        assert stop.wait_until(t + 10.0) is True
+        assert time.perf_counter() - t < 5.0 and stop.signum == signal.SIGTERM
+    finally:
+        stop.uninstall(previous)
+        signal.signal(signal.SIGUSR1, usr1)
+    assert signal.getsignal(signal.SIGTERM) is previous[signal.SIGTERM]
+
+
+def test_a_stop_signal_before_the_wait_is_not_lost() -> None:
+    import os
+    import signal
+    import time
+
+    from tracker.cli.monitor import _Stop
+
+    stop = _Stop()
+    previous = stop.install()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        t = time.perf_counter()
+        assert stop.wait_until(t + 10.0) is True and time.perf_counter() - t < 1.0
+        assert stop.signum == signal.SIGINT
+    finally:
+        stop.uninstall(previous)

@@ -12,11 +12,13 @@ command exits 0. See ``docs/metrics.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import platform
 import re
+import select
 import signal
-import threading
 import time
 from typing import Any
 
@@ -50,16 +52,48 @@ def register(sub: Any) -> None:
 
 
 class _Stop:
-    """Set by SIGTERM or SIGINT: the main loop wakes, ends the partial interval and returns."""
+    """Set by SIGTERM or SIGINT: the main loop wakes, ends the partial interval and returns.
+
+    The handler takes no lock: Python runs it in the main thread between any two bytecodes, so one that set a
+    ``threading.Event`` could deadlock when the signal lands while the main thread holds that event's own lock
+    (inside ``Event.wait``). The wake-up comes from ``signal.set_wakeup_fd`` instead: the interpreter's C-level
+    handler writes a byte to a pipe that :meth:`wait` selects on, so a signal arriving at any moment, even just
+    before the wait, ends it.
+    """
 
     def __init__(self) -> None:
-        self.event = threading.Event()
         self.signum: int | None = None
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._previous_fd = -1
 
     def __call__(self, signum: int, frame: object) -> None:
         if self.signum is None:
             self.signum = signum
-        self.event.set()
+
+    def install(self) -> dict[int, Any]:
+        """Handle SIGTERM and SIGINT; returns the handlers to put back."""
+        self._previous_fd = signal.set_wakeup_fd(self._write)
+        return {sig: signal.signal(sig, self) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def uninstall(self, previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        os.close(self._read)
+        os.close(self._write)
+
+    def wait_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline`` (a ``perf_counter`` time); True as soon as a stop signal has come."""
+        while self.signum is None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return False
+            select.select([self._read], [], [], left)
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._read, 512)  # drain: any other signal with a Python handler wakes us too
+        return True
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -81,7 +115,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         config = resolve({**values, "project": "monitor"})
 
     stop = _Stop()
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = stop.install()
     try:
         run = Run(config, name=f"monitor {host}").start()
         origin, wall_offset = run.t0, run.wall_offset
@@ -89,7 +123,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         k = 1
         while True:
             boundary = origin + k * every
-            if stop.event.wait(max(0.0, boundary - time.perf_counter())):
+            if stop.wait_until(boundary):
                 break
             behind = time.perf_counter() - boundary
             if behind > every:  # the process was suspended: one long record up to the latest boundary
@@ -105,8 +139,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         partial = f"{name}: monitor stopped after {ended - run.t0:.3f} s of a {every:g} s interval"
         _report(run.stop(status, partial, at=ended))
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stop.uninstall(previous)
     return 0
 
 
