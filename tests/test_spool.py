@@ -222,3 +222,26 @@ def test_a_write_stuck_behind_a_lock_gives_up_and_spools(pg_url: str, monkeypatc
     assert any("spooled" in n and "lock timeout" in n for n in stuck.notes), stuck.notes
     later = _run(project="after", store=pg_url)  # the lock is gone: this run delivers the spooled one too
     assert {r.run_id for r in PostgresStore(pg_url).records()} == {first.run_id, stuck.run_id, later.run_id}
+
+
+def test_sync_finishes_spool_writes_cut_short_by_kill_9(capsys: pytest.CaptureFixture[str]) -> None:
+    """A process killed between writing a spool file and renaming it leaves a hidden temporary: sync moves a whole
+    one into place and delivers it, reports a partial one (kept), and leaves a fresh one to its writer."""
+    import os
+
+    whole = spool.put("store", default_store(), make_record(1))
+    directory = whole.parent
+    stale = time.time() - 2 * spool.STALE_TEMPORARY_S
+    temporary = directory / f".{whole.name}.4242.77.tmp"
+    whole.rename(temporary)  # as if the rename never happened
+    os.utime(temporary, (stale, stale))
+    partial = directory / f".{whole.name.replace('run-000001', 'run-000002')}.4243.78.tmp"
+    partial.write_text('{"format": 1, "kind": "store", "row": {"run_id": "run-0')
+    os.utime(partial, (stale, stale))
+    fresh = directory / f".{whole.name.replace('run-000001', 'run-000003')}.{os.getpid()}.79.tmp"
+    fresh.write_text("{")  # a write under way right now
+    assert main(["sync"]) == 1
+    out = capsys.readouterr().out
+    assert "1 delivered" in out and str(partial) in out
+    assert {r["run_id"] for r in open_store(default_store()).rows()} == {"run-000001"}
+    assert sorted(p.name for p in directory.iterdir()) == sorted([partial.name, fresh.name])

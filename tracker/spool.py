@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,7 @@ FORMAT = 1
 LEGACY_FILE = "unsaved-records.jsonl"  # the fallback file of tracker <= 0.1: migrated into the spool by sync
 RUN_FLUSH_LIMIT = 1000  # records a run's end delivers at most; ``tracker sync`` has no limit
 BATCH = 500
+STALE_TEMPORARY_S = 60.0  # a spool write takes milliseconds: a temporary file older than this lost its writer
 KINDS = ("store", "csv")  # "store": open_store(location); "csv": a CSV file whatever its extension (csv=)
 
 _failing: set[tuple[str, str]] = set()  # targets whose last write failed in this process (log once, not per run)
@@ -284,12 +286,45 @@ def migrate_legacy(location: str) -> int:
     return moved
 
 
+def recover_temporaries(now: float | None = None) -> list[Path]:
+    """Finish the spool writes of processes killed between writing and renaming (``kill -9``).
+
+    A temporary file older than ``STALE_TEMPORARY_S`` holding a whole payload (it is fsynced before the rename)
+    is moved into place; one cut short is left where it is and returned, to be reported, never deleted.
+    """
+    directory = spool_dir()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".") and n.endswith(".tmp")]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    now = time.time() if now is None else now
+    partial: list[Path] = []
+    for name in names:
+        temporary = directory / name
+        try:
+            if now - temporary.stat().st_mtime < STALE_TEMPORARY_S:
+                continue  # a write may still be under way
+            payload = json.loads(temporary.read_text(encoding="utf-8"))
+            final = directory / name[1:].rsplit(".", 3)[0]  # put(): ".{final name}.{pid}.{thread}.tmp"
+            if not isinstance(payload, dict) or "row" not in payload or not final.name.endswith(".json"):
+                raise ValueError("not a whole spool payload")
+        except FileNotFoundError:
+            continue  # renamed or removed meanwhile
+        except (OSError, ValueError) as exc:
+            logger.error("spool file %s was cut short (%s); left in place", temporary, exc)
+            partial.append(temporary)
+            continue
+        os.replace(temporary, final)
+        logger.info("recovered spool file %s of an interrupted process", final.name)
+    return partial
+
+
 def sync(location: str | None = None, legacy_location: str | None = None) -> list[SyncResult]:
     """Deliver every spooled record (only those for ``location`` when given). One result per target."""
     if legacy_location is not None:
         migrate_legacy(legacy_location)
+    unreadable: list[Path] = recover_temporaries()
     targets: dict[tuple[str, str], int] = {}
-    unreadable: list[Path] = []
     for path, payload in pending():
         if not payload:
             unreadable.append(path)
