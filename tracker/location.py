@@ -349,12 +349,14 @@ def _fallback(config: Any, notes: list[str], partial: Location | None = None) ->
         if known is not None:  # every unconfigured run of the process ends here: build it once
             return known
     key = tuple(notes)
-    notes = [*notes, "no location found: using the world average (set zone=, country= or cloud_region=)"]
+    tried = "; ".join(notes)  # one note on the record, not one per detection step
+    why = f" ({tried})" if tried else ""
+    notes = [f"no location found{why}: using the world average (set zone=, country= or cloud_region=)"]
     if not _world_logged:
         _world_logged = True
         logger.warning(
             "no location configured or detected (%s); emissions use the world-average grid intensity",
-            "; ".join(notes[:-1]) or "nothing to detect with",
+            tried or "nothing to detect with",
         )
     located = Location(None, None, "world-average", provider, region, notes=tuple(notes))
     if provider is None and region is None and len(_world) < 64:
