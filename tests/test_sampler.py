@@ -232,3 +232,48 @@ def test_the_steady_loop_hands_back_when_meters_come_and_go() -> None:
     before = fast.ticks
     assert wait_for(lambda: fast.ticks >= before + 5)
     sampler.detach(fast, "run-c")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "gap"),
+    [
+        (0.2, 0.02, 0.0),  # two intervals (e.g. a run with interval=0.2 and one with interval=0.02)
+        (0.05, 0.05, 0.025),  # same interval, different phase (e.g. a machine-mode and a process-mode run)
+    ],
+)
+def test_the_steady_loop_does_not_starve_another_active_meter(first: float, second: float, gap: float) -> None:
+    """Two meters with runs: both keep ticking (the steady loop is for one meter with runs, not one meter due)."""
+    sampler = Sampler()
+    a, b = CountingMeter(first), CountingMeter(second)
+    sampler.meter("a", lambda: a)  # type: ignore[arg-type, return-value]
+    sampler.meter("b", lambda: b)  # type: ignore[arg-type, return-value]
+    sampler.attach(a, "run-a")  # type: ignore[arg-type]
+    assert wait_for(lambda: a.ticks >= 2, 3.0)
+    time.sleep(gap)
+    sampler.attach(b, "run-b")  # type: ignore[arg-type]
+    try:
+        time.sleep(0.3)  # settle: the loop has looked again after the attach
+        before = (a.ticks, b.ticks)
+        time.sleep(0.8)  # at least 4 intervals of the slower meter
+        after = (a.ticks, b.ticks)
+        assert after[0] - before[0] >= 2 and after[1] - before[1] >= 2, (before, after)
+    finally:
+        sampler.detach(a, "run-a")  # type: ignore[arg-type]
+        sampler.detach(b, "run-b")  # type: ignore[arg-type]
+
+
+def test_a_tick_that_fails_early_does_not_make_the_sampler_spin() -> None:
+    class Failing(CountingMeter):
+        def tick(self) -> float:
+            self.ticks += 1
+            raise RuntimeError("a source broke before the tick's time was noted")
+
+    sampler = Sampler()
+    meter = Failing(0.1)
+    sampler.meter("failing", lambda: meter)  # type: ignore[arg-type, return-value]
+    sampler.attach(meter, "run")  # type: ignore[arg-type]
+    try:
+        time.sleep(0.55)
+        assert 2 <= meter.ticks <= 8, meter.ticks  # about one a 0.1 s interval, not thousands
+    finally:
+        sampler.detach(meter, "run")  # type: ignore[arg-type]

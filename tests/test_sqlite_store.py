@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.runs_factory import make_record
 from tracker.records import COLUMNS, RunRecord
 from tracker.stores import sqlite as sqlite_store
-from tracker.stores.sqlite import SAFETY_AUTOCHECKPOINT, SqliteStore
+from tracker.stores.sqlite import CHECKPOINT_EVERY, SAFETY_AUTOCHECKPOINT, SqliteStore
 
 
 def test_checkpoints_run_in_a_background_thread_every_so_many_writes(
@@ -78,4 +81,84 @@ def test_a_row_has_exactly_the_columns_in_order_even_with_an_attribute_of_ones_o
     store = SqliteStore(str(tmp_path / "runs.db"))
     store.write(record)
     assert RunRecord.from_row(store.rows()[0]) == make_record(0, tags={"b": "2", "a": "1"}, notes=["x"])
+    store.close()
+
+
+def test_two_writers_crossing_checkpoint_every_do_not_start_the_same_thread_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers crossing CHECKPOINT_EVERY at once: the second, which passed the count check before the first
+    reset it, must neither replace a thread not yet started nor start one twice (a RuntimeError after the row
+    was committed would spool a record that was stored). A lock wrapper forces the interleaving; ``_wrote()``
+    is what ``write()`` runs right after its commit."""
+    store = SqliteStore(str(tmp_path / "runs.db"))
+    store.write(make_record(0))
+    monkeypatch.setattr(SqliteStore, "_checkpoint", lambda self: None)
+    real = store._schema_lock
+    a_inside, b_waiting, b_out = threading.Event(), threading.Event(), threading.Event()
+
+    class Interleaving:
+        def __enter__(self) -> Interleaving:
+            if threading.current_thread().name == "writer-b":
+                b_waiting.set()
+                real.acquire()
+            else:
+                real.acquire()
+                a_inside.set()
+                b_waiting.wait(5)
+                time.sleep(0.05)  # writer B is now blocked on the lock, having passed the count check
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            real.release()
+            if threading.current_thread().name == "writer-b":
+                b_out.set()
+            else:
+                b_out.wait(5)  # B takes the lock between A's release and A's `self._checkpointer.start()`
+                # and starts its thread first (were both to call start() at once, one Thread object could even
+                # run twice: CPython checks `_started` before it is set)
+                wait_for(lambda: store._checkpointer is not None and store._checkpointer.ident is not None)
+
+    store._schema_lock = Interleaving()  # type: ignore[assignment]
+    store._writes = CHECKPOINT_EVERY - 1
+    errors: list[BaseException] = []
+
+    def writer_b() -> None:
+        a_inside.wait(5)
+        try:
+            store._wrote()
+        except Exception as exc:
+            errors.append(exc)
+
+    b = threading.Thread(target=writer_b, name="writer-b")
+    b.start()
+    try:
+        store._wrote()
+    except Exception as exc:
+        errors.append(exc)
+    b.join(5)
+    store._schema_lock = real
+    store.close()
+    assert errors == []
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def test_a_fork_waits_for_a_running_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child forked while a checkpoint holds SQLite's process-wide locks could hang: the before-fork hook lets
+    the checkpoint end first."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 1)
+    monkeypatch.setattr(SqliteStore, "_checkpoint", lambda self: time.sleep(0.3))
+    store = SqliteStore(str(tmp_path / "runs.db"))
+    store.write(make_record(0))
+    assert store._checkpointer is not None and store._checkpointer.is_alive()
+    sqlite_store._finish_checkpoints_before_fork()  # what os.fork() runs first
+    assert not store._checkpointer.is_alive()
     store.close()

@@ -186,12 +186,9 @@ def put(kind: str, location: str, record: RunRecord) -> Path:
 
 
 def _names(suffix: str = ".json") -> list[str]:
-    path = _spool_path()
-    if not os.access(path, os.F_OK):  # the common case, asked at every run's end: no exception raised
-        return []
     try:
-        names = os.listdir(path)
-    except (FileNotFoundError, NotADirectoryError):  # removed meanwhile, or not a directory
+        names = os.listdir(_spool_path())
+    except (FileNotFoundError, NotADirectoryError):  # the common case: no spool; a permission error is raised
         return []
     return sorted(n for n in names if n.endswith(suffix) and not n.startswith("."))
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +64,17 @@ def _where(since: datetime | None, until: datetime | None, filters: dict[str, An
     return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
+_checkpointers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_fork_hook = False
+
+
+def _finish_checkpoints_before_fork() -> None:
+    """A child forked while a checkpoint holds one of SQLite's process-wide locks could hang at its first SQLite
+    call: let a running checkpoint end first (a few ms; bounded)."""
+    for thread in list(_checkpointers):
+        thread.join(1.0)
+
+
 _values = operator.itemgetter(*COLUMNS)  # a row's values in column order, in C
 _INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
@@ -75,6 +88,10 @@ class SqliteStore(Store):
         self._ready = False
         self._writes = 0  # since the last background checkpoint
         self._checkpointer: threading.Thread | None = None
+        global _fork_hook
+        if not _fork_hook and hasattr(os, "register_at_fork"):
+            os.register_at_fork(before=_finish_checkpoints_before_fork)
+            _fork_hook = True
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -130,12 +147,14 @@ class SqliteStore(Store):
         self._writes += 1
         if self._writes < CHECKPOINT_EVERY:
             return
-        with self._schema_lock:
+        with self._schema_lock:  # started under the lock: two writers crossing the count start one thread
             if self._checkpointer is not None and self._checkpointer.is_alive():
                 return  # one at a time; the next write tries again
             self._writes = 0
-            self._checkpointer = threading.Thread(target=self._checkpoint, name="tracker-checkpoint", daemon=True)
-        self._checkpointer.start()
+            thread = threading.Thread(target=self._checkpoint, name="tracker-checkpoint", daemon=True)
+            self._checkpointer = thread
+            _checkpointers.add(thread)
+            thread.start()
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database file without blocking writers (``PASSIVE``); faults are only logged:
