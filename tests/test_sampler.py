@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from tracker import usage
 from tracker.hardware import Machine
@@ -200,15 +200,6 @@ class CountingMeter:
 
     def trim(self) -> None:
         pass
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def test_the_steady_loop_hands_back_when_meters_come_and_go() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runs_factory import make_record
+from waiting import wait_for
 
-from tests.runs_factory import make_record
 from tracker.records import COLUMNS, RunRecord
 from tracker.stores import sqlite as sqlite_store
 from tracker.stores.sqlite import CHECKPOINT_EVERY, SAFETY_AUTOCHECKPOINT, SqliteStore
@@ -140,15 +140,6 @@ def test_two_writers_crossing_checkpoint_every_do_not_start_the_same_thread_twic
     store._schema_lock = real
     store.close()
     assert errors == []
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def test_a_fork_waits_for_a_running_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
