@@ -11,14 +11,16 @@ import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tracker import hardware
+from tracker import hardware, spool  # this module is imported at the first run's end: these are loaded by then
 from tracker._version import __version__
 from tracker.accounting import Carbon, account, embodied_share_kg, kwh
 from tracker.config import Config
+from tracker.intensity import provider_for
 from tracker.job import job_columns
 from tracker.location import Location
 from tracker.paths import default_store
 from tracker.records import RunRecord, SpanStat
+from tracker.sampler import get_sampler
 from tracker.sources.base import Component
 
 if TYPE_CHECKING:
@@ -29,8 +31,6 @@ logger = logging.getLogger(__name__)
 
 def finish(run: Run, t1: float, status: str, error: str | None) -> RunRecord:
     """Measure the last tick, build the record and write it. Called once, by ``Run.stop``."""
-    from tracker.sampler import get_sampler
-
     meter = run.meter
     assert meter is not None
     notes: list[str] = []
@@ -136,8 +136,6 @@ def build_record(
 
 def carbon_of(hours: list[tuple[datetime, float]], place: Location, config: Config, notes: list[str]) -> Carbon:
     """Location- and market-based carbon of the run's hour buckets; explains every fallback in ``notes``."""
-    from tracker.intensity import provider_for
-
     values = provider_for(config).intensities(place, [hour for hour, _ in hours])
     carbon = account(hours, values, config.pue_model(), config.suppliers)
     notes.extend(place.notes)
@@ -182,8 +180,6 @@ def deliver(record: RunRecord, config: Config) -> RunRecord:
 
     Never raises. After a successful write, records spooled earlier for that target are delivered too.
     """
-    from tracker import spool
-
     if config.save:
         spool.deliver(record, "store", config.store or default_store())
     if config.csv:
@@ -193,8 +189,6 @@ def deliver(record: RunRecord, config: Config) -> RunRecord:
 
 def salvage(run: Run, t1: float, status: str, error: str | None, exc: BaseException) -> RunRecord:
     """A record for a run whose accounting itself failed: times, labels and the fault; no energy figures."""
-    from tracker.sampler import get_sampler
-
     if run.meter is not None:
         try:
             get_sampler().detach(run.meter, run)

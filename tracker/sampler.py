@@ -7,7 +7,6 @@ the child gets a fresh sampler (threads do not survive a fork).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -62,8 +61,10 @@ class Sampler:
         self._poke()
 
     def _poke(self) -> None:
-        with contextlib.suppress(RuntimeError):  # already released: the thread is awake anyway
+        try:
             self._wake.release()
+        except RuntimeError:  # already released: the thread is awake anyway (no suppress(): a per-run path)
+            return
 
     def detach(self, meter: Meter, run: Run) -> None:
         with self._lock:
