@@ -245,3 +245,27 @@ def test_sync_finishes_spool_writes_cut_short_by_kill_9(capsys: pytest.CaptureFi
     assert "1 delivered" in out and str(partial) in out
     assert {r["run_id"] for r in open_store(default_store()).rows()} == {"run-000001"}
     assert sorted(p.name for p in directory.iterdir()) == sorted([partial.name, fresh.name])
+
+
+def test_sync_to_delivers_records_of_a_store_that_is_gone_to_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the old store's directory was")
+    gone = str(blocker / "runs.db")
+    lost = [_run(project="p", store=gone) for _ in range(2)]
+    elsewhere = spool.put("store", "postgresql://u:pw@127.0.0.1:9/never", make_record(7))
+    assert len(spool.pending()) == 3
+    new = str(tmp_path / "new.db")
+    assert main(["sync", "--store", gone, "--to", new]) == 0  # only the records meant for the old store
+    out = capsys.readouterr().out
+    assert f"2 delivered into {new}" in out
+    assert {r.run_id for r in SqliteStore(new).records()} == {r.run_id for r in lost}
+    assert [p for p, _ in spool.pending()] == [elsewhere]  # the other target's record still waits for its own
+    stored = SqliteStore(new).records()[0]
+    assert any("spooled" in n for n in stored.notes)  # the record still says where it first failed
+    assert main(["sync", "--to", "ftp://nowhere/x"]) == 2  # a store no back end takes: an error, nothing moved
+    assert [p for p, _ in spool.pending()] == [elsewhere]
+    assert main(["sync", "--to", new]) == 0
+    assert {r.run_id for r in SqliteStore(new).records()} == {r.run_id for r in lost} | {"run-000007"}
+    assert spool.pending() == []

@@ -316,8 +316,11 @@ def recover_temporaries(now: float | None = None) -> list[Path]:
     return partial
 
 
-def sync(location: str | None = None, legacy_location: str | None = None) -> list[SyncResult]:
-    """Deliver every spooled record (only those for ``location`` when given). One result per target."""
+def sync(location: str | None = None, legacy_location: str | None = None, to: str | None = None) -> list[SyncResult]:
+    """Deliver every spooled record (only those for ``location`` when given). One result per target.
+
+    ``to``: deliver them to this store instead of their own (a store that moved or is gone for good); the
+    records keep their note saying where they first failed."""
     if legacy_location is not None:
         migrate_legacy(legacy_location)
     unreadable: list[Path] = recover_temporaries()
@@ -331,10 +334,12 @@ def sync(location: str | None = None, legacy_location: str | None = None) -> lis
             targets[key] = targets.get(key, 0) + 1
     results = []
     for (kind, target), count in sorted(targets.items()):
+        destination = (kind, target) if to is None else ("store", to)
         try:
-            store = open_target(kind, target)
+            store = open_target(*destination)
         except Exception as exc:
-            results.append(SyncResult(kind, target, left=count, errors=[f"cannot open {label(target)}: {exc}"]))
+            where = label(destination[1])
+            results.append(SyncResult(kind, target, left=count, errors=[f"cannot open {where}: {exc}"]))
             continue
         results.append(flush(kind, target, store))
     if unreadable and location is None:

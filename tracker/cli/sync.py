@@ -15,6 +15,9 @@ ORDER = 40
 def register(sub: Any) -> None:
     parser = sub.add_parser("sync", help="deliver spooled records to their stores")
     parser.add_argument("--store", default=None, help="only the records meant for this store")
+    parser.add_argument(
+        "--to", default=None, help="deliver them to this store instead of their own (one that moved or is gone)"
+    )
     parser.set_defaults(func=cmd_sync)
 
 
@@ -24,11 +27,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from tracker.paths import default_store
 
     configured = resolve({"store": args.store}).store or default_store()
-    results = spool.sync(location=args.store, legacy_location=configured)
+    if args.to is not None:
+        from tracker.stores.base import check_location
+
+        check_location(args.to)  # a store no back end takes is an error now, not one line per target
+    results = spool.sync(location=args.store, legacy_location=configured, to=args.to)
     delivered = sum(r.delivered for r in results)
     left = sum(r.left for r in results)
+    into = f" into {spool.label(args.to)}" if args.to is not None else ""
     for result in results:
-        print(f"{spool.label(result.location)}: {result.delivered} delivered, {result.left} left")
+        print(f"{spool.label(result.location)}: {result.delivered} delivered{into}, {result.left} left")
         for error in result.errors:
             print(f"  {error}")
     print(f"{delivered} delivered, {left} left" if results else "nothing to deliver")
