@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import tracker
-from tracker.cli.monitor import parse_duration
+from tracker.cli.monitor import _Stop, parse_duration
 from tracker.errors import ConfigError
 
 
@@ -112,13 +113,6 @@ def test_monitor_serves_metrics_while_it_runs(tmp_path: Path) -> None:
 def test_the_stop_signal_wakes_the_wait_and_other_signals_do_not_end_it() -> None:
     """The monitor's wait ends on SIGTERM/SIGINT at any moment (even one sent before the wait began), and only
     then; its handler takes no lock (a signal landing inside Event.wait could otherwise deadlock)."""
-    import os
-    import signal
-    import threading
-    import time
-
-    from tracker.cli.monitor import _Stop
-
     usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: None)  # another handled signal
     stop = _Stop()
     previous = stop.install()
@@ -138,12 +132,6 @@ def test_the_stop_signal_wakes_the_wait_and_other_signals_do_not_end_it() -> Non
 
 
 def test_a_stop_signal_before_the_wait_is_not_lost() -> None:
-    import os
-    import signal
-    import time
-
-    from tracker.cli.monitor import _Stop
-
     stop = _Stop()
     previous = stop.install()
     try:

@@ -33,11 +33,11 @@ def _text() -> str:
     return text[text.find("\n") :]
 
 
-def _line_at(text: str, i: int) -> str:
-    """The whole line containing position ``i``."""
-    start = text.rfind("\n", 0, i) + 1
+def _line_at(text: str, i: int) -> tuple[str, int]:
+    """The whole line containing position ``i``, and where it ends (its newline, or the end of the text)."""
     end = text.find("\n", i)
-    return text[start : end if end != -1 else len(text)]
+    end = len(text) if end == -1 else end
+    return text[text.rfind("\n", 0, i) + 1 : end], end
 
 
 def _spec(line: str) -> CpuSpec:
@@ -56,7 +56,7 @@ def lookup(brand: str) -> CpuSpec | None:
     if key:
         exact = text.find(f"\n{key},")
         if exact != -1:
-            return _spec(_line_at(text, exact + 1))
+            return _spec(_line_at(text, exact + 1)[0])
     models = model_tokens(key)
     if not models:
         return None
@@ -66,9 +66,8 @@ def lookup(brand: str) -> CpuSpec | None:
     needle = max(sorted(models), key=len)  # every candidate holds every model token: search for the rarest
     i = text.find(needle)
     while i != -1:  # only the lines that mention it
-        end = text.find("\n", i)
-        line = text[text.rfind("\n", 0, i) + 1 : end if end != -1 else len(text)]
-        i = text.find(needle, end) if end != -1 else -1
+        line, end = _line_at(text, i)
+        i = text.find(needle, end)
         candidate = line.split(",", 1)[0]
         if not all(m in candidate for m in models):  # the token may sit in the name or source column only
             continue

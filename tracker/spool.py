@@ -283,7 +283,7 @@ def migrate_legacy(location: str) -> int:
     return moved
 
 
-def recover_temporaries(now: float | None = None) -> list[Path]:
+def recover_temporaries() -> list[Path]:
     """Finish the spool writes of processes killed between writing and renaming (``kill -9``).
 
     A temporary file older than ``STALE_TEMPORARY_S`` holding a whole payload (it is fsynced before the rename)
@@ -294,7 +294,7 @@ def recover_temporaries(now: float | None = None) -> list[Path]:
         names = [n for n in os.listdir(directory) if n.startswith(".") and n.endswith(".tmp")]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    now = time.time() if now is None else now
+    now = time.time()
     partial: list[Path] = []
     for name in names:
         temporary = directory / name
