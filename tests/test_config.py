@@ -640,3 +640,25 @@ def test_cli_run_with_bad_config_never_starts_the_command(isolated: Path, capsys
     assert not marker.exists()
     err = capsys.readouterr().err
     assert "pue" in err and "0.5" in err
+
+
+def test_a_configuration_reads_the_default_store_and_the_live_token_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like every other setting, the default store's path and the Electricity Maps token are read from the
+    environment once per configuration (a run's end asks for them; the environment costs microseconds a read)."""
+    from tracker.intensity import EmbeddedIntensity, LiveIntensity
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "first"))
+    monkeypatch.delenv("ELECTRICITYMAPS_API_TOKEN", raising=False)
+    config = resolve({})
+    assert config.store_location() == str(tmp_path / "first" / "tracker" / "runs.db")
+    assert isinstance(config.intensity_provider(), EmbeddedIntensity)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "second"))
+    monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", "a-token")
+    assert config.store_location() == str(tmp_path / "first" / "tracker" / "runs.db")
+    assert isinstance(config.intensity_provider(), EmbeddedIntensity)
+    fresh = resolve({})
+    assert fresh.store_location() == str(tmp_path / "second" / "tracker" / "runs.db")
+    assert isinstance(fresh.intensity_provider(), LiveIntensity)
+    assert resolve({"store": str(tmp_path / "x.db")}).store_location() == str(tmp_path / "x.db")

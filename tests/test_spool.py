@@ -269,3 +269,53 @@ def test_sync_to_delivers_records_of_a_store_that_is_gone_to_another(
     assert main(["sync", "--to", new]) == 0
     assert {r.run_id for r in SqliteStore(new).records()} == {r.run_id for r in lost} | {"run-000007"}
     assert spool.pending() == []
+
+
+def _spool_from_another_process(location: str) -> str:
+    """Spool one record for ``location`` the way another process would: this process's count of puts stays."""
+    record = make_record(42)
+    before = spool._puts
+    spool.put("store", location, record)
+    spool._puts = before
+    return record.run_id
+
+
+def test_an_empty_spool_is_looked_at_again_after_recheck_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop of short runs lists the spool once a second, not once a run: a record spooled by another process
+    meanwhile waits for the first run after ``RECHECK_S``."""
+    location = str(tmp_path / "runs.db")
+    monkeypatch.setattr(spool, "RECHECK_S", 3600.0)
+    _run(project="p", store=location)  # finds the spool empty
+    other = _spool_from_another_process(location)
+    _run(project="p", store=location)  # within RECHECK_S: does not look
+    assert len(spool.pending("store", location)) == 1
+    monkeypatch.setattr(spool, "RECHECK_S", 0.0)
+    _run(project="p", store=location)  # the time is up: looks, delivers
+    assert spool.pending() == []
+    assert other in {r.run_id for r in SqliteStore(location).records()}
+
+
+def test_a_record_spooled_by_this_process_is_delivered_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = str(tmp_path / "runs.db")
+    monkeypatch.setattr(spool, "RECHECK_S", 3600.0)
+    _run(project="p", store=location)  # finds the spool empty
+    spool.put("store", location, make_record(43))  # e.g. a csv= target failed, or migrate_legacy
+    _run(project="p", store=location)  # a put() since the last look: looks again at once
+    assert spool.pending() == []
+    assert len(SqliteStore(location).records()) == 3
+
+
+def test_a_spool_left_non_empty_is_looked_at_by_every_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More waiting than one run delivers (``RUN_FLUSH_LIMIT``): the next run goes on at once."""
+    location = str(tmp_path / "runs.db")
+    monkeypatch.setattr(spool, "RECHECK_S", 3600.0)
+    monkeypatch.setattr(spool, "RUN_FLUSH_LIMIT", 1)
+    for i in range(3):
+        spool.put("store", location, make_record(50 + i))
+    _run(project="p", store=location)
+    assert len(spool.pending("store", location)) == 2
+    _run(project="p", store=location)
+    _run(project="p", store=location)
+    assert spool.pending() == []

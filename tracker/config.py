@@ -22,6 +22,7 @@ from tracker.errors import ConfigError
 from tracker.paths import config_file
 
 if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV parsing, dataclasses of the tables)
+    from tracker.intensity import IntensityProvider
     from tracker.market import Supplier
     from tracker.pue import Pue, PueSchedule
 
@@ -77,17 +78,40 @@ class Config:
         """The settings that change how power is measured: runs that share them share one meter."""
         return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts)
 
+    def store_location(self) -> str:
+        """Where runs are written: ``store``, else the default SQLite file in the user's data directory (that
+        path is read from the environment once per configuration, like every other setting)."""
+        location = self.store or self.__dict__.get("_default_store")
+        if location is None:
+            from tracker.paths import default_store
+
+            location = default_store()
+            object.__setattr__(self, "_default_store", location)
+        return location
+
     def pue_model(self) -> Pue:
         """The PUE to apply: the constant with its source, and the site's schedule when one is configured."""
+        constant = self.__dict__.get("_pue")
+        if constant is not None:  # a constant never changes: built once per configuration (no import per run)
+            return constant
         from tracker.pue import Pue
 
         if self.pue_schedule:
             return Pue(self.pue, self.pue_source, _load_schedule(self.pue_schedule))  # the file may have changed
-        constant = self.__dict__.get("_pue")
-        if constant is None:  # a constant never changes: built once per configuration
-            constant = Pue(self.pue, self.pue_source)
-            object.__setattr__(self, "_pue", constant)
+        constant = Pue(self.pue, self.pue_source)
+        object.__setattr__(self, "_pue", constant)
         return constant
+
+    def intensity_provider(self) -> IntensityProvider:
+        """The grid-intensity provider: embedded, or live when asked for (``live=auto``: when the Electricity
+        Maps token is set). Chosen once per configuration: the token is read from the environment then."""
+        provider = self.__dict__.get("_provider")
+        if provider is None:
+            from tracker.intensity import provider_for
+
+            provider = provider_for(self)
+            object.__setattr__(self, "_provider", provider)
+        return provider
 
 
 KEYS = frozenset(f.name for f in dataclasses.fields(Config)) - {"origins", "pue_source"}

@@ -15,10 +15,8 @@ from tracker import hardware, spool  # this module is imported at the first run'
 from tracker._version import __version__
 from tracker.accounting import Carbon, account, embodied_share_kg, kwh
 from tracker.config import Config
-from tracker.intensity import provider_for
 from tracker.job import job_columns
 from tracker.location import Location
-from tracker.paths import default_store
 from tracker.records import RunRecord, SpanStat
 from tracker.sampler import get_sampler
 from tracker.sources.base import Component
@@ -136,7 +134,7 @@ def build_record(
 
 def carbon_of(hours: list[tuple[datetime, float]], place: Location, config: Config, notes: list[str]) -> Carbon:
     """Location- and market-based carbon of the run's hour buckets; explains every fallback in ``notes``."""
-    values = provider_for(config).intensities(place, [hour for hour, _ in hours])
+    values = config.intensity_provider().intensities(place, [hour for hour, _ in hours])
     carbon = account(hours, values, config.pue_model(), config.suppliers)
     notes.extend(place.notes)
     notes.extend(dict.fromkeys(v.note for v in values if v.note))
@@ -181,7 +179,7 @@ def deliver(record: RunRecord, config: Config) -> RunRecord:
     Never raises. After a successful write, records spooled earlier for that target are delivered too.
     """
     if config.save:
-        spool.deliver(record, "store", config.store or default_store())
+        spool.deliver(record, "store", config.store_location())
     if config.csv:
         spool.deliver(record, "csv", config.csv)  # CSV whatever the file's extension
     return record

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 STATUSES = ("completed", "failed", "interrupted", "terminated", "aborted")
@@ -99,7 +100,7 @@ class RunRecord:
         row["started_at"] = iso(self.started_at)
         row["ended_at"] = iso(self.ended_at)
         row["tags"] = json.dumps(self.tags, sort_keys=True) if self.tags else "{}"
-        row["notes"] = json.dumps(self.notes) if self.notes else "[]"
+        row["notes"] = json_texts(self.notes) if self.notes else "[]"
         row["spans"] = json.dumps([dataclasses.asdict(s) for s in self.spans]) if self.spans else "[]"
         return row
 
@@ -130,9 +131,20 @@ FLOAT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.typ
 INT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.type in ("int", "int | None"))
 
 
+def json_texts(items: list[str]) -> str:
+    """``json.dumps(items)`` for a list of strings, byte for byte, without the encoder's Python layers: the C
+    string encoder that ``json.dumps`` uses, joined the way it joins (~1 µs instead of ~5 at every run's end)."""
+    try:
+        return "[" + ", ".join(map(encode_basestring_ascii, items)) + "]"
+    except TypeError:  # something other than text in the list: the general encoder says what
+        return json.dumps(items)
+
+
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a ``Z``-free ``+00:00`` offset (sorts as text)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if moment.tzinfo is not timezone.utc:  # a run's own times are UTC already: no copy
+        moment = moment.astimezone(timezone.utc)
+    return moment.isoformat(timespec="microseconds")
 
 
 def parse_iso(text: str | datetime) -> datetime:

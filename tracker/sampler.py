@@ -61,9 +61,11 @@ class Sampler:
         self._poke()
 
     def _poke(self) -> None:
+        if not self._wake.locked():  # already released (the thread is not parked): no exception per run
+            return
         try:
             self._wake.release()
-        except RuntimeError:  # already released: the thread is awake anyway (no suppress(): a per-run path)
+        except RuntimeError:  # released by another thread between the two lines: the thread wakes anyway
             return
 
     def detach(self, meter: Meter, run: Run) -> None:

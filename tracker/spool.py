@@ -8,7 +8,9 @@ delivered twice (two processes flushing at once, a crash between the write and t
 once; a spool file is removed only after its store has taken the record.
 
 The common case must cost nothing: when the spool is empty its directory usually does not exist, and a
-successful write costs one ``listdir`` that fails.
+successful write costs one ``listdir`` that fails. A target whose spool was found empty is not looked at again for
+``RECHECK_S`` unless this process has spooled a record since: a loop of short runs lists the directory once a
+second, not once a run, and a record spooled by another process waits at most that long for the next run.
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ BATCH = 500
 STALE_TEMPORARY_S = 60.0  # a spool write takes milliseconds: a temporary file older than this lost its writer
 KINDS = ("store", "csv")  # "store": open_store(location); "csv": a CSV file whatever its extension (csv=)
 
+RECHECK_S = 1.0  # a target's spool found empty is looked at again after this long, or after any put() here
+
 _failing: set[tuple[str, str]] = set()  # targets whose last write failed in this process (log once, not per run)
 _failing_lock = threading.Lock()
+_empty: dict[tuple[str, str], tuple[float, int]] = {}  # target -> (monotonic time found empty, _puts then)
+_puts = 0  # records spooled by this process: each one makes every target look again
 
 
 class SyncResult:
@@ -114,14 +120,24 @@ def deliver(record: RunRecord, kind: str, location: str) -> bool:
     except Exception as exc:
         _failed(record, kind, location, exc)
         return False
+    target = (kind, location)
     with _failing_lock:
-        recovered = (kind, location) in _failing
-        _failing.discard((kind, location))
+        recovered = target in _failing
+        _failing.discard(target)
+    empty = _empty.get(target)
+    if not recovered and empty is not None and empty[1] == _puts and time.monotonic() - empty[0] < RECHECK_S:
+        return True  # looked less than a second ago and found nothing; nothing spooled here since
+    puts = _puts
     try:
         result = flush(kind, location, store, limit=RUN_FLUSH_LIMIT)
     except Exception as exc:  # e.g. a spool directory that cannot be listed: the run's own record is stored
+        _empty.pop(target, None)
         logger.warning("could not deliver spooled records to %s: %s", label(location), exc)
         return True
+    if result.left or result.errors:
+        _empty.pop(target, None)
+    else:
+        _empty[target] = (time.monotonic(), puts)
     if recovered or result.delivered:
         logger.info("%s reachable again: %d spooled record(s) delivered", label(location), result.delivered)
     return True
@@ -158,8 +174,10 @@ def _target_digest(kind: str, location: str) -> str:
 
 def put(kind: str, location: str, record: RunRecord) -> Path:
     """Spool one record for one target (atomically; the same run for the same target is one file)."""
+    global _puts
     if kind not in KINDS:
         raise ValueError(f"unknown target kind {kind!r}")
+    _puts += 1  # before the file exists: a run's end that reads the old count looks again next time
     directory = spool_dir()
     directory.mkdir(parents=True, exist_ok=True)
     safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record.run_id)[:100]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 Joules = tuple[float, float, float]  # (cpu, gpu, ram)
 ZERO: Joules = (0.0, 0.0, 0.0)
@@ -87,9 +87,9 @@ class Timeline:
         start = a
         while start < b:
             wall = start + wall_offset
-            hour = datetime.fromtimestamp(wall - wall % 3600, tz=timezone.utc)
-            end = min(b, (hour + timedelta(hours=1)).timestamp() - wall_offset)
+            hour = wall - wall % 3600  # a whole number of seconds: the next hour is exactly 3600 s on
+            end = min(b, hour + 3600.0 - wall_offset)
             if end <= start:  # float rounding at the boundary
                 end = min(b, start + 1e-6)
-            yield hour, end - start, self.between(start, end)
+            yield datetime.fromtimestamp(hour, tz=timezone.utc), end - start, self.between(start, end)
             start = end
