@@ -6,6 +6,7 @@ import json
 import logging
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,19 @@ def test_a_spool_left_non_empty_is_looked_at_by_every_run(tmp_path: Path, monkey
     _run(project="p", store=location)
     _run(project="p", store=location)
     assert spool.pending() == []
+
+
+def test_two_deliveries_at_once_count_each_record_once(tmp_path: Path) -> None:
+    """Two `tracker sync` at once both write a spooled record (stored once: upsert); only the one that removes
+    its file counts it as delivered, so the two reports add up to what was spooled."""
+    location = str(tmp_path / "runs.db")
+    paths = [spool.put("store", location, make_record(60 + i)) for i in range(3)]
+
+    class RacedStore(SqliteStore):
+        def write_many(self, records: Iterable[RunRecord]) -> None:
+            super().write_many(records)
+            paths[0].unlink()  # the other process removed this one between our write and our removal
+
+    result = spool.flush("store", location, RacedStore(location))
+    assert (result.delivered, result.left, result.errors) == (2, 0, [])
+    assert len(SqliteStore(location).records()) == 3 and spool.pending() == []

@@ -262,8 +262,11 @@ def flush(kind: str, location: str, store: Store, limit: int | None = None) -> S
             logger.warning("spooled records for %s not delivered: %s", label(location), exc)
             break
         for path, _ in batch:
-            path.unlink(missing_ok=True)
-        result.delivered += len(batch)
+            try:
+                path.unlink()
+            except FileNotFoundError:  # another process (a second `tracker sync`) delivered it meanwhile: the
+                continue  # store holds it once (upsert by run_id), and that process counts it
+            result.delivered += 1
     return result
 
 
