@@ -10,7 +10,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii  # the C string encoder json.dumps uses (undocumented, stable)
 from typing import Any
 
 STATUSES = ("completed", "failed", "interrupted", "terminated", "aborted")
