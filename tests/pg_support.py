@@ -86,7 +86,8 @@ def server_address() -> tuple[str, int]:
 
 class Relay:
     """A TCP relay on 127.0.0.1 to the test server: ``stop()`` makes the server unreachable at the relay's port
-    (and cuts open connections), ``start()`` brings it back on the same port."""
+    (and cuts open connections), ``start()`` brings it back on the same port. ``freeze()`` stops forwarding while
+    every connection stays open and the kernel keeps acknowledging, as a frozen proxy does; ``thaw()`` resumes."""
 
     def __init__(self) -> None:
         self.target = server_address()
@@ -97,6 +98,8 @@ class Relay:
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def url(self, database_url: str) -> str:
         """``database_url`` reached through this relay."""
@@ -147,10 +150,16 @@ class Relay:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()  # frozen: what arrived is held (the kernel has acknowledged it already)
                 sink.sendall(data)
         except OSError:
             pass

@@ -7,6 +7,7 @@ import logging
 import stat
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,45 @@ def test_a_write_stuck_behind_a_lock_gives_up_and_spools(pg_url: str, monkeypatc
     assert any("spooled" in n and "lock timeout" in n for n in stuck.notes), stuck.notes
     later = _run(project="after", store=pg_url)  # the lock is gone: this run delivers the spooled one too
     assert {r.run_id for r in PostgresStore(pg_url).records()} == {first.run_id, stuck.run_id, later.run_id}
+
+
+def test_a_frozen_proxy_does_not_hang_the_run_s_end(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy (or server) whose process is frozen keeps acknowledging packets, so neither keepalives nor the
+    server's timeouts fire. The write's deadline shuts its socket down: the record is spooled, the runs after it
+    do not wait again while the store backs off, and all are stored once the peer answers."""
+    from tracker.stores import postgres
+
+    monkeypatch.setattr(postgres, "WRITE_DEADLINE_S", 1.0)
+    monkeypatch.setattr(postgres, "BACKOFF_S", 2.0)
+    relay = Relay()
+    relay.start()
+    url = relay.url(pg_url)
+    # one thread for every run: it keeps its connection (one per thread), and a hang cannot take the test with it
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        before = pool.submit(_run, project="before", store=url).result(timeout=30)  # connected, schema ready
+        assert spool.pending() == []
+        relay.freeze()
+        began = time.monotonic()
+        frozen = pool.submit(_run, project="frozen", store=url).result(timeout=30)  # TimeoutError: it hung
+        assert time.monotonic() - began < 4.0
+        assert any("no answer in 1 s" in n and "spooled" in n for n in frozen.notes), frozen.notes
+        began = time.monotonic()
+        backing_off = pool.submit(_run, project="frozen", store=url).result(timeout=30)  # no second wait
+        assert time.monotonic() - began < 0.9
+        assert any("not retried yet" in n for n in backing_off.notes), backing_off.notes
+        assert {p["row"]["run_id"] for _, p in spool.pending("store", url)} == {frozen.run_id, backing_off.run_id}
+        relay.thaw()
+        time.sleep(2.1)  # the backoff ends
+        after = pool.submit(_run, project="after", store=url).result(timeout=30)
+    finally:
+        relay.thaw()
+        relay.stop()
+        pool.shutdown(wait=False)
+    assert not [n for n in after.notes if "spooled" in n]
+    stored = {r.run_id for r in PostgresStore(pg_url).records()}
+    assert stored == {before.run_id, frozen.run_id, backing_off.run_id, after.run_id}
+    assert spool.pending() == []
 
 
 def test_sync_finishes_spool_writes_cut_short_by_kill_9(capsys: pytest.CaptureFixture[str]) -> None:

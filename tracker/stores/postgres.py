@@ -8,7 +8,8 @@ that many processes opening a new database at once do not trip over each other.
 Connections are opened lazily, one per thread, with a short ``connect_timeout``: the end of a run must not hang on
 an unreachable server (the record goes to the spool instead, see :mod:`tracker.spool`). A broken connection is
 replaced once per call; a connect that timed out is not retried for a while, so that a run of runs on a host that
-cannot reach the server does not pay the timeout every time.
+cannot reach the server does not pay the timeout every time. A write has a deadline (``WRITE_DEADLINE_S``) even
+when the peer's kernel keeps acknowledging a frozen process: see :mod:`tracker.stores.deadline`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ KEEPALIVE = {
     "keepalives_count": 3,
     "tcp_user_timeout": 10_000,
 }
+# A write that has not returned after this long is given up and spooled, whatever the server's state: the socket
+# is shut down under it (tracker.stores.deadline). A write takes milliseconds; the server cancels one stuck for
+# STATEMENT_TIMEOUT_MS itself, so this only fires when nothing answers at all (a frozen server or proxy).
+WRITE_DEADLINE_S = 15.0
 SLOW_CONNECT_S = 1.0  # a failed connect slower than this (packets dropped) is not retried for BACKOFF_S
 BACKOFF_S = 30.0
 LOCK_KEY = 0x7472_6B72  # pg_advisory_xact_lock key for schema changes ("trkr")
@@ -188,7 +193,7 @@ class PostgresStore(Store):
             return conn
         self._local.conn = None
         if time.monotonic() < self._retry_at:
-            raise StoreError(f"PostgreSQL store {self.label} unreachable (last connect timed out); not retried yet")
+            raise StoreError(f"PostgreSQL store {self.label} unreachable (the last attempt timed out); not retried yet")
         psycopg = _psycopg()
         from psycopg.conninfo import conninfo_to_dict
 
@@ -203,7 +208,7 @@ class PostgresStore(Store):
             options["application_name"] = "tracker"
         # A run's end must not hang on a store that stopped answering: the server gives up on a write stuck behind
         # a lock or a slow statement, and the kernel declares the connection dead when the network or host goes
-        # away. (A peer whose kernel still acknowledges but whose process is frozen is not covered: docs/stores.md.)
+        # away. A peer whose kernel still acknowledges but whose process is frozen: WRITE_DEADLINE_S, in _call.
         if "options" not in given:
             options["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
         options.update({key: value for key, value in KEEPALIVE.items() if key not in given})
@@ -225,15 +230,32 @@ class PostgresStore(Store):
         self._local.conn = conn
         return conn
 
-    def _call(self, what: str, action: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run ``action`` on this thread's connection; a connection found broken is replaced and tried once more."""
+    def _call(self, what: str, action: Callable[[psycopg.Connection[Any]], T], deadline_s: float | None = None) -> T:
+        """Run ``action`` on this thread's connection; a connection found broken is replaced and tried once more.
+
+        With ``deadline_s``, an action still waiting for the server after that long has its socket shut down and
+        fails at once; no retry then (nothing answers), and connects are not tried again for ``BACKOFF_S``.
+        """
         psycopg = _psycopg()
         for attempt in (1, 2):
             reused = getattr(self._local, "conn", None) is not None
             conn = self._connect()
+            guard = None
             try:
-                return action(conn)
+                if deadline_s is None:
+                    return action(conn)
+                from tracker.stores.deadline import watchdog
+
+                with watchdog().guard(conn.fileno(), deadline_s) as guard:
+                    return action(conn)
             except psycopg.Error as exc:
+                if guard is not None and guard.fired:
+                    conn.close()
+                    self._local.conn = None
+                    self._retry_at = time.monotonic() + BACKOFF_S
+                    raise StoreError(
+                        f"cannot {what} {self.label}: no answer in {deadline_s:g} s (a frozen server or proxy?)"
+                    ) from exc
                 if conn.broken or conn.closed:
                     conn.close()
                     self._local.conn = None
@@ -246,7 +268,7 @@ class PostgresStore(Store):
 
     def write(self, record: RunRecord) -> None:
         params = _params(record)
-        self._call(f"write run {record.run_id} to", lambda conn: conn.execute(_UPSERT, params))
+        self._call(f"write run {record.run_id} to", lambda conn: conn.execute(_UPSERT, params), WRITE_DEADLINE_S)
 
     def write_many(self, records: Iterable[RunRecord]) -> None:
         """All in one transaction: a batch is stored whole or not at all (the spool keeps what was not)."""
@@ -258,7 +280,7 @@ class PostgresStore(Store):
             with conn.transaction(), conn.cursor() as cursor:
                 cursor.executemany(_UPSERT, batch)
 
-        self._call(f"write {len(batch)} runs to", action)
+        self._call(f"write {len(batch)} runs to", action, WRITE_DEADLINE_S)
 
     def rows(
         self, limit: int | None = None, since: datetime | None = None, until: datetime | None = None, **filters: Any

@@ -1,0 +1,106 @@
+"""Deadlines for blocking network writes: a frozen peer must not hang a run's end.
+
+A PostgreSQL server or a proxy whose process is frozen (stopped with SIGSTOP, swapped out, a paused container
+behind a live host) still has a kernel that acknowledges every packet. TCP keepalives and ``tcp_user_timeout``
+then see a healthy connection, the server's ``statement_timeout`` never runs, and psycopg's blocking calls have
+no timeout of their own: ``stop()`` would wait for as long as the peer stays frozen.
+
+One watchdog thread per process (started at the first guarded call) shuts down the socket of a call that outlives
+its deadline. The blocked call then fails at once as a broken connection, and the store's caller spools the
+record (``tracker.spool``). The socket is shut down through a duplicate of its descriptor, never closed here: the
+connection's owner still closes it, so a descriptor number is never closed twice or reused under it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+logger = logging.getLogger(__name__)
+
+
+class Guard:
+    """One guarded call: ``fired`` is true when its deadline passed and its socket was shut down."""
+
+    __slots__ = ("deadline", "fd", "fired")
+
+    def __init__(self, fd: int, deadline: float) -> None:
+        self.fd = fd
+        self.deadline = deadline
+        self.fired = False
+
+
+class Watchdog:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: set[Guard] = set()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def guard(self, fd: int, seconds: float) -> Iterator[Guard]:
+        """Shut down socket ``fd`` if the block is still running after ``seconds``."""
+        guard = Guard(fd, time.monotonic() + seconds)
+        with self._cond:
+            self._armed.add(guard)
+            if self._thread is None or not self._thread.is_alive():  # also after fork(): threads do not survive it
+                self._thread = threading.Thread(target=self._watch, name="tracker-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        try:
+            yield guard
+        finally:
+            with self._cond:  # the watchdog checks under this lock: once we are out, our socket is never touched
+                self._armed.discard(guard)
+
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for guard in [g for g in self._armed if g.deadline <= now]:
+                    self._armed.discard(guard)
+                    guard.fired = True
+                    _shut_down(guard.fd)
+                wait = min((g.deadline for g in self._armed), default=now + 3600.0) - now
+                self._cond.wait(max(wait, 0.0))
+
+
+def _shut_down(fd: int) -> None:
+    try:
+        duplicate = socket.socket(fileno=os.dup(fd))
+    except OSError as exc:
+        logger.debug("deadline passed but socket %d could not be reached: %s", fd, exc)
+        return
+    try:
+        duplicate.shutdown(socket.SHUT_RDWR)  # acts on the socket itself: the blocked call sees the end at once
+    except OSError as exc:
+        logger.debug("deadline passed; shutting socket %d down failed: %s", fd, exc)
+    finally:
+        duplicate.close()  # only the duplicate descriptor
+
+
+_watchdog: Watchdog | None = None
+_lock = threading.Lock()
+_fork_hook = False
+
+
+def watchdog() -> Watchdog:
+    """The process's watchdog (made at first use: no thread for processes that never write over the network)."""
+    global _watchdog, _fork_hook
+    with _lock:
+        if _watchdog is None:
+            _watchdog = Watchdog()
+            if not _fork_hook and hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_forget_after_fork)
+                _fork_hook = True
+        return _watchdog
+
+
+def _forget_after_fork() -> None:
+    """The child starts afresh: the parent's watchdog thread is gone, and its lock may have been held at fork."""
+    global _watchdog, _lock
+    _watchdog, _lock = None, threading.Lock()
