@@ -662,3 +662,15 @@ def test_a_configuration_reads_the_default_store_and_the_live_token_once(
     assert fresh.store_location() == str(tmp_path / "second" / "tracker" / "runs.db")
     assert isinstance(fresh.intensity_provider(), LiveIntensity)
     assert resolve({"store": str(tmp_path / "x.db")}).store_location() == str(tmp_path / "x.db")
+
+
+def test_a_configuration_copies_and_pickles_without_what_a_process_cached_on_it() -> None:
+    import copy
+    import pickle
+
+    config = resolve({"project": "p", "pue": 1.3})
+    config.pue_model(), config.intensity_provider(), config.store_location()
+    assert {"_pue", "_provider", "_default_store"} <= set(vars(config))
+    for twin in (pickle.loads(pickle.dumps(config)), copy.deepcopy(config), copy.copy(config)):
+        assert twin == config and not [key for key in vars(twin) if key.startswith("_")]
+        assert twin.pue_model().constant == 1.3  # worked out again where used

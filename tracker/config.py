@@ -78,9 +78,14 @@ class Config:
         """The settings that change how power is measured: runs that share them share one meter."""
         return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copied and pickled without what this process cached on it (``_pue``, ``_provider`` and its HTTP
+        client, ``_default_store``): the copy works them out again where it is used."""
+        return {key: value for key, value in self.__dict__.items() if not key.startswith("_")}
+
     def store_location(self) -> str:
         """Where runs are written: ``store``, else the default SQLite file in the user's data directory (that
-        path is read from the environment once per configuration, like every other setting)."""
+        path is read from the environment at the configuration's first run's end, and kept)."""
         location = self.store or self.__dict__.get("_default_store")
         if location is None:
             from tracker.paths import default_store
@@ -104,7 +109,7 @@ class Config:
 
     def intensity_provider(self) -> IntensityProvider:
         """The grid-intensity provider: embedded, or live when asked for (``live=auto``: when the Electricity
-        Maps token is set). Chosen once per configuration: the token is read from the environment then."""
+        Maps token is set). Chosen once per configuration, at its first run's end: the token is read then."""
         provider = self.__dict__.get("_provider")
         if provider is None:
             from tracker.intensity import provider_for

@@ -174,10 +174,8 @@ def _target_digest(kind: str, location: str) -> str:
 
 def put(kind: str, location: str, record: RunRecord) -> Path:
     """Spool one record for one target (atomically; the same run for the same target is one file)."""
-    global _puts
     if kind not in KINDS:
         raise ValueError(f"unknown target kind {kind!r}")
-    _puts += 1  # before the file exists: a run's end that reads the old count looks again next time
     directory = spool_dir()
     directory.mkdir(parents=True, exist_ok=True)
     safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record.run_id)[:100]
@@ -200,7 +198,16 @@ def put(kind: str, location: str, record: RunRecord) -> Path:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    _count_put()
     return path
+
+
+def _count_put() -> None:
+    """Once the file is in place: a run's end that listed the spool before it read the old count, and looks
+    again at its next write (counted under a lock: threads may spool at once)."""
+    global _puts
+    with _failing_lock:
+        _puts += 1
 
 
 def _names(suffix: str = ".json") -> list[str]:

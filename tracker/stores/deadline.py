@@ -7,8 +7,8 @@ no timeout of their own: ``stop()`` would wait for as long as the peer stays fro
 
 One watchdog thread per process (started at the first guarded call) shuts down the socket of a call that outlives
 its deadline. The blocked call then fails at once as a broken connection, and the store's caller spools the
-record (``tracker.spool``). The socket is shut down through a duplicate of its descriptor, never closed here: the
-connection's owner still closes it, so a descriptor number is never closed twice or reused under it.
+record (``tracker.spool``). Each guard works on its own duplicate of the socket's descriptor (see :class:`Guard`):
+the connection's descriptor is never closed here.
 """
 
 from __future__ import annotations
@@ -25,14 +25,33 @@ logger = logging.getLogger(__name__)
 
 
 class Guard:
-    """One guarded call: ``fired`` is true when its deadline passed and its socket was shut down."""
+    """One guarded call: ``fired`` is true when its deadline passed and its socket was shut down.
 
-    __slots__ = ("deadline", "fd", "fired")
+    It holds its own duplicate of the socket's descriptor, taken when armed: if the connection's owner closes its
+    descriptor meanwhile (libpq does on a fatal error) and the number is reused by another file, the watchdog
+    still reaches the right socket, and only ever closes its own duplicate.
+    """
 
-    def __init__(self, fd: int, deadline: float) -> None:
-        self.fd = fd
+    __slots__ = ("deadline", "fired", "sock")
+
+    def __init__(self, sock: socket.socket | None, deadline: float) -> None:
+        self.sock = sock  # None: the descriptor was not a socket we could duplicate; this guard cannot fire
         self.deadline = deadline
         self.fired = False
+
+
+def _duplicate(fd: int) -> socket.socket | None:
+    try:
+        copy = os.dup(fd)
+    except OSError as exc:
+        logger.debug("no deadline for descriptor %d: %s", fd, exc)
+        return None
+    try:
+        return socket.socket(fileno=copy)
+    except OSError as exc:
+        os.close(copy)
+        logger.debug("no deadline for descriptor %d: %s", fd, exc)
+        return None
 
 
 class Watchdog:
@@ -44,18 +63,21 @@ class Watchdog:
     @contextlib.contextmanager
     def guard(self, fd: int, seconds: float) -> Iterator[Guard]:
         """Shut down socket ``fd`` if the block is still running after ``seconds``."""
-        guard = Guard(fd, time.monotonic() + seconds)
-        with self._cond:
-            self._armed.add(guard)
-            if self._thread is None or not self._thread.is_alive():  # also after fork(): threads do not survive it
-                self._thread = threading.Thread(target=self._watch, name="tracker-deadlines", daemon=True)
-                self._thread.start()
-            self._cond.notify()
+        guard = Guard(_duplicate(fd), time.monotonic() + seconds)
+        if guard.sock is not None:
+            with self._cond:
+                self._armed.add(guard)
+                if self._thread is None or not self._thread.is_alive():  # also after fork(): no thread survives it
+                    self._thread = threading.Thread(target=self._watch, name="tracker-deadlines", daemon=True)
+                    self._thread.start()
+                self._cond.notify()
         try:
             yield guard
         finally:
-            with self._cond:  # the watchdog checks under this lock: once we are out, our socket is never touched
-                self._armed.discard(guard)
+            if guard.sock is not None:
+                with self._cond:  # the watchdog acts under this lock: once out, our socket is never touched
+                    self._armed.discard(guard)
+                guard.sock.close()  # our duplicate only
 
     def _watch(self) -> None:
         with self._cond:
@@ -64,23 +86,14 @@ class Watchdog:
                 for guard in [g for g in self._armed if g.deadline <= now]:
                     self._armed.discard(guard)
                     guard.fired = True
-                    _shut_down(guard.fd)
+                    sock = guard.sock
+                    assert sock is not None  # only guards with a socket are armed
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError as exc:  # already shut down by its owner: the call is ending anyway
+                        logger.debug("deadline passed; shutting the socket down failed: %s", exc)
                 wait = min((g.deadline for g in self._armed), default=now + 3600.0) - now
                 self._cond.wait(max(wait, 0.0))
-
-
-def _shut_down(fd: int) -> None:
-    try:
-        duplicate = socket.socket(fileno=os.dup(fd))
-    except OSError as exc:
-        logger.debug("deadline passed but socket %d could not be reached: %s", fd, exc)
-        return
-    try:
-        duplicate.shutdown(socket.SHUT_RDWR)  # acts on the socket itself: the blocked call sees the end at once
-    except OSError as exc:
-        logger.debug("deadline passed; shutting socket %d down failed: %s", fd, exc)
-    finally:
-        duplicate.close()  # only the duplicate descriptor
 
 
 _watchdog: Watchdog | None = None

@@ -49,8 +49,11 @@ KEEPALIVE = {
 }
 # A write that has not returned after this long is given up and spooled, whatever the server's state: the socket
 # is shut down under it (tracker.stores.deadline). A write takes milliseconds; the server cancels one stuck for
-# STATEMENT_TIMEOUT_MS itself, so this only fires when nothing answers at all (a frozen server or proxy).
+# STATEMENT_TIMEOUT_MS itself, so this only fires when nothing answers at all (a frozen server or proxy). A batch
+# (the spool's delivery, `tracker sync`) gets ROW_DEADLINE_S more per record: each of its statements has its own
+# statement_timeout, and an old libpq without pipelining pays a round trip per record.
 WRITE_DEADLINE_S = 15.0
+ROW_DEADLINE_S = 0.2
 SLOW_CONNECT_S = 1.0  # a failed connect slower than this (packets dropped) is not retried for BACKOFF_S
 BACKOFF_S = 30.0
 LOCK_KEY = 0x7472_6B72  # pg_advisory_xact_lock key for schema changes ("trkr")
@@ -187,13 +190,16 @@ class PostgresStore(Store):
 
     # connections -------------------------------------------------------------------------------------------
 
+    def _not_backing_off(self) -> None:
+        if time.monotonic() < self._retry_at:
+            raise StoreError(f"PostgreSQL store {self.label} unreachable (the last attempt timed out); not retried yet")
+
     def _connect(self) -> psycopg.Connection[Any]:
         conn = getattr(self._local, "conn", None)
         if conn is not None and not conn.closed and not conn.broken:
             return conn
         self._local.conn = None
-        if time.monotonic() < self._retry_at:
-            raise StoreError(f"PostgreSQL store {self.label} unreachable (the last attempt timed out); not retried yet")
+        self._not_backing_off()
         psycopg = _psycopg()
         from psycopg.conninfo import conninfo_to_dict
 
@@ -237,6 +243,8 @@ class PostgresStore(Store):
         fails at once; no retry then (nothing answers), and connects are not tried again for ``BACKOFF_S``.
         """
         psycopg = _psycopg()
+        if deadline_s is not None:  # a write: not on another thread's connection either while backing off
+            self._not_backing_off()
         for attempt in (1, 2):
             reused = getattr(self._local, "conn", None) is not None
             conn = self._connect()
@@ -280,7 +288,7 @@ class PostgresStore(Store):
             with conn.transaction(), conn.cursor() as cursor:
                 cursor.executemany(_UPSERT, batch)
 
-        self._call(f"write {len(batch)} runs to", action, WRITE_DEADLINE_S)
+        self._call(f"write {len(batch)} runs to", action, WRITE_DEADLINE_S + ROW_DEADLINE_S * len(batch))
 
     def rows(
         self, limit: int | None = None, since: datetime | None = None, until: datetime | None = None, **filters: Any
