@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -59,6 +60,7 @@ class Watchdog:
         self._cond = threading.Condition()
         self._armed: set[Guard] = set()
         self._thread: threading.Thread | None = None
+        self._wake_at = math.inf  # when the watchdog wakes next by itself: a later deadline needs no wake-up
 
     @contextlib.contextmanager
     def guard(self, fd: int, seconds: float) -> Iterator[Guard]:
@@ -70,7 +72,8 @@ class Watchdog:
                 if self._thread is None or not self._thread.is_alive():  # also after fork(): no thread survives it
                     self._thread = threading.Thread(target=self._watch, name="tracker-deadlines", daemon=True)
                     self._thread.start()
-                self._cond.notify()
+                elif guard.deadline < self._wake_at:  # not a thread wake-up (a context switch) per write
+                    self._cond.notify()
         try:
             yield guard
         finally:
@@ -92,8 +95,8 @@ class Watchdog:
                         sock.shutdown(socket.SHUT_RDWR)
                     except OSError as exc:  # already shut down by its owner: the call is ending anyway
                         logger.debug("deadline passed; shutting the socket down failed: %s", exc)
-                wait = min((g.deadline for g in self._armed), default=now + 3600.0) - now
-                self._cond.wait(max(wait, 0.0))
+                self._wake_at = min((g.deadline for g in self._armed), default=now + 3600.0)
+                self._cond.wait(max(self._wake_at - now, 0.0))
 
 
 _watchdog: Watchdog | None = None
@@ -104,6 +107,8 @@ _fork_hook = False
 def watchdog() -> Watchdog:
     """The process's watchdog (made at first use: no thread for processes that never write over the network)."""
     global _watchdog, _fork_hook
+    if _watchdog is not None:  # every PostgreSQL write asks: no lock once it exists
+        return _watchdog
     with _lock:
         if _watchdog is None:
             _watchdog = Watchdog()
