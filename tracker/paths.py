@@ -41,14 +41,7 @@ def config_file() -> Path:
     return base / "tracker" / "config.toml"
 
 
-_stores: dict[tuple[str | None, ...], str] = {}
-
-
 def default_store() -> str:
-    """The default store: a SQLite file in the user's data directory (remembered per environment: a run's end
-    asks for it, and building the path costs more than the rest of a later start+stop's Python work)."""
-    key = tuple(os.environ.get(name) for name in ("XDG_DATA_HOME", "HOME", "LOCALAPPDATA"))
-    path = _stores.get(key)
-    if path is None:
-        path = _stores[key] = str(data_dir() / "runs.db")
-    return path
+    """The default store: a SQLite file in the user's data directory (a run's end asks ``Config.store_location``,
+    which keeps this per configuration)."""
+    return str(data_dir() / "runs.db")

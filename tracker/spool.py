@@ -75,19 +75,9 @@ class SyncResult:
 
 
 def spool_dir() -> Path:
-    return Path(_spool_path())
-
-
-_spool_cache: dict[tuple[str | None, ...], str] = {}
-
-
-def _spool_path() -> str:
-    """``spool_dir()`` as text, remembered per environment: ``data_dir()`` costs ~10 µs, a run's end has ~300."""
-    key = tuple(os.environ.get(name) for name in ("XDG_DATA_HOME", "HOME", "LOCALAPPDATA"))
-    path = _spool_cache.get(key)
-    if path is None:
-        path = _spool_cache[key] = str(data_dir() / "spool")
-    return path
+    """``<data dir>/spool``, following the environment (a run's end looks here at most once a second per store:
+    ``RECHECK_S``)."""
+    return data_dir() / "spool"
 
 
 def label(location: str) -> str:
@@ -212,7 +202,7 @@ def _count_put() -> None:
 
 def _names(suffix: str = ".json") -> list[str]:
     try:
-        names = os.listdir(_spool_path())
+        names = os.listdir(spool_dir())
     except (FileNotFoundError, NotADirectoryError):  # the common case: no spool; a permission error is raised
         return []
     return sorted(n for n in names if n.endswith(suffix) and not n.startswith("."))

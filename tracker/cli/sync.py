@@ -24,9 +24,8 @@ def register(sub: Any) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     from tracker import spool
     from tracker.config import resolve
-    from tracker.paths import default_store
 
-    configured = resolve({"store": args.store}).store or default_store()
+    configured = resolve({"store": args.store}).store_location()
     if args.to is not None:
         from tracker.stores.base import check_location
 
