@@ -77,8 +77,8 @@ def load(seconds: float) -> int:
 
 def tracked() -> None:
     import tracker
-    from tracker.sources.base import Usage
-    from tracker.sources.nvml import NvmlSource
+    from tracker.measure.sources.base import Usage
+    from tracker.measure.sources.nvml import NvmlSource
 
     section("tracker detect")
     subprocess.run([sys.executable, "-m", "tracker", "detect"], check=False)
@@ -132,7 +132,7 @@ def visible_devices() -> None:
     import pynvml
 
     from tracker.errors import MeasurementError
-    from tracker.sources.nvml import NvmlSource
+    from tracker.measure.sources.nvml import NvmlSource
 
     section("CUDA_VISIBLE_DEVICES")
     pynvml.nvmlInit()

@@ -67,7 +67,7 @@ with tracker.track(project="bench"):
 """,
     "sampler": """
 import tracker
-from tracker.sampler import get_sampler
+from tracker.measure.sampler import get_sampler
 seconds = float(os.environ["BENCH_SECONDS"])
 with tracker.track(project="bench", interval=1.0):
     r0 = resource.getrusage(resource.RUSAGE_SELF); s0 = get_sampler().thread_cpu_seconds()

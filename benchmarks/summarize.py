@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import tracker
-from tracker.records import COLUMNS, iso
+from tracker.records.schema import COLUMNS, iso
 from tracker.stores.sqlite import SqliteStore
 
 

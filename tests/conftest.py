@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker import hardware, location, sampler
+from tracker.grid import location
+from tracker.measure import hardware, sampler
 from tracker.stores import base as stores_base
 
 LAUNCHER_VARIABLES = frozenset(

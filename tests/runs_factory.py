@@ -10,7 +10,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tracker.records import RunRecord
+from tracker.records.schema import RunRecord
 
 HIERARCHY = {
     "acme": {"ml": ["vision", "speech"], "data": ["etl"]},

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tracker.accounting import SECONDS_PER_YEAR, account, embodied_share_kg
+from tracker.carbon.accounting import SECONDS_PER_YEAR, account, embodied_share_kg
+from tracker.carbon.market import Supplier, mix_factor, parse_suppliers
+from tracker.carbon.pue import Pue, PueSchedule, provider_pue
 from tracker.config import resolve
 from tracker.errors import ConfigError
-from tracker.intensity import Intensity
-from tracker.market import Supplier, mix_factor, parse_suppliers
-from tracker.pue import Pue, PueSchedule, provider_pue
+from tracker.grid.intensity import Intensity
 
 DAY = datetime(2026, 3, 14, tzinfo=timezone.utc)
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import tracker
-from tracker.records import COLUMNS
+from tracker.records.schema import COLUMNS
 
 CONTRACT = [
     "run_id", "project", "experiment", "team", "organisation", "started_at", "ended_at", "duration_s",

@@ -12,7 +12,7 @@ import pytest
 
 import tracker
 from tracker.cli import main
-from tracker.records import COLUMNS
+from tracker.records.schema import COLUMNS
 
 
 def cli(*args: str, store: str, check_code: int | None = 0) -> subprocess.CompletedProcess[str]:

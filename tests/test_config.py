@@ -647,7 +647,7 @@ def test_a_configuration_reads_the_default_store_and_the_live_token_once(
 ) -> None:
     """Like every other setting, the default store's path and the Electricity Maps token are read from the
     environment once per configuration (a run's end asks for them; the environment costs microseconds a read)."""
-    from tracker.intensity import EmbeddedIntensity, LiveIntensity
+    from tracker.grid.intensity import EmbeddedIntensity, LiveIntensity
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "first"))
     monkeypatch.delenv("ELECTRICITYMAPS_API_TOKEN", raising=False)

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from tracker import cpu_table
-from tracker.cpu_names import normalize_cpu_name
-from tracker.hardware import Machine, parse_cpuinfo
-from tracker.sources.base import Usage
-from tracker.sources.cpu_model import DEFAULT_W_PER_CORE, CpuModel, load_fraction
-from tracker.sources.ram import W_PER_GB, RamModel
+from tracker.measure import cpu_table
+from tracker.measure.cpu_names import normalize_cpu_name
+from tracker.measure.hardware import Machine, parse_cpuinfo
+from tracker.measure.sources.base import Usage
+from tracker.measure.sources.cpu_model import DEFAULT_W_PER_CORE, CpuModel, load_fraction
+from tracker.measure.sources.ram import W_PER_GB, RamModel
 
 
 def machine(brand: str, sockets: int = 1, cores: int = 8) -> Machine:

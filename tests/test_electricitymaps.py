@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.local_http import Answer, LocalServer, serve
-from tracker import electricitymaps, intensity
 from tracker.config import resolve
-from tracker.electricitymaps import ApiError, Client
-from tracker.intensity import EmbeddedIntensity, LiveIntensity, provider_for
-from tracker.location import Location
-from tracker.zones import zone_table
+from tracker.grid import electricitymaps, intensity
+from tracker.grid.electricitymaps import ApiError, Client
+from tracker.grid.intensity import EmbeddedIntensity, LiveIntensity, provider_for
+from tracker.grid.location import Location
+from tracker.grid.zones import zone_table
 
 TOKEN = "test-token-abc"
 NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
@@ -314,7 +314,7 @@ def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout() -> None:
 def test_tracked_run_across_an_hour_boundary_is_the_sum_of_both_live_hours(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real run (sampler, timeline, finish) whose clock is placed 0.1 s before an hour boundary: the live
     history gives 100 g/kWh before it and 500 g/kWh after, and the record is the per-hour sum, not an average."""
-    from tracker.run import Run
+    from tracker.core.run import Run
 
     boundary = NOW - timedelta(hours=2)  # both hours are settled and inside the last-24-hours history
     body = {"zone": "NL", "history": [point("NL", boundary - timedelta(hours=1), 100), point("NL", boundary, 500)]}

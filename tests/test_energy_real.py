@@ -12,10 +12,10 @@ import psutil
 import pytest
 
 import tracker
-from tracker import hardware
-from tracker.sources.cpu_model import CpuModel
-from tracker.sources.ram import RamModel
-from tracker.usage import machine_cpu_seconds
+from tracker.measure import hardware
+from tracker.measure.sources.cpu_model import CpuModel
+from tracker.measure.sources.ram import RamModel
+from tracker.measure.usage import machine_cpu_seconds
 
 
 @pytest.mark.slow

@@ -214,7 +214,7 @@ def test_no_exporter_configured_imports_nothing_and_watches_nothing(tmp_path: Pa
 def test_live_emissions_use_the_runs_zone_not_only_its_country() -> None:
     """Mid-run emissions follow the configured zone (here a US balancing authority), like the record will."""
     from tracker.exporters import live
-    from tracker.zones import zone_table
+    from tracker.grid.zones import zone_table
 
     run = tracker.Tracker(zone="US-CAL-CISO", pue=1.2, save=False, cpu_watts=1, gpu_watts=0, ram_watts=0)
     run.start()

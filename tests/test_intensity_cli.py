@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.local_http import Answer, serve
-from tracker import electricitymaps, intensity, location
 from tracker.cli import main
-from tracker.zones import zone_table
+from tracker.grid import electricitymaps, intensity, location
+from tracker.grid.zones import zone_table
 
 
 @pytest.fixture(autouse=True)

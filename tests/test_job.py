@@ -14,11 +14,11 @@ import tracker
 from tests.fake_nvml import FakeGpu, FakeNvml
 from tracker.config import resolve
 from tracker.errors import MeasurementError
-from tracker.hardware import Machine
-from tracker.job import CountedElsewhere, JobInfo, detect, job_columns, slurm_tasks_on_node
-from tracker.sources.base import Component, ConstantPower, Usage
-from tracker.sources.detect import build_chains
-from tracker.sources.nvml import NvmlSource
+from tracker.measure.hardware import Machine
+from tracker.measure.job import JobInfo, detect, job_columns, slurm_tasks_on_node
+from tracker.measure.sources.base import Component, ConstantPower, CountedElsewhere, Usage
+from tracker.measure.sources.chains import build_chains
+from tracker.measure.sources.nvml import NvmlSource
 
 MACHINE = Machine("node-1", "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", 2, 40, 80, 64 * 2**30, False)
 TORCHRUN = {

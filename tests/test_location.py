@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.local_http import Answer, LocalServer, closed_port_url, serve
-from tracker import location
 from tracker.config import resolve
 from tracker.errors import ConfigError
+from tracker.grid import location
 
 
 @pytest.fixture(autouse=True)
@@ -265,7 +265,7 @@ def test_default_zone_when_nothing_is_detected() -> None:
 
 
 def test_world_average_is_labelled_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="tracker.location"):
+    with caplog.at_level(logging.WARNING, logger="tracker.grid.location"):
         first = location.resolve(resolve({"cloud_metadata": "off"}))
         location.resolve(resolve({"cloud_metadata": "off"}))
     assert first.source == "world-average" and first.country is None
@@ -290,8 +290,8 @@ def test_unconfigured_offline_run_resolves_as_fast_as_a_configured_one() -> None
 def test_unconfigured_offline_run_ends_as_fast_as_a_configured_one_and_says_which_fallback() -> None:
     """A whole tracked run (start, sampler, finish, record): no lookup hangs, and the record names the fallback once."""
     import tracker
-    from tracker.intensity import country_table
-    from tracker.records import RunRecord
+    from tracker.grid.intensity import country_table
+    from tracker.records.schema import RunRecord
 
     def timed(settings: dict) -> tuple[float, RunRecord]:
         t0 = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pg_support import pg_database  # noqa: F401 - pg_database: the pg_url fixture
 
-from tracker import spool
+from tracker.stores import spool
 
 WORKER = Path(__file__).with_name("many_writers_worker.py")
 PROCESSES, RUNS = 8, 500

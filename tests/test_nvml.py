@@ -8,10 +8,10 @@ from fake_nvml import FakeGpu, FakeNvml
 
 from tracker.config import resolve
 from tracker.errors import MeasurementError
-from tracker.hardware import Machine
-from tracker.sources.base import Component, ConstantPower, NullSource, Usage
-from tracker.sources.detect import SourceChain, build_chains
-from tracker.sources.nvml import NvmlSource, visible_selection
+from tracker.measure.hardware import Machine
+from tracker.measure.sources.base import Component, ConstantPower, NullSource, Usage
+from tracker.measure.sources.chains import SourceChain, build_chains
+from tracker.measure.sources.nvml import NvmlSource, visible_selection
 
 USAGE = Usage(dt=1.0, cpu_util=0.5)
 MACHINE = Machine("node-1", "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", 2, 40, 80, 64 * 2**30, False)

@@ -13,11 +13,11 @@ from runs_factory import generated_runs, make_record
 
 import tracker
 from tracker.errors import ConfigError, StoreError
-from tracker.records import COLUMNS
+from tracker.records.schema import COLUMNS
+from tracker.reports.summary import summarize
 from tracker.stores import base, open_store
 from tracker.stores.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore, redact, sql_type
 from tracker.stores.sqlite import SqliteStore
-from tracker.summary import summarize
 
 
 def _both(pg_url: str, tmp_path: Path, records: list) -> tuple[PostgresStore, SqliteStore]:

@@ -16,13 +16,13 @@ from fake_powercap import DRAM_RANGE_UJ, PACKAGE_RANGE_UJ, FakePowercap, build_p
 import tracker
 from tracker.config import resolve
 from tracker.errors import MeasurementError
-from tracker.hardware import Machine
-from tracker.sources import detect, rapl
-from tracker.sources.base import Component, Usage
-from tracker.sources.cpu_model import CpuModel
-from tracker.sources.detect import build_chains
-from tracker.sources.nvml import NvmlSource
-from tracker.sources.rapl import RaplSource
+from tracker.measure.hardware import Machine
+from tracker.measure.sources import chains, rapl
+from tracker.measure.sources.base import Component, Usage
+from tracker.measure.sources.chains import build_chains
+from tracker.measure.sources.cpu_model import CpuModel
+from tracker.measure.sources.nvml import NvmlSource
+from tracker.measure.sources.rapl import RaplSource
 
 USAGE = Usage(dt=1.0, cpu_util=0.5)
 #: Two sockets of a CPU that is in the embedded TDP table (so no "unknown CPU" warning from the model).
@@ -252,7 +252,7 @@ def test_end_to_end_run_reports_exactly_the_rapl_joules(
     monkeypatch.setattr(rapl, "DEFAULT_ROOT", tree.root)
     # no GPU, whatever machine runs the tests
     no_driver = FakeNvml(init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
-    monkeypatch.setattr(detect, "_nvml_source", lambda: NvmlSource(nvml=no_driver, environ={}))
+    monkeypatch.setattr(chains, "_nvml_source", lambda: NvmlSource(nvml=no_driver, environ={}))
     package_uj = {"intel-rapl:0": 3_000_000, "intel-rapl:1": 1_500_000}
     dram_uj = {"intel-rapl:0:2": 400_000, "intel-rapl:1:2": 250_000}
 

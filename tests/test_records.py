@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from runs_factory import make_record
 
-from tracker.records import RunRecord, iso, json_texts
+from tracker.records.schema import RunRecord, iso, json_texts
 
 
 @pytest.mark.parametrize(

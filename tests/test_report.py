@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from runs_factory import generated_runs, make_record
 
+from tracker.carbon.equivalents import CONSTANTS, Equivalents
 from tracker.cli import main
-from tracker.equivalents import CONSTANTS, Equivalents
-from tracker.periods import period_labels
+from tracker.reports.periods import period_labels
+from tracker.reports.summary import TOTALS
 from tracker.stores.sqlite import SqliteStore
-from tracker.summary import TOTALS
 
 HOSTILE = [
     '<script>alert("x")</script>',
@@ -280,7 +280,7 @@ def test_annual_statement(store_file, capsys):
 
 
 def test_recommendations_for_a_cloud_region_and_a_zone(tmp_path, capsys):
-    from tracker.zones import zone_table
+    from tracker.grid.zones import zone_table
 
     table = zone_table()
     path = str(tmp_path / "r.db")
@@ -328,7 +328,7 @@ def _history(zone: str, clean_hours: set[int]) -> dict:
 
 def test_recommendations_give_greener_hours_from_a_local_electricity_maps(tmp_path, capsys, monkeypatch):
     from tests.local_http import Answer, serve
-    from tracker import electricitymaps
+    from tracker.grid import electricitymaps
 
     clean = {2, 3, 4, 13, 14, 15}  # a quarter of the day
     path = str(tmp_path / "h.db")
@@ -357,7 +357,7 @@ def test_recommendations_give_greener_hours_from_a_local_electricity_maps(tmp_pa
 
 def test_recommendations_survive_a_failing_electricity_maps(tmp_path, capsys, monkeypatch):
     from tests.local_http import Answer, serve
-    from tracker import electricitymaps
+    from tracker.grid import electricitymaps
 
     path = str(tmp_path / "f.db")
     SqliteStore(path).write(make_record(1, zone="US-CAL-CISO", cpu_energy_kwh=1.0))
@@ -373,7 +373,7 @@ def test_recommendations_survive_a_failing_electricity_maps(tmp_path, capsys, mo
 
 def test_a_zone_without_neighbours_is_not_called_the_greenest(tmp_path, capsys):
     """MT (an island, no zone family) has no neighbour: that is "not compared", not "already the greenest"."""
-    from tracker.zones import zone_table
+    from tracker.grid.zones import zone_table
 
     table = zone_table()
     cleanest = table.neighbours("US-CAL-CISO")[0].zone  # the cleanest of its family: nothing cleaner nearby
@@ -440,7 +440,7 @@ def test_time_chart_has_round_gridlines_above_the_largest_bar():
 def test_time_chart_shows_months_without_runs_as_empty(tmp_path, capsys):
     from datetime import datetime, timezone
 
-    from tracker.periods import period_labels
+    from tracker.reports.periods import period_labels
 
     assert period_labels("2026-W52", "2027-W01", "week") == ["2026-W52", "2026-W53", "2027-W01"]
     assert period_labels("2025-Q4", "2026-Q2", "quarter") == ["2025-Q4", "2026-Q1", "2026-Q2"]

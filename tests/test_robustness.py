@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 import tracker
-from tracker import finish
 from tracker.config import resolve
-from tracker.run import Run
-from tracker.sources.base import Component
-from tracker.timeline import Timeline
-from tracker.usage import UsageProbe
+from tracker.core import finish
+from tracker.core.run import Run
+from tracker.measure.sources.base import Component
+from tracker.measure.timeline import Timeline
+from tracker.measure.usage import UsageProbe
 
 
 class GrowingDeque(deque):
@@ -78,7 +78,7 @@ def test_process_tree_time_never_steps_back(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(probe, "_tree", lambda: next(readings))
     probe._tree_cpu = 90.0
     monkeypatch.setattr(
-        "tracker.usage.machine_cpu_seconds", iter([(1000.0, 2000.0), (1010, 2020), (1020, 2040)]).__next__
+        "tracker.measure.usage.machine_cpu_seconds", iter([(1000.0, 2000.0), (1010, 2020), (1020, 2040)]).__next__
     )
     probe._busy, probe._total = 990.0, 1980.0
     shares = [probe.read(1.0).cpu_share for _ in range(3)]

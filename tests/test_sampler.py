@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from waiting import wait_for
 
-from tracker import usage
-from tracker.hardware import Machine
-from tracker.meter import DEFER_TICKS, Meter
-from tracker.sampler import Sampler
-from tracker.sources.base import Component, NullSource
-from tracker.sources.cpu_model import CpuModel
-from tracker.sources.detect import SourceChain
-from tracker.sources.ram import RamModel
-from tracker.usage import UsageProbe
+from tracker.measure import usage
+from tracker.measure.hardware import Machine
+from tracker.measure.meter import DEFER_TICKS, Meter
+from tracker.measure.sampler import Sampler
+from tracker.measure.sources.base import Component, NullSource
+from tracker.measure.sources.chains import SourceChain
+from tracker.measure.sources.cpu_model import CpuModel
+from tracker.measure.sources.ram import RamModel
+from tracker.measure.usage import UsageProbe
 
 MACHINE = Machine("host", "Test CPU", 1, 4, 8, 16 * 2**30, False)
 # (busy, idle) jiffies after each tick: utilisation changes from tick to tick, so the curve's non-linearity shows

@@ -12,8 +12,8 @@ import pytest
 
 import tracker
 from tracker.config import resolve
-from tracker.run import Run
-from tracker.timeline import Timeline
+from tracker.core.run import Run
+from tracker.measure.timeline import Timeline
 
 
 def hand_timeline() -> Timeline:

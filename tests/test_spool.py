@@ -15,11 +15,10 @@ from pg_support import Relay, pg_database  # noqa: F401 - pg_database: the pg_ur
 from runs_factory import make_record
 
 import tracker
-from tracker import spool
 from tracker.cli import main
 from tracker.paths import data_dir, default_store
-from tracker.records import RunRecord
-from tracker.stores import open_store
+from tracker.records.schema import RunRecord
+from tracker.stores import open_store, spool
 from tracker.stores.postgres import PostgresStore
 from tracker.stores.sqlite import SqliteStore
 
@@ -118,7 +117,7 @@ def test_sqlite_file_of_an_older_tracker_gains_the_new_columns(tmp_path: Path) -
     upgraded when first opened, not left failing so that every run waits in the spool."""
     import sqlite3
 
-    from tracker.records import COLUMNS
+    from tracker.records.schema import COLUMNS
 
     location = str(tmp_path / "old.db")
     old_columns = [c for c in COLUMNS if c not in ("zone", "emissions_market_kg", "embodied_kg", "job_id", "rank")]

@@ -12,7 +12,7 @@ import pytest
 from runs_factory import make_record
 from waiting import wait_for
 
-from tracker.records import COLUMNS, RunRecord
+from tracker.records.schema import COLUMNS, RunRecord
 from tracker.stores import sqlite as sqlite_store
 from tracker.stores.sqlite import CHECKPOINT_EVERY, SAFETY_AUTOCHECKPOINT, SqliteStore
 

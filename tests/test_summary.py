@@ -10,11 +10,11 @@ import pytest
 from runs_factory import generated_runs, make_record
 
 import tracker
-from tracker.periods import period_key, period_series, sql_period
+from tracker.reports.periods import period_key, period_series, sql_period
+from tracker.reports.summary import TOTALS
 from tracker.stores import sqlite_rollup
 from tracker.stores.csv import CsvStore
 from tracker.stores.sqlite import SqliteStore
-from tracker.summary import TOTALS
 
 FIELDS = TOTALS[1:]
 
@@ -150,7 +150,7 @@ def test_bad_arguments_are_config_errors(sqlite_store):
 def test_period_keys_agree_in_python_pandas_and_sqlite(moment, period):
     import sqlite3
 
-    from tracker.records import iso
+    from tracker.records.schema import iso
 
     expected = period_key(moment, period)
     series = period_series(pd.Series(pd.to_datetime([moment], utc=True)), period)

@@ -8,7 +8,7 @@ import pytest
 
 from tracker import data
 from tracker.errors import ConfigError
-from tracker.zones import zone_family, zone_table
+from tracker.grid.zones import zone_family, zone_table
 
 # The two Ember rows older than 2022, documented in docs/methodology.md and tracker/data/PROVENANCE.md.
 DOCUMENTED_OLD_COUNTRIES = {"CF", "EH"}
@@ -153,7 +153,7 @@ def test_neighbours_are_near_not_the_whole_continent() -> None:
 
 
 def test_borders_are_symmetric() -> None:
-    from tracker.zones import _border_map, borders
+    from tracker.grid.zones import _border_map, borders
 
     assert borders("FR") == ("AD", "BE", "CH", "DE", "ES", "GB", "IT", "LU", "MC")
     assert borders(None) == () and borders("IS") == ()

@@ -17,13 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tracker._version import __version__
+from tracker.core.run import Run, Tracker, current_run, task, track
 from tracker.errors import ConfigError, MeasurementError, StoreError, TrackerError
-from tracker.run import Run, Tracker, current_run, task, track
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tracker.estimates import Estimate
+    from tracker.carbon.estimates import Estimate
 
 __all__ = [
     "ConfigError",
@@ -59,9 +59,9 @@ def summarize(runs: pd.DataFrame | None = None, **options: Any) -> pd.DataFrame:
     """Roll-up totals per project (or any labels: ``by=("team", "project")``) and period (``period="month"``).
 
     ``runs``: a DataFrame from :func:`load_runs`, else the store's runs (``store=``), totalled inside the store
-    where it can (SQL). Options and columns: :func:`tracker.summary.summarize` and ``docs/reports.md``.
+    where it can (SQL). Options and columns: :func:`tracker.reports.summary.summarize` and ``docs/reports.md``.
     """
-    from tracker.summary import summarize as _summarize
+    from tracker.reports.summary import summarize as _summarize
 
     return _summarize(runs, **options)
 
@@ -70,8 +70,8 @@ def estimate(energy_kwh: float | None = None, **options: Any) -> Estimate:
     """The carbon of energy measured elsewhere (a meter, a data-centre day), accounted like a run.
 
     ``tracker.estimate(1000, start=..., end=..., pue=1.3, suppliers=[("a", 80, 0.008), ("b", 20, 0.01)])``;
-    see :func:`tracker.estimates.estimate`.
+    see :func:`tracker.carbon.estimates.estimate`.
     """
-    from tracker.estimates import estimate as _estimate
+    from tracker.carbon.estimates import estimate as _estimate
 
     return _estimate(energy_kwh, **options)

@@ -22,9 +22,9 @@ from tracker.errors import ConfigError
 from tracker.paths import config_file
 
 if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV parsing, dataclasses of the tables)
-    from tracker.intensity import IntensityProvider
-    from tracker.market import Supplier
-    from tracker.pue import Pue, PueSchedule
+    from tracker.carbon.market import Supplier
+    from tracker.carbon.pue import Pue, PueSchedule
+    from tracker.grid.intensity import IntensityProvider
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Config:
         constant = self.__dict__.get("_pue")
         if constant is not None:  # a constant never changes: built once per configuration (no import per run)
             return constant
-        from tracker.pue import Pue
+        from tracker.carbon.pue import Pue
 
         if self.pue_schedule:
             return Pue(self.pue, self.pue_source, _load_schedule(self.pue_schedule))  # the file may have changed
@@ -112,7 +112,7 @@ class Config:
         Maps token is set). Chosen once per configuration, at its first run's end: the token is read then."""
         provider = self.__dict__.get("_provider")
         if provider is None:
-            from tracker.intensity import provider_for
+            from tracker.grid.intensity import provider_for
 
             provider = provider_for(self)
             object.__setattr__(self, "_provider", provider)
@@ -140,7 +140,7 @@ _FLOATS = (
 
 @functools.lru_cache(maxsize=8)
 def _schedule_at(path: str, stamp: tuple[int, int]) -> PueSchedule:
-    from tracker.pue import PueSchedule
+    from tracker.carbon.pue import PueSchedule
 
     return PueSchedule.load(path)
 
@@ -196,7 +196,7 @@ def _coerce(key: str, value: Any) -> Any:
     if value is None:
         return None
     if key == "pue":
-        from tracker.pue import provider_pue
+        from tracker.carbon.pue import provider_pue
 
         if isinstance(value, str) and (provider_pue(value) or value.strip().lower().endswith(".csv")):
             return value.strip()  # a provider's published value or a site schedule: resolved by _validate
@@ -213,7 +213,7 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "tags":
         return _to_tags(key, value)
     if key == "suppliers":
-        from tracker.market import parse_suppliers
+        from tracker.carbon.market import parse_suppliers
 
         return parse_suppliers(value)
     if key == "cloud_provider":
@@ -225,7 +225,7 @@ def _resolve_pue(values: dict[str, Any], origins: dict[str, str]) -> None:
     """``pue`` may name a provider (``"aws"``) or a schedule file: turn it into a number and its source."""
     pue = values.get("pue", 1.0)
     if isinstance(pue, str):
-        from tracker.pue import provider_pue
+        from tracker.carbon.pue import provider_pue
 
         published = provider_pue(pue)
         if published is not None:
@@ -283,11 +283,11 @@ def _validate(values: dict[str, Any]) -> None:
         check_location(store)
     country = values.get("country")
     if country is not None:
-        from tracker.intensity import country_table
+        from tracker.grid.intensity import country_table
 
         values["country"] = country_table().canonical(country)
     if values.get("zone") is not None or values.get("default_zone") is not None or values.get("cloud_region"):
-        from tracker.zones import zone_table
+        from tracker.grid.zones import zone_table
 
         table = zone_table()
         for key in ("zone", "default_zone"):
@@ -297,7 +297,7 @@ def _validate(values: dict[str, Any]) -> None:
             table.cloud(values["cloud_provider"], values["cloud_region"])  # ConfigError when unknown
 
 
-# Environment variables that point tracker.location at other endpoints (tests, proxies): not settings.
+# Environment variables that point tracker.grid.location at other endpoints (tests, proxies): not settings.
 _ENDPOINT_ENV = ("TRACKER_METADATA_", "TRACKER_GEOIP_URL")
 
 

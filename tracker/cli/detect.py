@@ -19,11 +19,12 @@ def register(sub: Any) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from tracker import hardware, location
     from tracker.config import resolve
-    from tracker.intensity import provider_for
-    from tracker.meter import Meter
-    from tracker.sources.base import Component
+    from tracker.grid import location
+    from tracker.grid.intensity import provider_for
+    from tracker.measure import hardware
+    from tracker.measure.meter import Meter
+    from tracker.measure.sources.base import Component
 
     config = resolve(settings(args))
     machine = hardware.detect()

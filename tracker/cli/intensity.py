@@ -40,9 +40,9 @@ def _arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_intensity(args: argparse.Namespace) -> int:
-    from tracker import location
     from tracker.config import resolve
-    from tracker.intensity import EmbeddedIntensity, live_enabled, provider_for
+    from tracker.grid import location
+    from tracker.grid.intensity import EmbeddedIntensity, live_enabled, provider_for
 
     config = resolve(_arguments(args))
     place = location.resolve(config)

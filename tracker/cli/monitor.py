@@ -98,7 +98,7 @@ class _Stop:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from tracker.config import resolve
-    from tracker.run import Run
+    from tracker.core.run import Run
 
     every = parse_duration(args.every)
     if args.mode == "process":

@@ -50,7 +50,7 @@ def _by(values: list[str] | None) -> tuple[str, ...]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from tracker.config import resolve
-    from tracker.periods import as_utc
+    from tracker.reports.periods import as_utc
     from tracker.stores import open_store
 
     store = open_store(resolve({"store": args.store}).store)

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tracker.run import Tracker
+    from tracker.core.run import Tracker
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":

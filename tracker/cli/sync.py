@@ -22,8 +22,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from tracker import spool
     from tracker.config import resolve
+    from tracker.stores import spool
 
     configured = resolve({"store": args.store}).store_location()
     if args.to is not None:

@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_zones(args: argparse.Namespace) -> int:
-    from tracker.zones import zone_table
+    from tracker.grid.zones import zone_table
 
     table = zone_table()
     clouds = table.cloud_regions(args.provider) if args.kind in (None, "cloud") else []

@@ -15,8 +15,8 @@ from tracker.errors import ConfigError
 
 if TYPE_CHECKING:
     from tracker.config import Config
-    from tracker.records import RunRecord
-    from tracker.run import Run
+    from tracker.core.run import Run
+    from tracker.records.schema import RunRecord
 
 logger = logging.getLogger(__name__)
 

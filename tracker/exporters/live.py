@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from tracker.accounting import J_PER_KWH
+from tracker.carbon.accounting import J_PER_KWH
 
 if TYPE_CHECKING:
-    from tracker.records import RunRecord
-    from tracker.run import Run
+    from tracker.core.run import Run
+    from tracker.records.schema import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ LINGER_S = 120.0  # how long a finished run's final values stay visible to scrap
 
 
 @dataclass(frozen=True)
-class Reading:
+class LiveFigures:
     """One run's figures at the moment of a scrape. Energy and emissions are cumulative since the run began."""
 
     project: str
@@ -63,8 +63,8 @@ def _grams_per_joule(run: Run) -> float:
     """The embedded intensity x PUE of the run's location (as far as it is known at its start, without waiting for
     detection or the network): live emissions; the record's figure replaces it at the end."""
     try:
-        from tracker.intensity import default_provider
-        from tracker.location import Location
+        from tracker.grid.intensity import default_provider
+        from tracker.grid.location import Location
 
         config = run.config
         place = run.location.peek() if run.location is not None else None
@@ -100,13 +100,13 @@ def finished(run: Run, record: RunRecord) -> None:
             watched.ended = time.monotonic()
 
 
-def _read(watched: Watched) -> Reading | None:
+def _read(watched: Watched) -> LiveFigures | None:
     run, record = watched.run, watched.record
     experiment = run.config.experiment or ""
     if record is not None:
         joules = tuple(getattr(record, f"{c}_energy_kwh") * J_PER_KWH for c in COMPONENTS)
         grams = record.emissions_kg * 1000.0
-        return Reading(run.config.project, experiment, run.run_id, joules, (0.0, 0.0, 0.0), grams, False)  # type: ignore[arg-type]
+        return LiveFigures(run.config.project, experiment, run.run_id, joules, (0.0, 0.0, 0.0), grams, False)  # type: ignore[arg-type]
     meter = run.meter
     if meter is None or not run.active:
         return None  # stopping right now (or accounting failed): nothing consistent to show
@@ -120,10 +120,10 @@ def _read(watched: Watched) -> Reading | None:
             width = timeline.t[-1] - timeline.t[-2]
             watts = tuple((s[-1] - s[-2]) / width for s in (timeline.cpu, timeline.gpu, timeline.ram))  # type: ignore[assignment]
     grams = sum(joules) * watched.grams_per_joule
-    return Reading(run.config.project, experiment, run.run_id, joules, watts, grams, True)
+    return LiveFigures(run.config.project, experiment, run.run_id, joules, watts, grams, True)
 
 
-def snapshot(run_id: str | None = None) -> list[Reading]:
+def snapshot(run_id: str | None = None) -> list[LiveFigures]:
     """The figures of every watched run (or of one), read now; drops finished runs past their linger time."""
     now = time.monotonic()
     with _lock:

@@ -12,12 +12,12 @@ finished run's last values, as it is meant to for batch jobs.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from tracker.exporters import live
+from tracker.forks import after_fork
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,6 @@ class Pusher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._failed: set[str] = set()
-        self._fork_hook = False
 
     def _forget(self) -> None:
         self._lock = threading.Lock()
@@ -137,9 +136,7 @@ class Pusher:
         self._thread = None
 
     def add(self, run_id: str, gateway: str) -> None:
-        if not self._fork_hook and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._forget)  # the parent pushes its own runs
-            self._fork_hook = True
+        after_fork(self._forget)  # the parent pushes its own runs
         with self._lock:
             self._runs[run_id] = gateway
             if self._thread is None or not self._thread.is_alive():

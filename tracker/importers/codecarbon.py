@@ -29,7 +29,7 @@ from typing import Any
 
 from tracker._version import __version__
 from tracker.errors import TrackerError
-from tracker.records import RunRecord
+from tracker.records.schema import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def _alpha2(code: str | None) -> str | None:
     if code is None:
         return None
     from tracker.errors import ConfigError
-    from tracker.intensity import country_table
+    from tracker.grid.intensity import country_table
 
     try:
         return country_table().canonical(code)

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tracker.errors import ConfigError
+from tracker.reports.summary import summarize
 from tracker.stores.base import Store
-from tracker.summary import summarize
 
 
 @dataclass

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tracker.equivalents import Equivalents
-from tracker.summary import TOTALS, group_columns, summarize
+from tracker.carbon.equivalents import Equivalents
+from tracker.reports.summary import TOTALS, group_columns, summarize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,7 +93,7 @@ def build_report(
 
 def _with_empty_periods(timeline: list[dict[str, Any]], period: str) -> list[dict[str, Any]]:
     """The totals per period with the periods between that had no runs, as zeros: a time axis without holes."""
-    from tracker.periods import period_labels
+    from tracker.reports.periods import period_labels
 
     if not timeline or any(row["period"] is None for row in timeline):
         return timeline

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tracker._version import __version__
-from tracker.equivalents import CONSTANTS, LABELS
+from tracker.carbon.equivalents import CONSTANTS, LABELS
 from tracker.reports.data import Report
 from tracker.reports.text import _SHOWN, _cell, _label
 

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from tracker.errors import ConfigError, TrackerError
+from tracker.reports.summary import summarize
 from tracker.stores.base import Store
-from tracker.summary import summarize
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def recommend(
     store: Store, since: datetime | None = None, until: datetime | None = None, **labels: str | None
 ) -> list[Recommendation]:
     """One recommendation per place with energy, most emitting first."""
-    from tracker.zones import zone_table
+    from tracker.grid.zones import zone_table
 
     table = zone_table()
     filters = {k: v for k, v in labels.items() if v is not None}
@@ -142,7 +142,7 @@ def _cloud(table: Any, provider: str, region: str, energy: float) -> Recommendat
 
 def _hours(item: Recommendation) -> None:
     """Greener hours from the zone's last 24 hours, when Electricity Maps is configured."""
-    from tracker import electricitymaps
+    from tracker.grid import electricitymaps
 
     if electricitymaps.token() is None:
         item.hourly_note = "hourly data unavailable (set ELECTRICITYMAPS_API_TOKEN for the greener hours of the day)"

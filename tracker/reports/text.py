@@ -7,9 +7,9 @@ import io
 import json
 from typing import Any
 
-from tracker.equivalents import LABELS
+from tracker.carbon.equivalents import LABELS
 from tracker.reports.data import Report
-from tracker.summary import TOTALS
+from tracker.reports.summary import TOTALS
 
 # The columns the table and Markdown forms show (CSV and JSON carry every total).
 _SHOWN = (

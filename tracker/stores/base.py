@@ -8,7 +8,6 @@ one costs a connection and a schema check, which must not happen on every run (s
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -16,8 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
+from tracker.forks import after_fork
 from tracker.paths import default_store
-from tracker.records import RunRecord
+from tracker.records.schema import RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +52,7 @@ class Store(ABC):
             self.write(record)
 
     def dataframe(self, limit: int | None = None, **filters: Any) -> pd.DataFrame:
-        from tracker.frames import to_frame
+        from tracker.records.frames import to_frame
 
         return to_frame(self.rows(limit=limit, **filters))
 
@@ -81,7 +81,6 @@ class Store(ABC):
 
 _cache: dict[str, Store] = {}
 _cache_lock = threading.Lock()
-_fork_hook = False
 
 
 def _forget_after_fork() -> None:
@@ -91,11 +90,8 @@ def _forget_after_fork() -> None:
 
 def open_store(location: str | None = None) -> Store:
     """The store for a location string (``None``: the default SQLite file), cached per process."""
-    global _fork_hook
     location = location or default_store()
-    if not _fork_hook and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_forget_after_fork)
-        _fork_hook = True
+    after_fork(_forget_after_fork)
     with _cache_lock:
         store = _cache.get(location)
         if store is None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import StoreError
-from tracker.periods import as_utc
-from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, parse_iso
+from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, parse_iso
+from tracker.reports.periods import as_utc
 from tracker.stores.base import Store
 
 

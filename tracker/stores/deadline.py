@@ -7,8 +7,8 @@ no timeout of their own: ``stop()`` would wait for as long as the peer stays fro
 
 One watchdog thread per process (started at the first guarded call) shuts down the socket of a call that outlives
 its deadline. The blocked call then fails at once as a broken connection, and the store's caller spools the
-record (``tracker.spool``). Each guard works on its own duplicate of the socket's descriptor (see :class:`Guard`):
-the connection's descriptor is never closed here.
+record (``tracker.stores.spool``). Each guard works on its own duplicate of the socket's descriptor (see
+:class:`Guard`): the connection's descriptor is never closed here.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+
+from tracker.forks import after_fork
 
 logger = logging.getLogger(__name__)
 
@@ -101,20 +103,17 @@ class Watchdog:
 
 _watchdog: Watchdog | None = None
 _lock = threading.Lock()
-_fork_hook = False
 
 
 def watchdog() -> Watchdog:
     """The process's watchdog (made at first use: no thread for processes that never write over the network)."""
-    global _watchdog, _fork_hook
+    global _watchdog
     if _watchdog is not None:  # every PostgreSQL write asks: no lock once it exists
         return _watchdog
     with _lock:
         if _watchdog is None:
             _watchdog = Watchdog()
-            if not _fork_hook and hasattr(os, "register_at_fork"):
-                os.register_at_fork(after_in_child=_forget_after_fork)
-                _fork_hook = True
+            after_fork(_forget_after_fork)
         return _watchdog
 
 

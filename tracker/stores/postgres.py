@@ -6,7 +6,7 @@ versioned in a ``tracker_schema`` table and upgrades itself at first use, under 
 that many processes opening a new database at once do not trip over each other.
 
 Connections are opened lazily, one per thread, with a short ``connect_timeout``: the end of a run must not hang on
-an unreachable server (the record goes to the spool instead, see :mod:`tracker.spool`). A broken connection is
+an unreachable server (the record goes to the spool instead, see :mod:`tracker.stores.spool`). A broken connection is
 replaced once per call; a connect that timed out is not retried for a while, so that a run of runs on a host that
 cannot reach the server does not pay the timeout every time. A write has a deadline (``WRITE_DEADLINE_S``) even
 when the peer's kernel keeps acknowledging a frozen process: see :mod:`tracker.stores.deadline`.
@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker.errors import StoreError
-from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
+from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
 from tracker.stores.base import Store
 
 if TYPE_CHECKING:
@@ -317,12 +317,12 @@ class PostgresStore(Store):
     ) -> pd.DataFrame | None:
         """Totals per group computed by the server (``GROUP BY``, ``to_char`` of ``started_at`` in UTC).
 
-        Columns: the ``by`` keys, ``period`` when asked, then :data:`tracker.summary.TOTALS`;
+        Columns: the ``by`` keys, ``period`` when asked, then :data:`tracker.reports.summary.TOTALS`;
         :func:`tracker.summarize` puts the rows in order.
         """
         import pandas as pd
 
-        from tracker.summary import TOTALS
+        from tracker.reports.summary import TOTALS
 
         unknown = [c for c in by if c not in COLUMNS or c in TIME_COLUMNS]
         if unknown:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import operator
-import os
 import sqlite3
 import threading
 import weakref
@@ -24,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
-from tracker.periods import as_utc
-from tracker.records import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
+from tracker.forks import before_fork
+from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
+from tracker.reports.periods import as_utc
 from tracker.stores.base import Store
 
 if TYPE_CHECKING:
@@ -65,7 +65,6 @@ def _where(since: datetime | None, until: datetime | None, filters: dict[str, An
 
 
 _checkpointers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-_fork_hook = False
 
 
 def _finish_checkpoints_before_fork() -> None:
@@ -88,10 +87,7 @@ class SqliteStore(Store):
         self._ready = False
         self._writes = 0  # since the last background checkpoint
         self._checkpointer: threading.Thread | None = None
-        global _fork_hook
-        if not _fork_hook and hasattr(os, "register_at_fork"):
-            os.register_at_fork(before=_finish_checkpoints_before_fork)
-            _fork_hook = True
+        before_fork(_finish_checkpoints_before_fork)
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -195,8 +191,8 @@ class SqliteStore(Store):
         **filters: Any,
     ) -> pd.DataFrame:
         """Totals per group computed in SQLite (see :mod:`tracker.stores.sqlite_rollup` for how and why)."""
+        from tracker.reports.summary import TOTALS
         from tracker.stores.sqlite_rollup import rollup
-        from tracker.summary import TOTALS
 
         where, params = _where(since, until, filters)
         return rollup(self.path, self._connect(), by, TOTALS, period, where, params)

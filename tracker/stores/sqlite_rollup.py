@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
-from tracker.periods import sql_period
-from tracker.records import COLUMNS
+from tracker.records.schema import COLUMNS
+from tracker.reports.periods import sql_period
 
 if TYPE_CHECKING:
     import pandas as pd

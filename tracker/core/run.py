@@ -1,0 +1,382 @@
+"""Runs and spans: the public ``track``, ``Tracker`` and ``task``.
+
+A run is one tracked execution and ends as one record. Spans (``task("name")``, or ``@track`` on a function called
+while a run is active) record two timestamps on the hot path and nothing else; the sampler later attributes
+their energy from the timeline. See ``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tracker.config import Config, resolve
+from tracker.core import lifecycle
+from tracker.errors import TrackerError
+from tracker.records.schema import RunRecord
+
+if TYPE_CHECKING:  # the measuring machinery is imported at the first run, keeping `import tracker` cheap
+    from tracker.grid.location import LocationHandle
+    from tracker.measure.meter import Meter
+    from tracker.measure.timeline import Timeline
+
+logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+_current: ContextVar[Run | None] = ContextVar("tracker_current_run", default=None)
+_active: list[Run] = []  # every active run in this process, oldest first (threads fall back to the newest)
+_active_lock = threading.RLock()  # re-entrant: the SIGTERM handler stops runs on the main thread
+_perf_ns = time.perf_counter_ns
+
+
+def _newest() -> Run | None:
+    """The newest active run; safe while other threads stop runs (no check-then-index race)."""
+    return next(reversed(_active), None)
+
+
+def current_run() -> Run | None:
+    """The run that a span opened here belongs to: this context's run, else the newest active run."""
+    run = _current.get()
+    if run is not None and run.active:
+        return run
+    return _newest()
+
+
+def _stop_all(status: str) -> None:
+    for run in reversed(list(_active)):
+        try:
+            run.stop(status)
+        except Exception as exc:  # at exit nothing may stop the other records from being written
+            logger.error("could not finish run %s: %r", run.run_id, exc)
+
+
+def _forget_after_fork() -> None:
+    for run in _active:
+        run.active = False
+        run.forked = True  # the parent writes this run; the child's stop() returns quietly
+    _active.clear()
+    _current.set(None)
+
+
+class Run:
+    """One tracked execution. While active it collects spans; after :meth:`stop` it holds its record.
+
+    After the run, its record's fields read as attributes: ``run.energy_kwh``, ``run.emissions_kg``,
+    ``run.cpu_method``, ``run.spans`` (see :class:`tracker.records.schema.RunRecord`).
+    """
+
+    def __init__(self, config: Config, *, name: str | None = None, pid: int | None = None) -> None:
+        self.config = config
+        self.name = name
+        self.pid = pid
+        self.run_id = os.urandom(16).hex()  # 128 random bits, like uuid4, without importing uuid
+        self.active = False
+        self.record: RunRecord | None = None
+        self.meter: Meter | None = None
+        self.t0 = 0.0
+        self.wall_offset = 0.0
+        self._spans: deque[tuple[str, int, int]] = deque()
+        self._profile: dict[str, list[float]] = {}  # name -> [calls, seconds, cpu J, gpu J, ram J]
+        self._stop_lock = threading.RLock()
+        self._marks: dict[Any, int] = {}
+        self.forked = False
+        self.exported = False  # live metrics are exported for this run (tracker.exporters)
+        self.location: LocationHandle | None = None  # resolved in the background while the run goes on
+
+    def __getattr__(self, item: str) -> Any:
+        record = self.__dict__.get("record")
+        if record is not None and not item.startswith("_"):
+            try:
+                return getattr(record, item)
+            except AttributeError:
+                pass
+        if record is None and item in RunRecord.__dataclass_fields__:
+            raise AttributeError(f"run {self.__dict__.get('run_id')} has not finished yet: {item} is not known")
+        raise AttributeError(item)
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else (self.record.status if self.record else "new")
+        return f"<Run {self.run_id[:8]} project={self.config.project!r} {state}>"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self, *, at: float | None = None, wall_offset: float | None = None) -> Run:
+        """Begin measuring. ``at`` (a ``perf_counter`` time) and ``wall_offset`` let a run begin exactly where
+        another ends (``tracker monitor``'s contiguous intervals); by default the run begins now."""
+        if self.active or self.record is not None:
+            raise TrackerError("a Run is started once; start a new Tracker run instead")
+        from tracker.measure.sampler import get_sampler
+
+        config = self.config
+        exported = config.metrics_port is not None or bool(config.pushgateway) or config.otel
+        if exported:  # live metrics (docs/metrics.md): a missing extra is a ConfigError, raised before any state
+            from tracker import exporters
+
+            exporters.check(config)
+        sampler = get_sampler()
+        key = (self.config.measurement_key(), self.pid, self.config.interval)
+        config, pid = self.config, self.pid
+        from tracker.measure.meter import Meter
+
+        self.meter = sampler.meter(key, lambda: Meter.for_config(config, pid))
+        from tracker.grid import location
+
+        self.location = location.start(config)
+        lifecycle.install(_stop_all, _forget_after_fork)
+        sampler.attach(self.meter, self)
+        self._marks = self.meter.marks()
+        now = time.perf_counter()
+        self.t0 = now if at is None else at
+        self.wall_offset = (time.time() - now) if wall_offset is None else wall_offset
+        self.active = True
+        with _active_lock:
+            _active.append(self)
+        if exported:
+            self.exported = True
+            exporters.attach(self)
+        return self
+
+    def add_span(self, name: str, start_ns: int, end_ns: int) -> None:
+        """Record a finished span (public for integrations that time work themselves)."""
+        self._spans.append((name, start_ns, end_ns))
+
+    def fold_spans(self, timeline: Timeline, upto: float, final: bool = False) -> None:
+        """Attribute finished spans' energy from the timeline (called by the meter, under its lock)."""
+        spans, profile = self._spans, self._profile
+        if not spans:  # most ticks of most runs: nothing to fold
+            return
+        # a bounded pass: other threads keep appending while we fold, and spans ending after `upto` go back
+        fast = timeline.last_rate() if len(timeline) >= 2 else None
+        if fast is not None:
+            t_prev, e_prev, t_last = fast
+            e_last = (timeline.cpu[-1], timeline.gpu[-1], timeline.ram[-1])
+            width = t_last - t_prev
+            rates = tuple((e_last[i] - e_prev[i]) / width for i in range(3)) if width > 0 else (0.0, 0.0, 0.0)
+        pending = []
+        for _ in range(len(spans)):
+            name, a_ns, b_ns = spans.popleft()
+            a, b = a_ns / 1e9, b_ns / 1e9
+            if b > upto:
+                if final:
+                    b = upto
+                else:
+                    pending.append((name, a_ns, b_ns))
+                    continue
+            if fast is not None and a >= t_prev:  # the whole span lies in the last tick: linear
+                d = b - a
+                joules = (rates[0] * d, rates[1] * d, rates[2] * d)
+            else:
+                joules = timeline.between(a, b)
+            stat = profile.get(name)
+            if stat is None:
+                profile[name] = [1, b - a, joules[0], joules[1], joules[2]]
+            else:
+                stat[0] += 1
+                stat[1] += b - a
+                stat[2] += joules[0]
+                stat[3] += joules[1]
+                stat[4] += joules[2]
+        spans.extend(pending)
+
+    def stop(self, status: str = "completed", error: str | None = None, *, at: float | None = None) -> RunRecord:
+        """End the run, write its record to the store(s) and return it. Never raises for a measurement fault.
+
+        ``at``: the ``perf_counter`` time the run ends (not later than now); by default, now."""
+        with self._stop_lock:
+            if not self.active:
+                if self.forked:  # a forked child leaving the parent's block: the parent owns this run
+                    logger.debug("run %s belongs to the parent process; not stopped in the child", self.run_id)
+                    return self.record  # type: ignore[return-value]
+                if self.record is None:
+                    raise TrackerError("this run was never started")
+                return self.record
+            t1 = time.perf_counter() if at is None else at
+            self.active = False
+            with _active_lock:
+                if self in _active:
+                    _active.remove(self)
+            from tracker.core import finish
+
+            try:
+                self.record = finish.finish(self, t1, status, error)
+            except Exception as exc:  # never raise into user code after start, never lose the record
+                logger.error("could not account run %s: %r; writing what is known", self.run_id, exc)
+                self.record = finish.salvage(self, t1, status, error, exc)
+            return self.record
+
+
+class Tracker:
+    """Start and stop runs explicitly, for code that cannot use a ``with`` block or a decorator.
+
+    Settings are the keys of :class:`tracker.config.Config` (``project=``, ``country=``, ``pue=``, ...). A bad
+    value raises :class:`tracker.ConfigError` here. ``stop()`` returns the run's record; ``start()`` again
+    begins a new run.
+    """
+
+    def __init__(self, *, name: str | None = None, pid: int | None = None, **settings: Any) -> None:
+        self.name = name
+        self.pid = pid
+        self._settings = settings
+        self.config = resolve(settings)
+        self.run: Run | None = None
+        self._token: Token[Run | None] | None = None
+
+    def start(self) -> Run:
+        if self.run is not None and self.run.active:
+            raise TrackerError("this tracker is already running; stop() it first")
+        self.run = Run(self.config, name=self.name, pid=self.pid).start()
+        self._token = _current.set(self.run)
+        return self.run
+
+    def stop(self, status: str = "completed", error: str | None = None) -> RunRecord:
+        if self.run is None:
+            raise TrackerError("this tracker was never started")
+        record = self.run.stop(status, error)
+        if self._token is not None:
+            # stopped from another context (a thread, a callback): nothing to restore there
+            with contextlib.suppress(ValueError):
+                _current.reset(self._token)
+            self._token = None
+        return record
+
+    def __enter__(self) -> Run:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop(*outcome(exc))
+
+
+def outcome(exc: BaseException | None) -> tuple[str, str | None]:
+    """The record's status (and error text) for the way a block ended."""
+    if exc is None:
+        return "completed", None
+    if isinstance(exc, SystemExit) and exc.code in (None, 0):
+        return "completed", None
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    return status, f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class _Track:
+    """What ``track(...)`` returns: a decorator and a context manager, re-entrant and safe to share.
+
+    Open blocks are kept per context (thread, asyncio task), so one ``track(...)`` object used by several threads
+    at once stops each thread's own run.
+    """
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self._open: ContextVar[tuple[Tracker, ...]] = ContextVar(f"tracker_track_{id(self)}", default=())
+
+    # context manager: always a new run
+    def __enter__(self) -> Run:
+        tracker = Tracker(**self.settings)
+        run = tracker.start()
+        self._open.set((*self._open.get(), tracker))
+        return run
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        *rest, tracker = self._open.get()
+        self._open.set(tuple(rest))
+        tracker.stop(*outcome(exc))
+
+    # decorator: a span inside an active run, else a new run named after the function
+    def __call__(self, fn: F) -> F:
+        name = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+        settings = self.settings
+        current = _current
+        newest = _newest
+        perf = _perf_ns
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                run = current.get()
+                if run is None or not run.active:
+                    run = newest()
+                if run is not None:
+                    t0 = perf()
+                    try:
+                        return await fn(*args, **kwargs)
+                    finally:
+                        run._spans.append((name, t0, perf()))
+                with Tracker(name=name, **settings):
+                    return await fn(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = current.get()
+            if run is None or not run.active:
+                run = newest()
+            if run is not None:
+                t0 = perf()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    run._spans.append((name, t0, perf()))
+            with Tracker(name=name, **settings):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def track(func: Callable[..., Any] | None = None, /, **settings: Any) -> Any:
+    """Track a function (``@track``, ``@track(project="x")``) or a block (``with track(project="x") as run:``).
+
+    On a function called while a run is active, it opens a span of that run instead of a new run.
+    """
+    if func is not None:
+        if settings or not callable(func):
+            raise TypeError("use @track, @track(key=value, ...) or with track(key=value, ...)")
+        return _Track({})(func)
+    return _Track(settings)
+
+
+class task:
+    """A named span of the active run: ``with task("load"):`` or ``@task("load")``. Spans nest.
+
+    Outside any run it does nothing (the code still runs). One ``task`` object may be reused and shared: open
+    spans are kept per context (thread, asyncio task).
+    """
+
+    __slots__ = ("_open", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._open: ContextVar[tuple[tuple[Run | None, int], ...]] = ContextVar("tracker_task", default=())
+
+    def __enter__(self) -> task:
+        self._open.set((*self._open.get(), (current_run(), _perf_ns())))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = _perf_ns()
+        *rest, (run, start) = self._open.get()
+        self._open.set(tuple(rest))
+        if run is not None:
+            run._spans.append((self.name, start, end))
+
+    def __call__(self, fn: F) -> F:
+        name = self.name
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with task(name):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]

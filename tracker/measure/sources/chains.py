@@ -1,0 +1,174 @@
+"""Pick the best source per component, log the choice once, and fall back when a source fails mid-run.
+
+Preference: a forced value (``cpu_watts=`` ...) > a hardware counter (RAPL, NVML) > a model. A source that
+fails at start or later is replaced by the next one; the chain keeps a note of why, for the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tracker.config import Config
+from tracker.errors import MeasurementError
+from tracker.measure.hardware import Machine
+from tracker.measure.job import JobInfo
+from tracker.measure.sources import rapl
+from tracker.measure.sources.base import (
+    Component,
+    ConstantPower,
+    CountedElsewhere,
+    NullSource,
+    PowerSource,
+    Usage,
+)
+from tracker.measure.sources.cpu_model import CpuModel
+from tracker.measure.sources.ram import RamModel
+from tracker.measure.sources.rapl import RaplSource
+
+logger = logging.getLogger(__name__)
+_logged: set[str] = set()
+
+Factory = Callable[[], PowerSource]
+
+
+def log_once(level: int, message: str) -> None:
+    """Log a message the first time it is seen in this process (choices and faults repeat every run)."""
+    if message not in _logged:
+        _logged.add(message)
+        logger.log(level, message)
+
+
+class SourceChain:
+    """The candidate sources of one component, in order of preference, and the one in use."""
+
+    def __init__(self, component: Component, factories: list[Factory]) -> None:
+        self.component = component
+        self._factories = list(factories)
+        self.active: PowerSource = NullSource(component, "not started")
+        #: (perf_counter time, text); notes made at detection carry -inf so that every run reports them
+        self.notes: list[tuple[float, str]] = []
+        self.used: list[str] = []
+        self._started = False
+
+    def start(self) -> None:
+        while self._factories:
+            source = self._factories.pop(0)()
+            try:
+                source.start()
+            except MeasurementError as exc:
+                message = f"{self.component.value}: {source.name} unavailable: {exc}"
+                if "readable by root" in str(exc):  # fixable by the user: say so in the log and the record
+                    self.notes.append((time.perf_counter() if self._started else -math.inf, message))
+                    log_once(logging.WARNING, message)
+                else:  # simply absent here (no RAPL, no GPU): the method column says what was used
+                    log_once(logging.DEBUG, message)
+                continue
+            self._use(source)
+            break
+        else:
+            self._use(NullSource(self.component))
+        self._started = True
+
+    def _use(self, source: PowerSource) -> None:
+        self.active = source
+        self.used.append(source.name)
+        log_once(logging.INFO, f"{self.component.value} power: {source.describe()}")
+
+    def energy(self, usage: Usage) -> float:
+        """Joules since the last call, from the active source or, after a fault, from the next one."""
+        try:
+            return self.active.energy(usage)
+        except MeasurementError as exc:
+            failed = self.active.name
+            self.notes.append(
+                (time.perf_counter(), f"{self.component.value}: {failed} failed during the run, moved on: {exc}")
+            )
+            log_once(logging.WARNING, f"{self.component.value}: {failed} failed ({exc}); using the next source")
+            self.active.close()
+            self.start()
+            try:
+                return self.active.energy(usage)
+            except MeasurementError:
+                return 0.0
+
+    @property
+    def method(self) -> str:
+        """How the component was measured: ``"rapl"``, ``"tdp-model"``; ``"rapl>tdp-model"`` after a fallback."""
+        return ">".join(self.used) if self.used else "none"
+
+    def close(self) -> None:
+        self.active.close()
+
+
+def build_chains(
+    config: Config,
+    machine: Machine,
+    *,
+    powercap_root: Path | None = None,
+    nvml_factory: Factory | None = None,
+    job: JobInfo | None = None,
+) -> dict[Component, SourceChain]:
+    """One chain per component for this configuration (sources are not started yet).
+
+    ``powercap_root`` defaults to :data:`tracker.measure.sources.rapl.DEFAULT_ROOT`, read at call time so that tests
+    can point it at a fake sysfs tree. ``job``: this process's place in a multi-rank job; host-level
+    components are then counted once per node (``tracker.measure.job``, ``docs/jobs.md``).
+    """
+    root = powercap_root or rapl.DEFAULT_ROOT
+
+    def forced(component: Component, watts: float | None, rest: list[Factory]) -> list[Factory]:
+        if watts is not None:
+            return [lambda: ConstantPower(component, watts)]
+        return rest
+
+    cpu = forced(
+        Component.CPU,
+        config.cpu_watts,
+        [lambda: RaplSource(Component.CPU, root), lambda: CpuModel(machine)],
+    )
+    gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source])
+    ram = forced(
+        Component.RAM,
+        config.ram_watts,
+        [lambda: RaplSource(Component.RAM, root), lambda: RamModel(machine.memory_bytes)],
+    )
+    if job is not None:  # several ranks on a node: count each joule of the node once
+        node = job.node
+        if not job.counts_host(config.mode):
+            cpu = [lambda: CountedElsewhere(Component.CPU, node)]
+            ram = [lambda: CountedElsewhere(Component.RAM, node)]
+        if job.gpu_positions() is not None:
+            if config.gpu_watts is None:
+                gpu = [_picking(factory, job) for factory in gpu]
+            elif not job.leader:  # a forced GPU power of GPUs every rank sees: local rank 0 counts it
+                gpu = [lambda: CountedElsewhere(Component.GPU, node)]
+    return {
+        Component.CPU: SourceChain(Component.CPU, cpu),
+        Component.GPU: SourceChain(Component.GPU, gpu),
+        Component.RAM: SourceChain(Component.RAM, ram),
+    }
+
+
+def _nvml_source() -> PowerSource:
+    """NVML's source, its module imported only when a GPU is looked for (most runs of most machines: none)."""
+    from tracker.measure.sources.nvml import NvmlSource
+
+    return NvmlSource()
+
+
+def _picking(factory: Factory, job: JobInfo) -> Factory:
+    """An NVML factory whose source keeps only this rank's share of the GPUs the node's ranks all see."""
+
+    def make() -> PowerSource:
+        from tracker.measure.sources.nvml import NvmlSource
+
+        source = factory()
+        if isinstance(source, NvmlSource):
+            source.pick = job.pick_gpus
+        return source
+
+    return make

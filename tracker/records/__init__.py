@@ -1,0 +1,2 @@
+"""Records: the ``RunRecord`` schema with its column vocabulary, and rows to pandas.
+"""

@@ -1,0 +1,369 @@
+"""The spool: records that could not reach their store wait here, one file each, until they can.
+
+When a store write fails at a run's end (a PostgreSQL server away, a locked or full disk), the record is written
+to ``<data dir>/spool/<run_id>.<target>.json`` (a temporary file, then ``os.replace``: a reader never sees half a
+file) together with the store it was meant for. The next successful write to that store, by any run of any
+process, delivers what waits for it; ``tracker sync`` delivers everything. Stores upsert by ``run_id``, so a record
+delivered twice (two processes flushing at once, a crash between the write and the file's removal) is stored
+once; a spool file is removed only after its store has taken the record.
+
+The common case must cost nothing: when the spool is empty its directory usually does not exist, and a
+successful write costs one ``listdir`` that fails. A target whose spool was found empty is not looked at again for
+``RECHECK_S`` unless this process has spooled a record since: a loop of short runs lists the directory once a
+second, not once a run, and a record spooled by another process waits at most that long for the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracker.paths import data_dir
+from tracker.records.schema import RunRecord, iso
+
+if TYPE_CHECKING:
+    from tracker.stores.base import Store
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+LEGACY_FILE = "unsaved-records.jsonl"  # the fallback file of tracker <= 0.1: migrated into the spool by sync
+RUN_FLUSH_LIMIT = 1000  # records a run's end delivers at most; ``tracker sync`` has no limit
+BATCH = 500
+STALE_TEMPORARY_S = 60.0  # a spool write takes milliseconds: a temporary file older than this lost its writer
+KINDS = ("store", "csv")  # "store": open_store(location); "csv": a CSV file whatever its extension (csv=)
+
+RECHECK_S = 1.0  # a target's spool found empty is looked at again after this long, or after any put() here
+
+_failing: set[tuple[str, str]] = set()  # targets whose last write failed in this process (log once, not per run)
+_failing_lock = threading.Lock()
+_empty: dict[tuple[str, str], tuple[float, int]] = {}  # target -> (monotonic time found empty, _puts then)
+_puts = 0  # records spooled by this process: each one makes every target look again
+
+
+class SyncResult:
+    """What one delivery attempt did for one target: records delivered, records still waiting, and why.
+
+    A plain class, not a dataclass: this module is imported by every first run, where building a dataclass
+    costs ~1 ms.
+    """
+
+    __slots__ = ("delivered", "errors", "kind", "left", "location")
+
+    def __init__(
+        self, kind: str, location: str, delivered: int = 0, left: int = 0, errors: list[str] | None = None
+    ) -> None:
+        self.kind = kind
+        self.location = location
+        self.delivered = delivered
+        self.left = left
+        self.errors = errors if errors is not None else []
+
+    def __repr__(self) -> str:
+        return (
+            f"SyncResult({self.kind!r}, {self.location!r}, delivered={self.delivered}, left={self.left}, "
+            f"errors={self.errors!r})"
+        )
+
+
+def spool_dir() -> Path:
+    """``<data dir>/spool``, following the environment (a run's end looks here at most once a second per store:
+    ``RECHECK_S``)."""
+    return data_dir() / "spool"
+
+
+def label(location: str) -> str:
+    """A target as it may be shown: without a password."""
+    if "://" in location and not location.lower().startswith("sqlite:"):
+        from tracker.stores.postgres import redact
+
+        return redact(location)
+    return location
+
+
+def open_target(kind: str, location: str) -> Store:
+    if kind == "csv":
+        from tracker.stores.csv import CsvStore
+
+        return CsvStore(location)
+    from tracker.stores import open_store
+
+    return open_store(location)
+
+
+def deliver(record: RunRecord, kind: str, location: str) -> bool:
+    """Write ``record`` to one target; on failure spool it (with a note on the record). Never raises.
+
+    After a successful write, records spooled earlier for the same target are delivered too.
+    """
+    try:
+        store = open_target(kind, location)
+        store.write(record)
+    except Exception as exc:
+        _failed(record, kind, location, exc)
+        return False
+    target = (kind, location)
+    with _failing_lock:
+        recovered = target in _failing
+        _failing.discard(target)
+    empty = _empty.get(target)
+    if not recovered and empty is not None and empty[1] == _puts and time.monotonic() - empty[0] < RECHECK_S:
+        return True  # looked less than a second ago and found nothing; nothing spooled here since
+    puts = _puts
+    try:
+        result = flush(kind, location, store, limit=RUN_FLUSH_LIMIT)
+    except Exception as exc:  # e.g. a spool directory that cannot be listed: the run's own record is stored
+        _empty.pop(target, None)
+        logger.warning("could not deliver spooled records to %s: %s", label(location), exc)
+        return True
+    if result.left or result.errors:
+        _empty.pop(target, None)
+    else:
+        _empty[target] = (time.monotonic(), puts)
+    if recovered or result.delivered:
+        logger.info("%s reachable again: %d spooled record(s) delivered", label(location), result.delivered)
+    return True
+
+
+def _failed(record: RunRecord, kind: str, location: str, exc: BaseException) -> None:
+    with _failing_lock:
+        first = (kind, location) not in _failing
+        _failing.add((kind, location))
+    record.notes.append(f"store {label(location)} failed: {exc}; spooled for delivery by a later run or `tracker sync`")
+    try:
+        path = put(kind, location, record)
+    except Exception as spool_exc:
+        logger.critical(
+            "run %s could not be written to %s (%s) nor spooled (%s); record: %s",
+            record.run_id, label(location), exc, spool_exc, json.dumps(record.to_row()),
+        )  # fmt: skip
+        return
+    log = logger.error if first else logger.debug
+    log(
+        "could not write run %s to %s: %s; it waits in %s (delivered by a later run or `tracker sync`)",
+        record.run_id, label(location), exc, path,
+    )  # fmt: skip
+
+
+# the spool itself -------------------------------------------------------------------------------------------------
+
+
+def _target_digest(kind: str, location: str) -> str:
+    import hashlib
+
+    return hashlib.blake2b(f"{kind}\0{location}".encode(), digest_size=6).hexdigest()
+
+
+def put(kind: str, location: str, record: RunRecord) -> Path:
+    """Spool one record for one target (atomically; the same run for the same target is one file)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown target kind {kind!r}")
+    directory = spool_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record.run_id)[:100]
+    path = directory / f"{safe_id}.{_target_digest(kind, location)}.json"
+    payload = {
+        "format": FORMAT,
+        "kind": kind,
+        "location": location,
+        "spooled_at": iso(datetime.now(timezone.utc)),
+        "row": record.to_row(),
+    }
+    temporary = directory / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the location may hold a password
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _count_put()
+    return path
+
+
+def _count_put() -> None:
+    """Once the file is in place: a run's end that listed the spool before it read the old count, and looks
+    again at its next write (counted under a lock: threads may spool at once)."""
+    global _puts
+    with _failing_lock:
+        _puts += 1
+
+
+def _names(suffix: str = ".json") -> list[str]:
+    try:
+        names = os.listdir(spool_dir())
+    except (FileNotFoundError, NotADirectoryError):  # the common case: no spool; a permission error is raised
+        return []
+    return sorted(n for n in names if n.endswith(suffix) and not n.startswith("."))
+
+
+def pending(kind: str | None = None, location: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """Spooled files and their contents, for one target or all (unreadable files come with ``{}``)."""
+    names = _names()
+    if kind is not None and location is not None and names:
+        suffix = f".{_target_digest(kind, location)}.json"
+        names = [n for n in names if n.endswith(suffix)]
+    items = []
+    for name in names:
+        path = spool_dir() / name
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue  # delivered meanwhile by another process
+        except (OSError, ValueError) as exc:
+            logger.error("spooled file %s cannot be read: %s", path, exc)
+            payload = {}
+        if location is not None and payload and (payload.get("kind"), payload.get("location")) != (kind, location):
+            continue
+        items.append((path, payload))
+    return items
+
+
+def flush(kind: str, location: str, store: Store, limit: int | None = None) -> SyncResult:
+    """Deliver the records spooled for one target to ``store``; never raises. Files go only once written."""
+    result = SyncResult(kind, location)
+    if not _names():  # the common case: no spool directory at all
+        return result
+    try:
+        items = pending(kind, location)
+    except Exception as exc:  # the spool directory itself unreadable
+        result.errors.append(f"cannot read the spool: {exc}")
+        return result
+    todo = items if limit is None else items[:limit]
+    result.left = len(items) - len(todo)
+    records: list[tuple[Path, RunRecord]] = []
+    for path, payload in todo:
+        try:
+            records.append((path, RunRecord.from_row(payload["row"])))
+        except Exception as exc:
+            result.left += 1
+            result.errors.append(f"{path.name}: not a spooled record ({exc!r}); left in place")
+    for start in range(0, len(records), BATCH):
+        batch = records[start : start + BATCH]
+        try:
+            store.write_many(r for _, r in batch)
+        except Exception as exc:
+            result.left += len(records) - start
+            result.errors.append(f"cannot deliver to {label(location)}: {exc}")
+            logger.warning("spooled records for %s not delivered: %s", label(location), exc)
+            break
+        for path, _ in batch:
+            try:
+                path.unlink()
+            except FileNotFoundError:  # another process (a second `tracker sync`) delivered it meanwhile: the
+                continue  # store holds it once (upsert by run_id), and that process counts it
+            result.delivered += 1
+    return result
+
+
+# tracker sync -----------------------------------------------------------------------------------------------------
+
+
+def migrate_legacy(location: str) -> int:
+    """Move the records of the old ``unsaved-records.jsonl`` fallback file into the spool, for ``location``.
+
+    That file did not say which store a record was meant for; the caller's store is the best answer. Lines that
+    cannot be read stay in the file (renamed ``.unreadable``) so that nothing is thrown away.
+    """
+    legacy = data_dir() / LEGACY_FILE
+    try:
+        lines = legacy.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return 0
+    moved, unreadable = 0, []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = RunRecord.from_row(json.loads(line))
+        except Exception:
+            unreadable.append(line)
+            continue
+        put("store", location, record)
+        moved += 1
+    if unreadable:
+        bad = legacy.with_name(LEGACY_FILE + ".unreadable")
+        with bad.open("a", encoding="utf-8") as fh:
+            fh.write("\n".join(unreadable) + "\n")
+        logger.error("%d line(s) of %s could not be read; kept in %s", len(unreadable), legacy, bad)
+    legacy.unlink()
+    return moved
+
+
+def recover_temporaries() -> list[Path]:
+    """Finish the spool writes of processes killed between writing and renaming (``kill -9``).
+
+    A temporary file older than ``STALE_TEMPORARY_S`` holding a whole payload (it is fsynced before the rename)
+    is moved into place; one cut short is left where it is and returned, to be reported, never deleted.
+    """
+    directory = spool_dir()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".") and n.endswith(".tmp")]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    now = time.time()
+    partial: list[Path] = []
+    for name in names:
+        temporary = directory / name
+        try:
+            if now - temporary.stat().st_mtime < STALE_TEMPORARY_S:
+                continue  # a write may still be under way
+            payload = json.loads(temporary.read_text(encoding="utf-8"))
+            final = directory / name[1:].rsplit(".", 3)[0]  # put(): ".{final name}.{pid}.{thread}.tmp"
+            if not isinstance(payload, dict) or "row" not in payload or not final.name.endswith(".json"):
+                raise ValueError("not a whole spool payload")
+        except FileNotFoundError:
+            continue  # renamed or removed meanwhile
+        except (OSError, ValueError) as exc:
+            logger.error("spool file %s was cut short (%s); left in place", temporary, exc)
+            partial.append(temporary)
+            continue
+        os.replace(temporary, final)
+        logger.info("recovered spool file %s of an interrupted process", final.name)
+    return partial
+
+
+def sync(location: str | None = None, legacy_location: str | None = None, to: str | None = None) -> list[SyncResult]:
+    """Deliver every spooled record (only those for ``location`` when given). One result per target.
+
+    ``to``: deliver them to this store instead of their own (a store that moved or is gone for good); the
+    records keep their note saying where they first failed."""
+    if legacy_location is not None:
+        migrate_legacy(legacy_location)
+    unreadable: list[Path] = recover_temporaries()
+    targets: dict[tuple[str, str], int] = {}
+    for path, payload in pending():
+        if not payload:
+            unreadable.append(path)
+            continue
+        key = (str(payload.get("kind", "store")), str(payload.get("location")))
+        if location is None or key[1] == location:
+            targets[key] = targets.get(key, 0) + 1
+    results = []
+    for (kind, target), count in sorted(targets.items()):
+        destination = (kind, target) if to is None else ("store", to)
+        try:
+            store = open_target(*destination)
+        except Exception as exc:
+            where = label(destination[1])
+            results.append(SyncResult(kind, target, left=count, errors=[f"cannot open {where}: {exc}"]))
+            continue
+        results.append(flush(kind, target, store))
+    if unreadable and location is None:
+        results.append(SyncResult("?", "unreadable spool files", left=len(unreadable), errors=_paths(unreadable)))
+    return results
+
+
+def _paths(paths: Iterable[Path]) -> list[str]:
+    return [str(p) for p in paths]
