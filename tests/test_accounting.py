@@ -11,6 +11,7 @@ from tracker.carbon.accounting import SECONDS_PER_YEAR, account, embodied_share_
 from tracker.carbon.market import Supplier, mix_factor, parse_suppliers
 from tracker.carbon.pue import Pue, PueSchedule, provider_pue
 from tracker.config import resolve
+from tracker.core.context import RunContext
 from tracker.errors import ConfigError
 from tracker.grid.intensity import Intensity
 
@@ -133,7 +134,7 @@ def test_pue_csv_path_becomes_the_schedule(tmp_path: Path) -> None:
     path = write_schedule(tmp_path, "date,pue\n2026-03,1.3\n")
     config = resolve({"pue": path})
     assert config.pue_schedule == path and config.pue == 1.0
-    assert config.pue_model().at(DAY) == (1.3, True)
+    assert RunContext(config).pue_model().at(DAY) == (1.3, True)
 
 
 @pytest.mark.parametrize(("name", "value"), [("aws", 1.15), ("AWS", 1.15), ("azure", 1.18), ("gcp", 1.10)])
@@ -141,7 +142,7 @@ def test_provider_pue_defaults_with_source(name: str, value: float) -> None:
     config = resolve({"pue": name})
     assert config.pue == value
     assert str(provider_pue(name).year) in config.pue_source  # type: ignore[union-attr]
-    assert config.pue_model().describe() == config.pue_source
+    assert RunContext(config).pue_model().describe() == config.pue_source
 
 
 def test_unknown_pue_name_is_a_config_error() -> None:
@@ -339,4 +340,4 @@ def test_relative_schedule_in_pyproject_is_read_next_to_it(isolated: Path) -> No
     sub.mkdir(parents=True)
     config = resolve(cwd=sub)  # started from a sub-folder: the path is still the pyproject's
     assert config.pue_schedule == str(isolated / "site" / "pue.csv")
-    assert config.pue_model().at(DAY) == (1.4, True)
+    assert RunContext(config).pue_model().at(DAY) == (1.4, True)

@@ -19,6 +19,7 @@ import pytest
 import tracker
 from tracker import cli
 from tracker.config import Config, resolve
+from tracker.core.context import RunContext
 from tracker.errors import ConfigError
 
 LAYERS = ("argument", "environment", "pyproject", "user")  # highest first; "default" lies below them all
@@ -646,31 +647,39 @@ def test_a_configuration_reads_the_default_store_and_the_live_token_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Like every other setting, the default store's path and the Electricity Maps token are read from the
-    environment once per configuration (a run's end asks for them; the environment costs microseconds a read)."""
+    environment once per configuration's context (a run's end asks for them; the environment costs microseconds
+    a read). A Tracker keeps one context for all its runs."""
     from tracker.grid.intensity import EmbeddedIntensity, LiveIntensity
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "first"))
     monkeypatch.delenv("ELECTRICITYMAPS_API_TOKEN", raising=False)
-    config = resolve({})
-    assert config.store_location() == str(tmp_path / "first" / "tracker" / "runs.db")
-    assert isinstance(config.intensity_provider(), EmbeddedIntensity)
+    context = RunContext(resolve({}))
+    assert context.store_location() == str(tmp_path / "first" / "tracker" / "runs.db")
+    assert isinstance(context.intensity_provider(), EmbeddedIntensity)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "second"))
     monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", "a-token")
-    assert config.store_location() == str(tmp_path / "first" / "tracker" / "runs.db")
-    assert isinstance(config.intensity_provider(), EmbeddedIntensity)
-    fresh = resolve({})
+    assert context.store_location() == str(tmp_path / "first" / "tracker" / "runs.db")
+    assert isinstance(context.intensity_provider(), EmbeddedIntensity)
+    fresh = RunContext(resolve({}))
     assert fresh.store_location() == str(tmp_path / "second" / "tracker" / "runs.db")
     assert isinstance(fresh.intensity_provider(), LiveIntensity)
-    assert resolve({"store": str(tmp_path / "x.db")}).store_location() == str(tmp_path / "x.db")
+    assert RunContext(resolve({"store": str(tmp_path / "x.db")})).store_location() == str(tmp_path / "x.db")
+    owner = tracker.Tracker(save=False)
+    first = owner.start()
+    owner.stop()
+    second = owner.start()
+    owner.stop()
+    assert first is not second and first.context is second.context is owner.context
 
 
-def test_a_configuration_copies_and_pickles_without_what_a_process_cached_on_it() -> None:
+def test_a_configuration_holds_nothing_a_process_cached_so_it_copies_and_pickles_whole() -> None:
     import copy
     import pickle
 
     config = resolve({"project": "p", "pue": 1.3})
-    config.pue_model(), config.intensity_provider(), config.store_location()
-    assert {"_pue", "_provider", "_default_store"} <= set(vars(config))
+    context = RunContext(config)
+    context.pue_model(), context.intensity_provider(), context.store_location()
+    assert not [key for key in vars(config) if key.startswith("_")]  # the caches live in the context
     for twin in (pickle.loads(pickle.dumps(config)), copy.deepcopy(config), copy.copy(config)):
         assert twin == config and not [key for key in vars(twin) if key.startswith("_")]
-        assert twin.pue_model().constant == 1.3  # worked out again where used
+        assert RunContext(twin).pue_model().constant == 1.3  # worked out again where used

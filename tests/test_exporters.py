@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import tracker
+from tests.waiting import wait_for
 from tracker.errors import ConfigError
 from tracker.exporters import live, prometheus
 
@@ -216,12 +217,18 @@ def test_live_emissions_use_the_runs_zone_not_only_its_country() -> None:
     from tracker.exporters import live
     from tracker.grid.zones import zone_table
 
-    run = tracker.Tracker(zone="US-CAL-CISO", pue=1.2, save=False, cpu_watts=1, gpu_watts=0, ram_watts=0)
-    run.start()
+    run = tracker.Tracker(
+        zone="US-CAL-CISO", pue=1.2, save=False, cpu_watts=1, gpu_watts=0, ram_watts=0, interval=0.05
+    )
+    started = run.start()
+    live.watch(started)  # what exporters.attach does for a run with metrics configured
     try:
-        rate = live._grams_per_joule(run.run)  # type: ignore[arg-type]
+        assert wait_for(lambda: sum(live.snapshot(started.run_id)[0].joules) > 0)
+        (figures,) = live.snapshot(started.run_id)
+        rate = figures.grams / sum(figures.joules)
     finally:
         record = run.stop()
+        live.forget_all()
     expected = zone_table().get("US-CAL-CISO").g_per_kwh * 1.2 / 3.6e6
     assert rate == pytest.approx(expected)
     assert record.intensity_g_per_kwh == pytest.approx(zone_table().get("US-CAL-CISO").g_per_kwh)

@@ -32,10 +32,10 @@ def test_folding_is_a_bounded_pass_even_while_spans_keep_arriving() -> None:
     tl.append(0.0, 0.0, 0.0, 0.0)
     tl.append(1.0, 10.0, 0.0, 0.0)
     run = Run(resolve({}))
-    run._spans = GrowingDeque([("early", 0, 500_000_000)])
-    run.fold_spans(tl, upto=1.0)  # used to loop for ever, holding the meter lock
-    assert run._profile["early"][0] == 1
-    assert run._profile["early"][2] == pytest.approx(5.0)
+    run.profile.spans = GrowingDeque([("early", 0, 500_000_000)])
+    run.profile.fold(tl, upto=1.0)  # used to loop for ever, holding the meter lock
+    assert run.profile.stats["early"][0] == 1
+    assert run.profile.stats["early"][2] == pytest.approx(5.0)
 
 
 def test_one_track_object_shared_by_threads_stops_each_threads_own_run(store_path: str) -> None:
@@ -92,7 +92,7 @@ def test_accounting_failure_still_writes_a_record_and_never_raises(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(finish, "build_record", broken)
+    monkeypatch.setattr(finish, "carbon_of", broken)  # the accounting step of the record builder
     with tracker.track(project="salvaged", store=store_path) as run:
         pass
     assert run.status == "completed"
@@ -101,6 +101,49 @@ def test_accounting_failure_still_writes_a_record_and_never_raises(
     assert tracker.load_runs(store_path)["project"].tolist() == ["salvaged"]
     with tracker.track(project="after", store=store_path):  # the meter was detached: the next run works
         pass
+
+
+PROVENANCE = (
+    *("project", "experiment", "team", "organisation", "tags", "attribution", "interval_s", "tracker_version"),
+    *("zone", "country", "location_source", "cloud_provider", "cloud_region"),
+    *("pue", "pue_source", "market_source", "host", "cpu_model", "cpu_count", "ram_total_gb"),
+    *("job_id", "node", "rank", "local_rank", "world_size"),
+)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"country": "FR"},
+        {"zone": "US-CAL-CISO", "pue": 1.3},
+        {"cloud_provider": "aws", "cloud_region": "eu-west-1", "pue": "aws"},
+        {"country": "DE", "suppliers": "green:80:0.008,grey:20:0.01", "team": "ml", "tags": "a=1"},
+    ],
+)
+def test_a_salvaged_record_carries_the_same_provenance_as_a_measured_one(
+    settings: dict[str, object], store_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both records come from one builder: when the accounting fails, only the figures are lost (the location
+    source used to fall back to the world average although the country was configured)."""
+    with tracker.track(project="p", store=store_path, **settings) as measured:
+        pass
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(finish, "carbon_of", broken)
+    with tracker.track(project="p", store=store_path, **settings) as salvaged:
+        pass
+    assert salvaged.cpu_method == "failed" and salvaged.energy_kwh == 0.0
+    assert measured.cpu_method != "failed" and measured.location_source != "world-average"
+    for column in PROVENANCE:
+        expected = getattr(measured, column)
+        if isinstance(expected, float):  # the measured run's PUE is facility / IT energy: equal up to rounding
+            expected = pytest.approx(expected, rel=1e-12)
+        assert getattr(salvaged, column) == expected, column
+    stored = tracker.load_runs(store_path).set_index("run_id")
+    for column in ("zone", "country", "location_source", "pue_source", "market_source"):
+        assert stored.at[salvaged.run_id, column] == stored.at[measured.run_id, column], column
 
 
 def test_no_home_directory_does_not_break_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

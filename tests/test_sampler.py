@@ -98,17 +98,18 @@ def test_a_waiting_span_makes_the_tick_work_out_energy_at_once(fake_stat: Path) 
     meter = make_meter(clock)
     meter.start()
 
-    class RunWithSpan:
+    class ProfileWithSpan:
         def __init__(self) -> None:
             self.t0 = 0.0
-            self._spans = [("step", 0, 1)]
+            self.spans = [("step", 0, 1)]
+            self.marks: dict[object, int] = {}
             self.folded = 0
 
-        def fold_spans(self, timeline: object, upto: float, final: bool = False) -> None:
+        def fold(self, timeline: object, upto: float, final: bool = False) -> None:
             self.folded += 1
 
-    run = RunWithSpan()
-    meter.runs.append(run)  # type: ignore[arg-type]
+    run = ProfileWithSpan()
+    meter.profiles.append(run)
     drive(fake_stat, meter, clock, STEPS[:3], eager=False)
     assert len(meter.timeline) == 4 and run.folded == 3
 
@@ -182,7 +183,7 @@ class CountingMeter:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.runs: list[object] = []
+        self.profiles: list[object] = []
         self.last = 0.0
         self.clock = time.perf_counter
         self.ticks = 0

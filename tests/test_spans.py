@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import threading
 import time
@@ -53,8 +54,8 @@ def fold(spans: list[tuple[str, float, float]], tl: Timeline) -> dict[str, list[
     run = Run(resolve({}))
     for name, a, b in spans:
         run.add_span(name, round(a * 1e9), round(b * 1e9))
-    run.fold_spans(tl, upto=3.0, final=True)
-    return run._profile
+    run.profile.fold(tl, upto=3.0, final=True)
+    return run.profile.stats
 
 
 def test_nested_spans_each_get_their_interval() -> None:
@@ -91,11 +92,11 @@ def test_spans_ending_after_the_last_tick_wait_for_the_next_one() -> None:
     tl = hand_timeline()
     run = Run(resolve({}))
     run.add_span("late", round(2.5e9), round(3.5e9))
-    run.fold_spans(tl, upto=3.0)
-    assert run._profile == {}  # not attributed yet: its end lies beyond the last sample
+    run.profile.fold(tl, upto=3.0)
+    assert run.profile.stats == {}  # not attributed yet: its end lies beyond the last sample
     tl.append(4.0, 40.0, 0.0, 0.0)
-    run.fold_spans(tl, upto=4.0)
-    assert run._profile["late"][2] == pytest.approx(10.0 + 20.0)
+    run.profile.fold(tl, upto=4.0)
+    assert run.profile.stats["late"][2] == pytest.approx(10.0 + 20.0)
 
 
 def test_fast_path_matches_general_interpolation() -> None:
@@ -104,9 +105,9 @@ def test_fast_path_matches_general_interpolation() -> None:
     run = Run(resolve({}))
     for name, a, b in spans:
         run.add_span(name, round(a * 1e9), round(b * 1e9))
-    run.fold_spans(tl, upto=3.0)
+    run.profile.fold(tl, upto=3.0)
     expected = sum(tl.between(a, b)[0] for _, a, b in spans)
-    assert run._profile["s"][2] == pytest.approx(expected)
+    assert run.profile.stats["s"][2] == pytest.approx(expected)
 
 
 # -- through the public API, with a forced constant power so that energy = watts x seconds exactly ------
@@ -189,9 +190,27 @@ def test_million_spans_keep_memory_bounded(store_path: str) -> None:
         with tracker.task("tiny"):
             pass
         if i % 10_000 == 0:
-            peak = max(peak, len(run._spans))
+            peak = max(peak, len(run.profile.spans))
             time.sleep(0.06)  # let the sampler tick
     record = t.stop()
     assert record.spans[0].calls == 200_000
     assert peak <= 25_000  # at most ~one sleep-interval of spans waits in the buffer
     assert math.isfinite(record.spans[0].energy_kwh)
+
+
+def test_record_lists_spans_in_the_order_they_were_first_entered(store_path: str) -> None:
+    """Not in the order they ended (an inner span ends first) nor by energy (the last one uses the most)."""
+    with constant_run(store=store_path) as run:
+        with tracker.task("outer"), tracker.task("inner"):
+            time.sleep(0.01)
+        with tracker.task("second"):
+            time.sleep(0.01)
+        with tracker.task("inner"):  # a name seen before keeps its place
+            time.sleep(0.01)
+        with tracker.task("big"):
+            time.sleep(0.15)
+    assert [s.name for s in run.spans] == ["outer", "inner", "second", "big"]
+    assert max(run.spans, key=lambda s: s.energy_kwh).name == "big"
+    stored = tracker.load_runs(store_path)["spans"].iloc[0]
+    names = [s["name"] for s in (json.loads(stored) if isinstance(stored, str) else stored)]
+    assert names == ["outer", "inner", "second", "big"]

@@ -8,7 +8,6 @@ which layer it came from, so ``tracker detect`` and the record can say why a num
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import os
@@ -23,8 +22,6 @@ from tracker.paths import config_file
 
 if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV parsing, dataclasses of the tables)
     from tracker.carbon.market import Supplier
-    from tracker.carbon.pue import Pue, PueSchedule
-    from tracker.grid.intensity import IntensityProvider
 
 logger = logging.getLogger(__name__)
 
@@ -78,46 +75,6 @@ class Config:
         """The settings that change how power is measured: runs that share them share one meter."""
         return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts)
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Copied and pickled without what this process cached on it (``_pue``, ``_provider`` and its HTTP
-        client, ``_default_store``): the copy works them out again where it is used."""
-        return {key: value for key, value in self.__dict__.items() if not key.startswith("_")}
-
-    def store_location(self) -> str:
-        """Where runs are written: ``store``, else the default SQLite file in the user's data directory (that
-        path is read from the environment at the configuration's first run's end, and kept)."""
-        location = self.store or self.__dict__.get("_default_store")
-        if location is None:
-            from tracker.paths import default_store
-
-            location = default_store()
-            object.__setattr__(self, "_default_store", location)
-        return location
-
-    def pue_model(self) -> Pue:
-        """The PUE to apply: the constant with its source, and the site's schedule when one is configured."""
-        constant = self.__dict__.get("_pue")
-        if constant is not None:  # a constant never changes: built once per configuration (no import per run)
-            return constant
-        from tracker.carbon.pue import Pue
-
-        if self.pue_schedule:
-            return Pue(self.pue, self.pue_source, _load_schedule(self.pue_schedule))  # the file may have changed
-        constant = Pue(self.pue, self.pue_source)
-        object.__setattr__(self, "_pue", constant)
-        return constant
-
-    def intensity_provider(self) -> IntensityProvider:
-        """The grid-intensity provider: embedded, or live when asked for (``live=auto``: when the Electricity
-        Maps token is set). Chosen once per configuration, at its first run's end: the token is read then."""
-        provider = self.__dict__.get("_provider")
-        if provider is None:
-            from tracker.grid.intensity import provider_for
-
-            provider = provider_for(self)
-            object.__setattr__(self, "_provider", provider)
-        return provider
-
 
 KEYS = frozenset(f.name for f in dataclasses.fields(Config)) - {"origins", "pue_source"}
 _CHOICES = {
@@ -136,23 +93,6 @@ _FLOATS = (
     "embodied_lifetime_years",
     "embodied_share",
 )
-
-
-@functools.lru_cache(maxsize=8)
-def _schedule_at(path: str, stamp: tuple[int, int]) -> PueSchedule:
-    from tracker.carbon.pue import PueSchedule
-
-    return PueSchedule.load(path)
-
-
-def _load_schedule(path: str) -> PueSchedule:
-    """Read a PUE schedule once per version of the file (a run's end must not re-parse it every time)."""
-    try:
-        stat = Path(path).expanduser().stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        stamp = (0, 0)  # PueSchedule.load raises the ConfigError that names the path
-    return _schedule_at(path, stamp)
 
 
 def _to_float(key: str, value: Any) -> float:
@@ -239,7 +179,9 @@ def _resolve_pue(values: dict[str, Any], origins: dict[str, str]) -> None:
         values["pue_source"] = f"configured ({origins.get('pue', 'argument')})"
     schedule = values.get("pue_schedule")
     if schedule:
-        _load_schedule(schedule)  # a bad file is a ConfigError now, not at the run's end
+        from tracker.carbon.pue import load_schedule
+
+        load_schedule(schedule)  # a bad file is a ConfigError now, not at the run's end
 
 
 def _validate(values: dict[str, Any]) -> None:

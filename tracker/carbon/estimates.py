@@ -77,8 +77,10 @@ def estimate(
     ``cloud_region``, ``pue``, ``pue_schedule``, ``suppliers``, ``embodied_kg``...), resolved with the same
     precedence; a bad value raises :class:`tracker.ConfigError`.
     """
-    from tracker.core.finish import carbon_columns, carbon_of
+    from tracker.carbon.accounting import carbon_columns, carbon_of
+    from tracker.carbon.pue import model_for
     from tracker.grid import location
+    from tracker.grid.intensity import provider_for
 
     config = resolve(settings)
     if hourly is not None:
@@ -97,11 +99,12 @@ def estimate(
         duration = (end - start).total_seconds()
     notes: list[str] = []
     place: Location = location.resolve(config)
-    carbon = carbon_of(hours, place, config, notes)
+    pue = model_for(config.pue, config.pue_source, config.pue_schedule)
+    carbon = carbon_of(hours, place, config, provider_for(config), pue, notes)
     return Estimate(
         energy_kwh=carbon.it_kwh,
         facility_energy_kwh=carbon.facility_kwh,
-        **carbon_columns(carbon, place, config, duration),
+        **carbon_columns(carbon, place, config, pue, duration),
         notes=tuple(notes),
         carbon=carbon,
     )

@@ -9,6 +9,7 @@ site; a day's value wins over its month's, and an hour the schedule does not cov
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,3 +123,24 @@ class Pue(NamedTuple):
         if self.schedule is None:
             return self.source
         return f"schedule {self.schedule.path} (else {self.constant:g}: {self.source})"
+
+
+@functools.lru_cache(maxsize=8)
+def _schedule_at(path: str, stamp: tuple[int, int]) -> PueSchedule:
+    return PueSchedule.load(path)
+
+
+def load_schedule(path: str) -> PueSchedule:
+    """Read a PUE schedule once per version of the file (a run's end must not re-parse it every time)."""
+    try:
+        stat = Path(path).expanduser().stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = (0, 0)  # PueSchedule.load raises the ConfigError that names the path
+    return _schedule_at(path, stamp)
+
+
+def model_for(constant: float, source: str, schedule: str | None = None) -> Pue:
+    """The PUE a configuration asks for (its ``pue``, ``pue_source`` and ``pue_schedule``): the constant with its
+    source, and the site's schedule when one is configured (read again when the file changes)."""
+    return Pue(constant, source, load_schedule(schedule) if schedule else None)

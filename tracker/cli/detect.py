@@ -20,6 +20,7 @@ def register(sub: Any) -> None:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from tracker.config import resolve
+    from tracker.core.context import RunContext
     from tracker.grid import location
     from tracker.grid.intensity import provider_for
     from tracker.measure import hardware
@@ -67,7 +68,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 "notes": list(where.notes),
             },
             "pue": config.pue,
-            "pue_source": config.pue_model().describe(),
+            "pue_source": RunContext(config).pue_model().describe(),
             "suppliers": [[s.name, s.share_percent, s.kg_per_kwh] for s in config.suppliers],
             "store": config.store or "default",
             "settings_from": dict(config.origins),

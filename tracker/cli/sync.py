@@ -23,9 +23,10 @@ def register(sub: Any) -> None:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from tracker.config import resolve
+    from tracker.core.context import RunContext
     from tracker.stores import spool
 
-    configured = resolve({"store": args.store}).store_location()
+    configured = RunContext(resolve({"store": args.store})).store_location()
     if args.to is not None:
         from tracker.stores.base import check_location
 

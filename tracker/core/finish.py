@@ -8,12 +8,13 @@ modules. Nothing here raises into user code: a failed store write is logged and 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from tracker._version import __version__
-from tracker.carbon.accounting import Carbon, account, embodied_share_kg, kwh
-from tracker.config import Config
+from tracker.carbon.accounting import carbon_columns, carbon_of, kwh
+from tracker.carbon.pue import Pue
 from tracker.grid.location import Location
 from tracker.measure import hardware
 from tracker.measure.job import job_columns
@@ -23,12 +24,20 @@ from tracker.records.schema import RunRecord, SpanStat
 from tracker.stores import spool  # this module is imported at the first run's end: these are loaded by then
 
 if TYPE_CHECKING:
-    from tracker.core.run import Run
+    from tracker.core.state import RunState
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def finish(run: Run, t1: float, status: str, error: str | None) -> RunRecord:
+class Measured(NamedTuple):
+    """What the meter says about a run at its end: joules per component, and IT kWh per UTC hour."""
+
+    joules: tuple[float, float, float]
+    hours: list[tuple[datetime, float]]
+
+
+def finish(run: RunState, t1: float, status: str, error: str | None) -> RunRecord:
     """Measure the last tick, build the record and write it. Called once, by ``Run.stop``."""
     meter = run.meter
     assert meter is not None
@@ -40,12 +49,12 @@ def finish(run: Run, t1: float, status: str, error: str | None) -> RunRecord:
         notes.append(f"final sample failed: {exc!r}")
         logger.error("final sample failed: %r", exc)
     with meter.lock:
-        run.fold_spans(meter.timeline, min(t1, last), final=True)
+        run.profile.fold(meter.timeline, min(t1, last), final=True)
         joules = meter.timeline.between(run.t0, t1)
         hours = [(hour, kwh(sum(j))) for hour, _, j in meter.timeline.hours(run.t0, t1, run.wall_offset)]
-    get_sampler().detach(meter, run)
+    get_sampler().detach(meter, run.profile)
     notes.extend(meter.notes_since(run.t0))
-    record = build_record(run, t1, status, error, joules, hours, notes)
+    record = build_record(run, t1, status, error, Measured(joules, hours), notes)
     if run.exported:  # live metrics: final values, last push (tracker.exporters); faults become notes
         from tracker import exporters
 
@@ -54,45 +63,73 @@ def finish(run: Run, t1: float, status: str, error: str | None) -> RunRecord:
         except Exception as exc:
             logger.error("metrics export at the end of run %s failed: %r", run.run_id, exc)
             record.notes.append(f"metrics: export at the end failed: {exc!r}")
-    return deliver(record, run.config)
+    return deliver(record, run)
+
+
+def salvage(run: RunState, t1: float, status: str, error: str | None, exc: BaseException) -> RunRecord:
+    """A record for a run whose measuring or accounting failed: the same record, built by the same function,
+    with the energy and carbon figures zero, ``*_method`` = ``failed`` and the fault in a note."""
+    if run.meter is not None:
+        try:
+            get_sampler().detach(run.meter, run.profile)
+        except Exception as detach_exc:
+            logger.error("could not detach run %s: %r", run.run_id, detach_exc)
+    record = build_record(run, t1, status, error, None, [f"accounting failed, energy unknown: {exc!r}"])
+    return deliver(record, run)
+
+
+def _known(what: str, get: Callable[[], T], default: Callable[[], T], salvaging: bool) -> T:
+    """``get()``; while salvaging a record, a failure gives ``default()`` (the record must still be written)."""
+    if not salvaging:
+        return get()
+    try:
+        return get()
+    except Exception as exc:
+        logger.error("salvaged record: %s unknown: %r", what, exc)
+        return default()
 
 
 def build_record(
-    run: Run,
+    run: RunState,
     t1: float,
     status: str,
     error: str | None,
-    joules: tuple[float, float, float],
-    hours: list[tuple[datetime, float]],
+    measured: Measured | None,
     notes: list[str],
 ) -> RunRecord:
-    config = run.config
-    meter = run.meter
-    assert meter is not None
-    machine = hardware.detect()
+    """The run's one record. ``measured`` is ``None`` when measuring or accounting failed (:func:`salvage`):
+    then the energy and carbon figures are zero and everything else (labels, times, location, PUE and market
+    provenance, machine, job) is filled in exactly as for a measured run."""
+    config, meter, context = run.config, run.meter, run.context
+    salvaging = measured is None
     started = datetime.fromtimestamp(run.t0 + run.wall_offset, tz=timezone.utc)
     ended = datetime.fromtimestamp(t1 + run.wall_offset, tz=timezone.utc)
     duration = max(0.0, t1 - run.t0)
+    handle = run.location
+    if handle is not None:
+        place = _known("location", handle.result, lambda: Location(None, config.country, "config"), salvaging)
+    else:
+        place = Location(None, None, "world-average")
+    pue = _known("PUE", context.pue_model, lambda: Pue(config.pue, config.pue_source), salvaging)
+    machine = _known("machine", hardware.detect, lambda: None, salvaging)
+    job = meter.job if meter is not None else None
+    if measured is None:
+        joules, carbon, spans = (0.0, 0.0, 0.0), None, []
+        methods = dict.fromkeys(Component, "failed")
+        gpus: list[str] = []
+    else:
+        assert meter is not None
+        joules = measured.joules
+        carbon = carbon_of(
+            measured.hours or [(started, 0.0)], place, config, context.intensity_provider(), pue, notes
+        )
+        methods = meter.methods(run.profile.marks)
+        gpus = meter.chains[Component.GPU].active.devices()
+        spans = span_stats(run, carbon.kg_per_it_kwh)
+        notes = notes + (job.notes(config.mode) if job else [])
     cpu, gpu, ram = (kwh(j) for j in joules)
     energy = cpu + gpu + ram
-    place = run.location.result() if run.location is not None else Location(None, None, "world-average")
-    carbon = carbon_of(hours or [(started, 0.0)], place, config, notes)
-    methods = meter.methods(run._marks)
-    gpus = meter.chains[Component.GPU].active.devices()
-    factor = carbon.pue * carbon.g_per_kwh / 1000.0
-    spans = [
-        SpanStat(
-            name=name,
-            calls=int(s[0]),
-            duration_s=s[1],
-            cpu_energy_kwh=kwh(s[2]),
-            gpu_energy_kwh=kwh(s[3]),
-            ram_energy_kwh=kwh(s[4]),
-            energy_kwh=kwh(s[2] + s[3] + s[4]),
-            emissions_kg=kwh(s[2] + s[3] + s[4]) * factor,
-        )
-        for name, s in sorted(run._profile.items(), key=lambda item: -item[1][2] - item[1][3] - item[1][4])
-    ]
+    columns = carbon_columns(carbon, place, config, pue, duration)
     return RunRecord(
         run_id=run.run_id,
         project=config.project,
@@ -107,8 +144,8 @@ def build_record(
         gpu_energy_kwh=gpu,
         ram_energy_kwh=ram,
         energy_kwh=energy,
-        facility_energy_kwh=energy * carbon.pue,  # the contract: IT energy x PUE, applied once
-        **carbon_columns(carbon, place, config, duration),
+        facility_energy_kwh=energy * columns["pue"],  # the contract: IT energy x PUE, applied once
+        **columns,
         cpu_power_w=joules[0] / duration if duration > 0 else 0.0,
         gpu_power_w=joules[1] / duration if duration > 0 else 0.0,
         ram_power_w=joules[2] / duration if duration > 0 else 0.0,
@@ -116,96 +153,51 @@ def build_record(
         gpu_method=methods[Component.GPU],
         ram_method=methods[Component.RAM],
         attribution=config.mode,
-        host=machine.host,
-        cpu_model=machine.cpu_brand,
-        cpu_count=machine.logical_cpus,
+        host=machine.host if machine else "",
+        cpu_model=machine.cpu_brand if machine else "",
+        cpu_count=machine.logical_cpus if machine else 0,
         gpu_model=", ".join(gpus),
         gpu_count=len(gpus),
-        ram_total_gb=machine.memory_bytes / 2**30,
+        ram_total_gb=machine.memory_bytes / 2**30 if machine else 0.0,
         tracker_version=__version__,
         status=status,
         error=error,
         interval_s=config.interval,
         tags=dict(config.tags),
-        notes=notes + (meter.job.notes(config.mode) if meter.job else []),
+        notes=notes,
         spans=spans,
-        **job_columns(meter.job),  # job id, node and ranks (tracker.measure.job, docs/jobs.md)
+        **job_columns(job),  # job id, node and ranks (tracker.measure.job, docs/jobs.md)
     )
 
 
-def carbon_of(hours: list[tuple[datetime, float]], place: Location, config: Config, notes: list[str]) -> Carbon:
-    """Location- and market-based carbon of the run's hour buckets; explains every fallback in ``notes``."""
-    values = config.intensity_provider().intensities(place, [hour for hour, _ in hours])
-    carbon = account(hours, values, config.pue_model(), config.suppliers)
-    notes.extend(place.notes)
-    notes.extend(dict.fromkeys(v.note for v in values if v.note))
-    if config.pue_schedule:
-        missing = sorted({h.hour.strftime("%Y-%m-%d") for h in carbon.hours if not h.pue_scheduled})
-        if missing:
-            notes.append(
-                f"PUE schedule {config.pue_schedule} has no value for {', '.join(missing)}: "
-                f"PUE {config.pue:g} was used for those hours"
+def span_stats(run: RunState, kg_per_kwh: float) -> list[SpanStat]:
+    """The run's spans, one per name, in the order each name was first entered."""
+    spans = []
+    for name, s in run.profile.in_entry_order():
+        energy = kwh(s[2] + s[3] + s[4])
+        spans.append(
+            SpanStat(
+                name=name,
+                calls=int(s[0]),
+                duration_s=s[1],
+                cpu_energy_kwh=kwh(s[2]),
+                gpu_energy_kwh=kwh(s[3]),
+                ram_energy_kwh=kwh(s[4]),
+                energy_kwh=energy,
+                emissions_kg=energy * kg_per_kwh,
             )
-    return carbon
+        )
+    return spans
 
 
-def carbon_columns(carbon: Carbon, place: Location, config: Config, duration_s: float) -> dict[str, Any]:
-    """The carbon and provenance fields shared by a run's record and an estimate (same names, same meaning)."""
-    embodied = 0.0
-    if config.embodied_kg:
-        lifetime, share = config.embodied_lifetime_years, config.embodied_share
-        embodied = embodied_share_kg(config.embodied_kg, duration_s, lifetime, share)
-    return {
-        "pue": carbon.pue,
-        "pue_source": config.pue_model().describe(),
-        "intensity_g_per_kwh": carbon.g_per_kwh,
-        "intensity_source": carbon.intensity_sources,
-        "intensity_year": carbon.intensity.year,
-        "intensity_factor_type": carbon.factor_type,
-        "emissions_kg": carbon.emissions_kg,
-        "emissions_market_kg": carbon.emissions_market_kg,
-        "market_source": carbon.market_source,
-        "embodied_kg": embodied,
-        "zone": place.zone,
-        "country": place.country,
-        "location_source": place.source,
-        "cloud_provider": place.cloud_provider,
-        "cloud_region": place.cloud_region,
-    }
-
-
-def deliver(record: RunRecord, config: Config) -> RunRecord:
+def deliver(record: RunRecord, run: RunState) -> RunRecord:
     """Write the record to the configured store and CSV; a target that fails gets it later from the spool.
 
     Never raises. After a successful write, records spooled earlier for that target are delivered too.
     """
+    config = run.config
     if config.save:
-        spool.deliver(record, "store", config.store_location())
+        spool.deliver(record, "store", run.context.store_location())
     if config.csv:
         spool.deliver(record, "csv", config.csv)  # CSV whatever the file's extension
     return record
-
-
-def salvage(run: Run, t1: float, status: str, error: str | None, exc: BaseException) -> RunRecord:
-    """A record for a run whose accounting itself failed: times, labels and the fault; no energy figures."""
-    if run.meter is not None:
-        try:
-            get_sampler().detach(run.meter, run)
-        except Exception as detach_exc:
-            logger.error("could not detach run %s: %r", run.run_id, detach_exc)
-    config = run.config
-    started = datetime.fromtimestamp(run.t0 + run.wall_offset, tz=timezone.utc)
-    record = RunRecord(
-        run_id=run.run_id, project=config.project, experiment=config.experiment, team=config.team,
-        organisation=config.organisation, name=run.name, started_at=started,
-        ended_at=datetime.fromtimestamp(t1 + run.wall_offset, tz=timezone.utc), duration_s=max(0.0, t1 - run.t0),
-        cpu_energy_kwh=0.0, gpu_energy_kwh=0.0, ram_energy_kwh=0.0, energy_kwh=0.0, pue=config.pue,
-        facility_energy_kwh=0.0, intensity_g_per_kwh=0.0, intensity_source="", intensity_year=None,
-        country=config.country, emissions_kg=0.0, cpu_power_w=0.0, gpu_power_w=0.0, ram_power_w=0.0,
-        cpu_method="failed", gpu_method="failed", ram_method="failed", attribution=config.mode, host="",
-        cpu_model="", cpu_count=0, gpu_model="", gpu_count=0, ram_total_gb=0.0, tracker_version=__version__,
-        status=status, error=error, interval_s=config.interval, tags=dict(config.tags),
-        notes=[f"accounting failed, energy unknown: {exc!r}"],
-        **job_columns(run.meter.job if run.meter is not None else None),
-    )  # fmt: skip
-    return deliver(record, config)

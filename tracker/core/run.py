@@ -11,24 +11,19 @@ import contextlib
 import functools
 import inspect
 import logging
-import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from tracker.config import Config, resolve
 from tracker.core import lifecycle
+from tracker.core.context import RunContext
+from tracker.core.state import RunState
 from tracker.errors import TrackerError
 from tracker.records.schema import RunRecord
-
-if TYPE_CHECKING:  # the measuring machinery is imported at the first run, keeping `import tracker` cheap
-    from tracker.grid.location import LocationHandle
-    from tracker.measure.meter import Meter
-    from tracker.measure.timeline import Timeline
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,30 +63,18 @@ def _forget_after_fork() -> None:
     _current.set(None)
 
 
-class Run:
+class Run(RunState):
     """One tracked execution. While active it collects spans; after :meth:`stop` it holds its record.
 
     After the run, its record's fields read as attributes: ``run.energy_kwh``, ``run.emissions_kg``,
     ``run.cpu_method``, ``run.spans`` (see :class:`tracker.records.schema.RunRecord`).
     """
 
-    def __init__(self, config: Config, *, name: str | None = None, pid: int | None = None) -> None:
-        self.config = config
-        self.name = name
-        self.pid = pid
-        self.run_id = os.urandom(16).hex()  # 128 random bits, like uuid4, without importing uuid
-        self.active = False
-        self.record: RunRecord | None = None
-        self.meter: Meter | None = None
-        self.t0 = 0.0
-        self.wall_offset = 0.0
-        self._spans: deque[tuple[str, int, int]] = deque()
-        self._profile: dict[str, list[float]] = {}  # name -> [calls, seconds, cpu J, gpu J, ram J]
+    def __init__(
+        self, config: Config, *, name: str | None = None, pid: int | None = None, context: RunContext | None = None
+    ) -> None:
+        super().__init__(config, name=name, pid=pid, context=context)
         self._stop_lock = threading.RLock()
-        self._marks: dict[Any, int] = {}
-        self.forked = False
-        self.exported = False  # live metrics are exported for this run (tracker.exporters)
-        self.location: LocationHandle | None = None  # resolved in the background while the run goes on
 
     def __getattr__(self, item: str) -> Any:
         record = self.__dict__.get("record")
@@ -132,10 +115,11 @@ class Run:
 
         self.location = location.start(config)
         lifecycle.install(_stop_all, _forget_after_fork)
-        sampler.attach(self.meter, self)
-        self._marks = self.meter.marks()
+        profile = self.profile
+        sampler.attach(self.meter, profile)
+        profile.marks = self.meter.marks()
         now = time.perf_counter()
-        self.t0 = now if at is None else at
+        self.t0 = profile.t0 = now if at is None else at
         self.wall_offset = (time.time() - now) if wall_offset is None else wall_offset
         self.active = True
         with _active_lock:
@@ -147,45 +131,7 @@ class Run:
 
     def add_span(self, name: str, start_ns: int, end_ns: int) -> None:
         """Record a finished span (public for integrations that time work themselves)."""
-        self._spans.append((name, start_ns, end_ns))
-
-    def fold_spans(self, timeline: Timeline, upto: float, final: bool = False) -> None:
-        """Attribute finished spans' energy from the timeline (called by the meter, under its lock)."""
-        spans, profile = self._spans, self._profile
-        if not spans:  # most ticks of most runs: nothing to fold
-            return
-        # a bounded pass: other threads keep appending while we fold, and spans ending after `upto` go back
-        fast = timeline.last_rate() if len(timeline) >= 2 else None
-        if fast is not None:
-            t_prev, e_prev, t_last = fast
-            e_last = (timeline.cpu[-1], timeline.gpu[-1], timeline.ram[-1])
-            width = t_last - t_prev
-            rates = tuple((e_last[i] - e_prev[i]) / width for i in range(3)) if width > 0 else (0.0, 0.0, 0.0)
-        pending = []
-        for _ in range(len(spans)):
-            name, a_ns, b_ns = spans.popleft()
-            a, b = a_ns / 1e9, b_ns / 1e9
-            if b > upto:
-                if final:
-                    b = upto
-                else:
-                    pending.append((name, a_ns, b_ns))
-                    continue
-            if fast is not None and a >= t_prev:  # the whole span lies in the last tick: linear
-                d = b - a
-                joules = (rates[0] * d, rates[1] * d, rates[2] * d)
-            else:
-                joules = timeline.between(a, b)
-            stat = profile.get(name)
-            if stat is None:
-                profile[name] = [1, b - a, joules[0], joules[1], joules[2]]
-            else:
-                stat[0] += 1
-                stat[1] += b - a
-                stat[2] += joules[0]
-                stat[3] += joules[1]
-                stat[4] += joules[2]
-        spans.extend(pending)
+        self.profile.spans.append((name, start_ns, end_ns))
 
     def stop(self, status: str = "completed", error: str | None = None, *, at: float | None = None) -> RunRecord:
         """End the run, write its record to the store(s) and return it. Never raises for a measurement fault.
@@ -227,13 +173,14 @@ class Tracker:
         self.pid = pid
         self._settings = settings
         self.config = resolve(settings)
+        self.context = RunContext(self.config)  # shared by this tracker's runs: worked out once
         self.run: Run | None = None
         self._token: Token[Run | None] | None = None
 
     def start(self) -> Run:
         if self.run is not None and self.run.active:
             raise TrackerError("this tracker is already running; stop() it first")
-        self.run = Run(self.config, name=self.name, pid=self.pid).start()
+        self.run = Run(self.config, name=self.name, pid=self.pid, context=self.context).start()
         self._token = _current.set(self.run)
         return self.run
 
@@ -312,7 +259,7 @@ class _Track:
                     try:
                         return await fn(*args, **kwargs)
                     finally:
-                        run._spans.append((name, t0, perf()))
+                        run.profile.spans.append((name, t0, perf()))
                 with Tracker(name=name, **settings):
                     return await fn(*args, **kwargs)
 
@@ -328,7 +275,7 @@ class _Track:
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    run._spans.append((name, t0, perf()))
+                    run.profile.spans.append((name, t0, perf()))
             with Tracker(name=name, **settings):
                 return fn(*args, **kwargs)
 
@@ -369,7 +316,7 @@ class task:
         *rest, (run, start) = self._open.get()
         self._open.set(tuple(rest))
         if run is not None:
-            run._spans.append((self.name, start, end))
+            run.profile.spans.append((self.name, start, end))
 
     def __call__(self, fn: F) -> F:
         name = self.name

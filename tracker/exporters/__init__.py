@@ -15,7 +15,7 @@ from tracker.errors import ConfigError
 
 if TYPE_CHECKING:
     from tracker.config import Config
-    from tracker.core.run import Run
+    from tracker.core.state import RunState
     from tracker.records.schema import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def check(config: Config) -> None:
         raise ConfigError("pushgateway", config.pushgateway, "expected an http:// or https:// URL")
 
 
-def _port(config: Config, run: Run) -> int:
+def _port(config: Config, run: RunState) -> int:
     """The port to serve on: ``metrics_port``, plus the local rank in a multi-rank job (one port per process)."""
     assert config.metrics_port is not None
     job = run.meter.job if run.meter is not None else None
@@ -57,7 +57,7 @@ def _port(config: Config, run: Run) -> int:
     return config.metrics_port + job.local_rank
 
 
-def attach(run: Run) -> None:
+def attach(run: RunState) -> None:
     """Start exporting a run that has just started. Faults are logged, noted in the record, never raised."""
     from tracker.exporters import live
 
@@ -85,7 +85,7 @@ def attach(run: Run) -> None:
             entry.notes.append(f"metrics: OpenTelemetry instruments not registered: {exc!r}")
 
 
-def finished(run: Run, record: RunRecord) -> None:
+def finished(run: RunState, record: RunRecord) -> None:
     """A run's end: freeze its final figures, push them, and put any exporter fault in the record's notes."""
     from tracker.exporters import live
 

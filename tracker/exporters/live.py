@@ -2,8 +2,11 @@
 
 The sampler does no extra work for metrics: a run that exports is put on a watch list at its start, and a
 scrape (Prometheus ``/metrics``, a pushgateway push, an OpenTelemetry collection) reads the run's cumulative
-energy off its meter's timeline at that moment. A finished run keeps its final figures on the list for
-:data:`LINGER_S` seconds so that the next scrape still sees its last values.
+energy off its meter's timeline at that moment. Emissions so far are worked out by the same accounting as the
+record's (``tracker.carbon.accounting.carbon_of``: hour by hour, with the run's intensity provider, live or
+embedded, and its PUE model, schedule included), in the scraper's thread, never in the run's. A finished run
+keeps its final figures on the list for :data:`LINGER_S` seconds so that the next scrape still sees its last
+values.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tracker.carbon.accounting import J_PER_KWH
+from tracker.carbon.accounting import J_PER_KWH, carbon_of, kwh
 
 if TYPE_CHECKING:
-    from tracker.core.run import Run
+    from tracker.core.state import RunState
     from tracker.records.schema import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -46,41 +49,36 @@ class LiveFigures:
 
 @dataclass
 class Watched:
-    """A run on the watch list, and what is needed to turn its joules into grams while it runs."""
+    """A run on the watch list."""
 
-    run: Run
-    grams_per_joule: float
+    run: RunState
     record: RunRecord | None = None
     ended: float | None = None  # time.monotonic() at the end
     notes: list[str] = field(default_factory=list)
+    warned: bool = False  # a failure to work out live emissions is logged once per run
 
 
 _watched: dict[str, Watched] = {}
 _lock = threading.Lock()
 
 
-def _grams_per_joule(run: Run) -> float:
-    """The embedded intensity x PUE of the run's location (as far as it is known at its start, without waiting for
-    detection or the network): live emissions; the record's figure replaces it at the end."""
-    try:
-        from tracker.grid.intensity import default_provider
-        from tracker.grid.location import Location
+def emissions_grams(run: RunState, hours: list[tuple[datetime, float]]) -> float:
+    """Emissions so far of a running run's hour buckets (IT kWh per UTC hour), accounted as its record will be,
+    at its location as far as it is known now (without waiting for detection); the record's figure replaces
+    this at the end."""
+    from tracker.grid.location import Location
 
-        config = run.config
-        place = run.location.peek() if run.location is not None else None
-        if place is None:  # still being detected: the configured country, else the world average
-            place = Location(None, config.country, "config" if config.country else "world-average")
-        hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-        (intensity,) = default_provider().intensities(place, [hour])
-        return intensity.g_per_kwh * config.pue / J_PER_KWH
-    except Exception as exc:  # the record still gets its emissions from the accounting at the end
-        logger.warning("live emissions unavailable for run %s: %r", run.run_id, exc)
-        return 0.0
+    config, context = run.config, run.context
+    place = run.location.peek() if run.location is not None else None
+    if place is None:  # still being detected: the configured country, else the world average
+        place = Location(None, config.country, "config" if config.country else "world-average")
+    carbon = carbon_of(hours, place, config, context.intensity_provider(), context.pue_model(), [])
+    return carbon.emissions_kg * 1000.0
 
 
-def watch(run: Run) -> Watched:
+def watch(run: RunState) -> Watched:
     """Put a started run on the watch list."""
-    entry = Watched(run, _grams_per_joule(run))
+    entry = Watched(run)
     with _lock:
         _watched[run.run_id] = entry
     return entry
@@ -91,7 +89,7 @@ def entry(run_id: str) -> Watched | None:
         return _watched.get(run_id)
 
 
-def finished(run: Run, record: RunRecord) -> None:
+def finished(run: RunState, record: RunRecord) -> None:
     """Freeze a run's final figures (from its record) and start its linger time."""
     with _lock:
         watched = _watched.get(run.run_id)
@@ -114,12 +112,23 @@ def _read(watched: Watched) -> LiveFigures | None:
         meter.catch_up()  # ticks the sampler noted but has not yet turned into energy
         timeline = meter.timeline
         end = timeline.t[-1]
-        joules = timeline.between(run.t0, end) if end > run.t0 else (0.0, 0.0, 0.0)
+        if end > run.t0:
+            joules = timeline.between(run.t0, end)
+            hours = [(hour, kwh(sum(j))) for hour, _, j in timeline.hours(run.t0, end, run.wall_offset)]
+        else:
+            joules, hours = (0.0, 0.0, 0.0), []
         watts = (0.0, 0.0, 0.0)
         if len(timeline) >= 2 and timeline.t[-1] > timeline.t[-2]:
             width = timeline.t[-1] - timeline.t[-2]
             watts = tuple((s[-1] - s[-2]) / width for s in (timeline.cpu, timeline.gpu, timeline.ram))  # type: ignore[assignment]
-    grams = sum(joules) * watched.grams_per_joule
+    grams = 0.0
+    if hours:  # outside the meter's lock: a live intensity provider may ask the network (cached, bounded)
+        try:
+            grams = emissions_grams(run, hours)
+        except Exception as exc:  # the record still gets its emissions from the accounting at the end
+            if not watched.warned:
+                watched.warned = True
+                logger.warning("live emissions unavailable for run %s: %r", run.run_id, exc)
     return LiveFigures(run.config.project, experiment, run.run_id, joules, watts, grams, True)
 
 

@@ -1,7 +1,9 @@
 """A meter: the usage probe, one source chain per component, and the timeline they fill.
 
 Runs with the same measurement settings (mode, forced watts) share one meter. ``sample()`` is called by the
-sampler thread every interval and synchronously when a run stops; a lock keeps the two apart.
+sampler thread every interval and synchronously when a run stops; a lock keeps the two apart. Each run that
+uses the meter subscribes with its span profile (:class:`Subscriber`): the meter folds the profile's spans at each
+tick and never sees the run itself.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.measure.sources.base import Component
 from tracker.measure.sources.chains import SourceChain
@@ -21,7 +23,6 @@ from tracker.measure.usage import UsageProbe, parse_proc_stat, proc_stat_fd
 
 if TYPE_CHECKING:
     from tracker.config import Config
-    from tracker.core.run import Run
     from tracker.measure.job import JobInfo
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,16 @@ DEFER_TICKS = 60  # deferred ticks are worked out at least once a minute (a boun
 #: The package's one clock for intervals: ``perf_counter`` in seconds (spans use its nanoseconds). The function
 #: itself, not a wrapper: the sampler reads it every tick.
 now = time.perf_counter
+
+
+class Subscriber(Protocol):
+    """What a meter feeds: a run's span profile (``tracker.core.spans.SpanProfile``)."""
+
+    t0: float  # the run's start: the timeline is kept from the oldest subscriber's start
+    spans: Sized  # finished spans waiting to be folded (a tick with any works its energy out at once)
+    marks: dict[Any, int]
+
+    def fold(self, timeline: Timeline, upto: float, final: bool = False) -> None: ...
 
 
 class Meter:
@@ -52,7 +63,7 @@ class Meter:
         self.timeline = Timeline()
         # re-entrant: a SIGTERM handler may stop another run on this meter while the main thread holds it
         self.lock = threading.RLock()
-        self.runs: list[Run] = []
+        self.profiles: list[Subscriber] = []  # one per active run on this meter
         self.last = 0.0
         # deferred ticks (see tick()): (when each was taken, the raw /proc/stat bytes read then). The sampler
         # appends without the lock (one append is atomic); readers take the lock and work them out in order.
@@ -114,8 +125,8 @@ class Meter:
         (benchmarks/overhead.py): once a second every object touched is a cache miss.
         """
         if self.deferrable:
-            for run in self.runs:  # the run's span deque, read without a call: this is the per-tick path
-                if run._spans:
+            for profile in self.profiles:  # each run's span deque, read without a call: the per-tick path
+                if profile.spans:
                     break
             else:
                 pending = self._pending
@@ -176,16 +187,16 @@ class Meter:
                 ram *= usage.ram_share
             self.timeline.append(t, cpu, gpu, ram)
             self.last = t
-            if self.runs:
-                for run in tuple(self.runs):
-                    run.fold_spans(self.timeline, t)
+            if self.profiles:
+                for profile in tuple(self.profiles):
+                    profile.fold(self.timeline, t)
             return t
 
     def trim(self) -> None:
         """Drop timeline samples older than every attached run's start."""
         with self.lock:
-            if self.runs:
-                self.timeline.trim(min(run.t0 for run in self.runs))
+            if self.profiles:
+                self.timeline.trim(min(profile.t0 for profile in self.profiles))
 
     def marks(self) -> dict[Component, int]:
         """How many sources each chain has used so far; a run keeps these from its start."""

@@ -18,7 +18,7 @@ from tracker.measure.meter import Meter
 from tracker.measure.sources.chains import log_once
 
 if TYPE_CHECKING:
-    from tracker.core.run import Run
+    from tracker.measure.meter import Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,12 @@ class Sampler:
                 self._version += 1
             return meter
 
-    def attach(self, meter: Meter, run: Run) -> None:
-        """Start sampling ``meter`` for ``run`` (re-taking the baseline if the meter was idle)."""
+    def attach(self, meter: Meter, profile: Subscriber) -> None:
+        """Start sampling ``meter`` for a run's span ``profile`` (re-taking the baseline if the meter was idle)."""
         with self._lock:
-            if not meter.runs:
+            if not meter.profiles:
                 meter.rebase()
-            meter.runs.append(run)
+            meter.profiles.append(profile)
             self._version += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="tracker-sampler", daemon=True)
@@ -68,10 +68,11 @@ class Sampler:
         except RuntimeError:  # released by another thread between the two lines: the thread wakes anyway
             return
 
-    def detach(self, meter: Meter, run: Run) -> None:
+    def detach(self, meter: Meter, profile: Subscriber) -> None:
+        """Stop feeding a run's profile; the meter keeps its timeline only as far back as its other runs need."""
         with self._lock:
-            if run in meter.runs:
-                meter.runs.remove(run)
+            if profile in meter.profiles:
+                meter.profiles.remove(profile)
             self._version += 1
         meter.trim()
 
@@ -83,7 +84,7 @@ class Sampler:
         wait = 3600.0
         clock = None
         for meter in self._meters.values():
-            if not meter.runs:
+            if not meter.profiles:
                 continue
             if clock is None:
                 clock = meter.clock()
@@ -101,14 +102,14 @@ class Sampler:
             with self._lock:
                 version = self._version
                 due, wait, upcoming = self._due()
-                active = sum(1 for meter in self._meters.values() if meter.runs)
+                active = sum(1 for meter in self._meters.values() if meter.profiles)
             if not due:
                 if wait >= 3600.0:  # parked: no active run; attach() releases the lock to wake us
                     self._wake.acquire()
                     continue
                 # the meters found due after the sleep are known before it: no second look with cold caches
                 time.sleep(wait)
-                due = [meter for meter in upcoming if meter.runs]
+                due = [meter for meter in upcoming if meter.profiles]
                 if not due:
                     continue
             for meter in due:

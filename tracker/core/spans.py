@@ -1,0 +1,84 @@
+"""A run's span profile: the spans it has recorded, and their energy folded per name.
+
+The meter receives this object, as a sampling profiler's sampler receives a subscriber: at each tick it calls
+:meth:`SpanProfile.fold` with its timeline, and it reads :attr:`SpanProfile.spans` (is anything waiting?) and
+:attr:`SpanProfile.t0` (how far back the timeline must reach). It never sees the run itself, so the measuring
+layer does not depend on the run's lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracker.measure.timeline import Timeline
+
+
+class SpanProfile:
+    """Finished spans waiting to be folded, and per span name: calls, seconds and joules per component.
+
+    ``spans`` is appended to by any thread (``deque.append`` is atomic) and drained by :meth:`fold`, which the
+    meter calls under its lock. ``entered`` keeps, per name, the start of its earliest span: a record lists names
+    in that order (nested spans: the outer one first), not in the order they happened to end.
+    """
+
+    __slots__ = ("entered", "marks", "spans", "stats", "t0")
+
+    def __init__(self) -> None:
+        self.spans: deque[tuple[str, int, int]] = deque()
+        self.stats: dict[str, list[float]] = {}  # name -> [calls, seconds, cpu J, gpu J, ram J]
+        self.entered: dict[str, int] = {}  # name -> the earliest start of its spans (perf_counter ns)
+        self.t0 = 0.0  # the run's start (perf_counter seconds): the meter keeps its timeline from here
+        self.marks: dict[Any, int] = {}  # how many sources each chain had used at the run's start
+
+    def add(self, name: str, start_ns: int, end_ns: int) -> None:
+        """Record a finished span (``perf_counter_ns`` times)."""
+        self.spans.append((name, start_ns, end_ns))
+
+    def fold(self, timeline: Timeline, upto: float, final: bool = False) -> None:
+        """Attribute the energy of spans that ended by ``upto`` from the timeline (the meter's call, under its
+        lock). With ``final``, spans still open at ``upto`` are cut there (the run is ending)."""
+        spans, stats, entered = self.spans, self.stats, self.entered
+        if not spans:  # most ticks of most runs: nothing to fold
+            return
+        # a bounded pass: other threads keep appending while we fold, and spans ending after `upto` go back
+        fast = timeline.last_rate() if len(timeline) >= 2 else None
+        if fast is not None:
+            t_prev, e_prev, t_last = fast
+            e_last = (timeline.cpu[-1], timeline.gpu[-1], timeline.ram[-1])
+            width = t_last - t_prev
+            rates = tuple((e_last[i] - e_prev[i]) / width for i in range(3)) if width > 0 else (0.0, 0.0, 0.0)
+        pending = []
+        for _ in range(len(spans)):
+            name, a_ns, b_ns = spans.popleft()
+            a, b = a_ns / 1e9, b_ns / 1e9
+            if b > upto:
+                if final:
+                    b = upto
+                else:
+                    pending.append((name, a_ns, b_ns))
+                    continue
+            if fast is not None and a >= t_prev:  # the whole span lies in the last tick: linear
+                d = b - a
+                joules = (rates[0] * d, rates[1] * d, rates[2] * d)
+            else:
+                joules = timeline.between(a, b)
+            stat = stats.get(name)
+            if stat is None:
+                stats[name] = [1, b - a, joules[0], joules[1], joules[2]]
+                entered[name] = a_ns
+            else:
+                stat[0] += 1
+                stat[1] += b - a
+                stat[2] += joules[0]
+                stat[3] += joules[1]
+                stat[4] += joules[2]
+                if a_ns < entered[name]:
+                    entered[name] = a_ns
+        spans.extend(pending)
+
+    def in_entry_order(self) -> list[tuple[str, list[float]]]:
+        """The per-name figures, ordered by when each name's first span was entered."""
+        entered = self.entered
+        return sorted(self.stats.items(), key=lambda item: entered[item[0]])
