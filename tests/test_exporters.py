@@ -232,3 +232,46 @@ def test_live_emissions_use_the_runs_zone_not_only_its_country() -> None:
     expected = zone_table().get("US-CAL-CISO").g_per_kwh * 1.2 / 3.6e6
     assert rate == pytest.approx(expected)
     assert record.intensity_g_per_kwh == pytest.approx(zone_table().get("US-CAL-CISO").g_per_kwh)
+
+
+def test_live_emissions_follow_the_pue_schedule_and_the_live_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a run goes, its emissions are accounted as its record will be: the site's PUE for today (not the
+    constant) and the live Electricity Maps intensity of the hour (not the embedded yearly figure)."""
+    from datetime import datetime, timezone
+
+    from tests.local_http import Answer, serve
+    from tests.test_electricitymaps import NOW, history_body, point
+    from tracker.grid import electricitymaps
+    from tracker.grid.zones import zone_table
+
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    schedule = tmp_path / "pue.csv"
+    schedule.write_text(f"date,pue\n{today},1.5\n", encoding="utf-8")
+    routes = {
+        ("GET", "/v3/carbon-intensity/history"): Answer(200, history_body("DE")),
+        ("GET", "/v3/carbon-intensity/latest"): Answer(200, point("DE", NOW, 100)),
+    }
+    electricitymaps.reset()
+    with serve(routes) as api:
+        monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", "a-token")
+        monkeypatch.setenv("ELECTRICITYMAPS_API_URL", api.url + "/v3")
+        run = tracker.Tracker(
+            zone="DE", pue_schedule=str(schedule), live="on", save=False, interval=0.05,
+            cpu_watts=1, gpu_watts=0, ram_watts=0,
+        )  # fmt: skip
+        started = run.start()
+        live.watch(started)
+        try:
+            assert wait_for(lambda: sum(live.snapshot(started.run_id)[0].joules) > 0)
+            (figures,) = live.snapshot(started.run_id)
+            rate = figures.grams / sum(figures.joules)
+        finally:
+            record = run.stop()
+            live.forget_all()
+    electricitymaps.reset()
+    assert record.intensity_g_per_kwh == pytest.approx(100.0)  # the hour's live value, as the record says
+    assert record.pue == pytest.approx(1.5)
+    assert zone_table().get("DE").g_per_kwh != pytest.approx(100.0)  # the embedded figure would differ
+    assert rate == pytest.approx(100.0 * 1.5 / 3.6e6)
