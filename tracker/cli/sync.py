@@ -22,10 +22,9 @@ def register(sub: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from tracker.config import resolve
-    from tracker.stores import spool
+    from tracker.stores import configured_location, spool
 
-    configured = resolve({"store": args.store}).store_location()
+    configured = configured_location(args.store)
     if args.to is not None:
         from tracker.stores.base import check_location
 

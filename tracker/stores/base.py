@@ -1,22 +1,21 @@
-"""The store interface and the factory that picks a back end from a location string.
+"""The store interface, and what a location string means (which back end takes it), without opening anything.
 
 ``store=`` (or ``TRACKER_STORE``) may be a path ending in ``.db``/``.sqlite``/``.sqlite3`` or a
 ``sqlite:///path`` URL (SQLite), a path ending in ``.csv`` (CSV), or a ``postgresql://`` URL (PostgreSQL,
-extra ``tracker[postgres]``). Stores are cached per process: opening
-one costs a connection and a schema check, which must not happen on every run (see benchmarks/).
+extra ``tracker[postgres]``). Opening one is :mod:`tracker.stores.factory`'s job: this module imports no back end,
+so the configuration can check a location (:func:`check_location`) and every back end can import the interface
+without either importing the other.
 """
 
 from __future__ import annotations
 
-import threading
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
-from tracker.forks import after_fork
-from tracker.paths import default_store
 from tracker.records.schema import RunRecord
 
 if TYPE_CHECKING:
@@ -40,8 +39,9 @@ class Store(ABC):
         until: datetime | None = None,
         **filters: Any,
     ) -> list[dict[str, Any]]:
-        """Stored rows (``RunRecord.to_row`` shape), newest first, filtered by label equality and by
-        ``since <= started_at < until`` (UTC; a naive datetime is read as UTC). ``records`` and ``dataframe``
+        """Stored rows (``RunRecord.to_row`` shape), newest first, filtered by equality on the columns of
+        :data:`~tracker.records.schema.FILTERS` (the SQL stores refuse any other key with :class:`StoreError`) and
+        by ``since <= started_at < until`` (UTC; a naive datetime is read as UTC). ``records`` and ``dataframe``
         pass ``since``/``until`` through their ``filters``."""
 
     def records(self, limit: int | None = None, **filters: Any) -> list[RunRecord]:
@@ -70,8 +70,8 @@ class Store(ABC):
         ``by``: label columns (``organisation``, ``team``, ``project``, ``experiment``, ``job_id``, ...);
         ``period``: ``day`` | ``week`` | ``month`` | ``quarter`` | ``year`` of ``started_at`` in UTC, as text
         (``2026-11-23``, ``2026-W47``, ``2026-11``, ``2026-Q4``, ``2026``) in a ``period`` column. Totals:
-        ``runs``, ``duration_s``, the ``*_energy_kwh`` columns, ``energy_kwh``, ``facility_energy_kwh``,
-        ``emissions_kg``, ``emissions_market_kg``, ``embodied_kg``.
+        :data:`~tracker.records.schema.TOTALS` (``runs``, ``duration_s``, the ``*_energy_kwh`` columns,
+        ``energy_kwh``, ``facility_energy_kwh``, ``emissions_kg``, ``emissions_market_kg``, ``embodied_kg``).
         """
         return None
 
@@ -79,39 +79,18 @@ class Store(ABC):
         """Release the connection."""
 
 
-_cache: dict[str, Store] = {}
-_cache_lock = threading.Lock()
-
-
-def _forget_after_fork() -> None:
-    """A forked child must not use the parent's connections (SQLite forbids it): drop them, unclosed."""
-    _cache.clear()
-
-
-def open_store(location: str | None = None) -> Store:
-    """The store for a location string (``None``: the default SQLite file), cached per process."""
-    location = location or default_store()
-    after_fork(_forget_after_fork)
-    with _cache_lock:
-        store = _cache.get(location)
-        if store is None:
-            store = _create(location)
-            _cache[location] = store
-        return store
-
-
 def check_location(location: str) -> None:
     """Raise :class:`ConfigError` at start for a location no back end takes (not at the run's end)."""
-    if _kind(location) == "postgres":
+    if backend(location) == "postgres":
         from importlib.util import find_spec
 
         if find_spec("psycopg") is None:
-            from tracker.stores.postgres import redact
-
             raise ConfigError("store", redact(location), "PostgreSQL needs psycopg: pip install 'tracker[postgres]'")
 
 
-def _kind(location: str) -> str:
+def backend(location: str) -> str:
+    """Which back end takes ``location``: ``postgres``, ``sqlite-url`` (``sqlite:///path``), ``csv`` or
+    ``sqlite`` (a plain path); :class:`ConfigError` for any other URL."""
     lowered = location.lower()
     if lowered.startswith(("postgresql://", "postgres://")):
         return "postgres"
@@ -126,25 +105,7 @@ def _kind(location: str) -> str:
     )
 
 
-def _create(location: str) -> Store:
-    kind = _kind(location)
-    if kind == "csv":
-        from tracker.stores.csv import CsvStore
-
-        return CsvStore(location)
-    if kind == "postgres":
-        from tracker.stores.postgres import PostgresStore
-
-        return PostgresStore(location)
-    from tracker.stores.sqlite import SqliteStore
-
-    path = location[len("sqlite:///") :] if kind == "sqlite-url" else location
-    return SqliteStore(path, location)
-
-
-def close_all() -> None:
-    """Close every cached store (tests, and the end of the process)."""
-    with _cache_lock:
-        for store in _cache.values():
-            store.close()
-        _cache.clear()
+def redact(location: str) -> str:
+    """The location without its password, for logs, notes and messages."""
+    location = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", location)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", location)
