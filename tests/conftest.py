@@ -10,7 +10,7 @@ import pytest
 
 from tracker.grid import location
 from tracker.measure import hardware, sampler
-from tracker.stores import base as stores_base
+from tracker.stores import factory as stores_factory
 
 LAUNCHER_VARIABLES = frozenset(
     {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURMD_NODENAME"}
@@ -42,7 +42,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(work)
     sampler._sampler = None  # each test gets a fresh sampler and fresh meters
     yield work
-    stores_base.close_all()
+    stores_factory.close_all()
     sampler._sampler = None
     hardware.detect.cache_clear()
 

@@ -70,9 +70,9 @@ def pg_database() -> Iterator[str]:
     try:
         yield with_database(ADMIN_URL, name)
     finally:
-        from tracker.stores import base
+        from tracker.stores import factory
 
-        base.close_all()
+        factory.close_all()
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -13,9 +13,9 @@ from runs_factory import generated_runs, make_record
 
 import tracker
 from tracker.errors import ConfigError, StoreError
-from tracker.records.schema import COLUMNS
+from tracker.records.schema import COLUMNS, FILTERS
 from tracker.reports.summary import summarize
-from tracker.stores import base, open_store
+from tracker.stores import locations, open_store
 from tracker.stores.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore, redact, sql_type
 from tracker.stores.sqlite import SqliteStore
 
@@ -82,6 +82,44 @@ def test_job_filters_match_sqlite(pg_url: str, tmp_path: Path) -> None:
     in_sql = summarize(store=pg, by=("node",), job_id="job-9")
     assert in_sql.equals(summarize(store=lite, by=("node",), job_id="job-9"))
     assert in_sql["runs"].tolist() == [4, 4]
+
+
+def test_every_filter_selects_the_same_rows_as_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """One WHERE builder: each column of FILTERS, alone, with bounds and combined, picks the same runs from both."""
+    records = generated_runs(60)
+    for i, record in enumerate(records):
+        record.status = ("completed", "failed", "interrupted")[i % 3]
+        record.host = f"host-{i % 4}"
+        record.node = f"node-{i % 2}" if i % 5 else None
+    pg, lite = _both(pg_url, tmp_path, records)
+    since, until = datetime(2026, 1, 1), datetime(2026, 3, 1, tzinfo=timezone.utc)
+    for column in FILTERS:
+        value = next(getattr(r, column) for r in records if getattr(r, column) is not None)
+        expected = sorted(r.run_id for r in records if getattr(r, column) == value)
+        picked = pg.rows(**{column: value})
+        assert picked == lite.rows(**{column: value}), column
+        assert sorted(r["run_id"] for r in picked) == expected, column
+        bounded = pg.rows(since=since, until=until, **{column: value})
+        assert bounded == lite.rows(since=since, until=until, **{column: value}), column
+        assert {r["run_id"] for r in bounded} <= set(expected)
+    combined = {"organisation": "acme", "status": "failed", "host": "host-1", "experiment": None}
+    assert pg.rows(**combined) == lite.rows(**combined) != []
+    in_sql = summarize(store=pg, by=("project",), period="month", since=since, **combined)
+    assert in_sql.equals(summarize(store=lite, by=("project",), period="month", since=since, **combined))
+    assert len(in_sql) > 0
+
+
+def test_both_stores_refuse_the_same_filters(pg_url: str, tmp_path: Path) -> None:
+    pg, lite = _both(pg_url, tmp_path, generated_runs(6))
+    for store in (pg, lite):
+        for key in ("zone", "energy_kwh", "tags"):
+            with pytest.raises(StoreError, match=f"cannot filter on {key!r}"):
+                store.rows(**{key: "x"})
+            with pytest.raises(StoreError, match=f"cannot filter on {key!r}"):
+                store.rollup(("project",), **{key: "x"})
+        assert store.rows(zone=None) == store.rows()  # None is no filter, whatever the key
+    with pytest.raises(StoreError, match="cannot filter on 'zone'"):
+        tracker.load_runs(store=pg_url, zone="DE")
 
 
 def test_period_labels_at_year_boundaries(pg_url: str) -> None:
@@ -198,9 +236,9 @@ def test_location_is_recognised_and_redacted() -> None:
     assert (
         redact("postgres://u:p@h/db?password=x&sslmode=require") == "postgres://u:***@h/db?password=***&sslmode=require"
     )
-    base.check_location("postgres://h/db")  # both schemes are PostgreSQL
+    locations.check_location("postgres://h/db")  # both schemes are PostgreSQL
     with pytest.raises(ConfigError, match="postgresql://"):
-        base.check_location("mysql://h/db")
+        locations.check_location("mysql://h/db")
 
 
 def test_missing_driver_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,8 +18,8 @@ from runs_factory import generated_runs, make_record
 
 from tracker.carbon.equivalents import CONSTANTS, Equivalents
 from tracker.cli import main
+from tracker.records.schema import TOTALS
 from tracker.reports.periods import period_labels
-from tracker.reports.summary import TOTALS
 from tracker.stores.sqlite import SqliteStore
 
 HOSTILE = [

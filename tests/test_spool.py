@@ -207,9 +207,9 @@ def test_a_write_stuck_behind_a_lock_gives_up_and_spools(pg_url: str, monkeypatc
 
     first = _run(project="before", store=pg_url)  # creates the schema
     open_store(pg_url).close()
-    from tracker.stores import base
+    from tracker.stores import factory
 
-    base.close_all()  # the next run opens a connection with the shortened timeouts below
+    factory.close_all()  # the next run opens a connection with the shortened timeouts below
     monkeypatch.setattr(postgres, "LOCK_TIMEOUT_MS", 300)
     monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_MS", 2000)
     with psycopg.connect(pg_url) as holder:

@@ -10,8 +10,8 @@ import pytest
 from runs_factory import generated_runs, make_record
 
 import tracker
+from tracker.records.schema import TOTALS
 from tracker.reports.periods import period_key, period_series, sql_period
-from tracker.reports.summary import TOTALS
 from tracker.stores import sqlite_rollup
 from tracker.stores.csv import CsvStore
 from tracker.stores.sqlite import SqliteStore

@@ -46,13 +46,12 @@ def load_runs(store: str | None = None, *, limit: int | None = None, **filters: 
     """The store's runs as a pandas DataFrame (newest first), one row per run, with the contract's columns.
 
     ``store`` defaults to the configured one (``TRACKER_STORE``, ``[tool.tracker]``, ...), else the default
-    SQLite file; ``filters`` match labels exactly
+    SQLite file; ``filters`` match exactly on the columns of :data:`tracker.records.schema.FILTERS`
     (``project="x"``, ``team="y"``, ``status="failed"``).
     """
-    from tracker.config import resolve
-    from tracker.stores import open_store
+    from tracker.stores import open_configured
 
-    return open_store(resolve({"store": store}).store).dataframe(limit=limit, **filters)
+    return open_configured(store).dataframe(limit=limit, **filters)
 
 
 def summarize(runs: pd.DataFrame | None = None, **options: Any) -> pd.DataFrame:

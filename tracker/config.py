@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
 from tracker.paths import config_file
+from tracker.records.schema import LABELS
 
 if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV parsing, dataclasses of the tables)
     from tracker.carbon.market import Supplier
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV pars
 logger = logging.getLogger(__name__)
 
 MODES = ("machine", "process")
-_LABELS = ("project", "experiment", "team", "organisation")
 
 
 @dataclass(frozen=True)
@@ -214,13 +214,13 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError(
             given, values.get(given), f"set {missing} as well (e.g. cloud_provider=aws, cloud_region=eu-west-1)"
         )
-    for key in _LABELS:
+    for key in LABELS:
         label = values.get(key)
         if label is not None and not label.strip():
             raise ConfigError(key, label, "labels must not be empty")
     store = values.get("store")
     if store:
-        from tracker.stores.base import check_location
+        from tracker.stores.locations import check_location
 
         check_location(store)
     country = values.get("country")

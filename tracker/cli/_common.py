@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from tracker.errors import ConfigError
+from tracker.records.schema import LABELS
 
-_LABEL_FLAGS = ("project", "experiment", "team", "organisation", "country", "zone", "default_zone")
+_LABEL_FLAGS = (*LABELS, "country", "zone", "default_zone")
 _VALUE_FLAGS = (
     *("pue", "pue_schedule", "mode", "interval", "store", "csv", "cpu_watts", "gpu_watts", "ram_watts"),
     *("cloud_metadata", "live", "embodied_kg", "embodied_lifetime_years", "embodied_share"),

@@ -19,11 +19,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from tracker.config import resolve
     from tracker.importers.codecarbon import import_codecarbon
-    from tracker.stores import open_store
+    from tracker.stores import open_configured
 
-    store = open_store(resolve({"store": args.store}).store)
+    store = open_configured(args.store)
     result = import_codecarbon(args.file, store, project=args.project)
     print(
         f"{args.file}: {result.lines} lines, {result.records} runs: {result.added} added, "

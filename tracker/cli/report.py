@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tracker.records.schema import LABELS
+
 ORDER = 40
 FORMATS = ("table", "json", "csv", "markdown", "html")
 
@@ -22,7 +24,7 @@ def register(sub: Any) -> None:
         "tracker report --annual 2026",
     )
     parser.add_argument("--store", default=None, help="SQLite/CSV path or URL (default: the configured store)")
-    for label in ("organisation", "team", "project", "experiment"):
+    for label in LABELS:
         parser.add_argument(f"--{label}", default=None, help=f"only runs with this {label}")
     parser.add_argument("--since", default=None, help="only runs started at or after this UTC date/time")
     parser.add_argument("--until", default=None, help="only runs started before this UTC date/time")
@@ -49,13 +51,12 @@ def _by(values: list[str] | None) -> tuple[str, ...]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tracker.config import resolve
     from tracker.reports.periods import as_utc
-    from tracker.stores import open_store
+    from tracker.stores import open_configured
 
-    store = open_store(resolve({"store": args.store}).store)
+    store = open_configured(args.store)
     since, until = as_utc(args.since), as_utc(args.until)
-    labels = {k: getattr(args, k) for k in ("organisation", "team", "project", "experiment")}
+    labels = {k: getattr(args, k) for k in LABELS}
     if args.annual is not None:
         from tracker.reports.annual import annual_statement, render_annual
 

@@ -19,10 +19,9 @@ def register(sub: Any) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from tracker.config import resolve
-    from tracker.stores import open_store
+    from tracker.stores import open_configured
 
-    store = open_store(resolve({"store": args.store}).store)
+    store = open_configured(args.store)
     records = store.records(limit=args.limit, project=args.project)
     if args.format == "json":
         print(json.dumps([r.to_json() for r in records], indent=2))

@@ -22,13 +22,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from tracker.config import resolve
-    from tracker.core.context import RunContext
-    from tracker.stores import spool
+    from tracker.stores import configured_location, spool
 
-    configured = RunContext(resolve({"store": args.store})).store_location()
+    configured = configured_location(args.store)
     if args.to is not None:
-        from tracker.stores.base import check_location
+        from tracker.stores.locations import check_location
 
         check_location(args.to)  # a store no back end takes is an error now, not one line per target
     results = spool.sync(location=args.store, legacy_location=configured, to=args.to)

@@ -57,11 +57,7 @@ class RunContext:
         path is read from the environment at the first run's end, and kept)."""
         location = self._store
         if location is None:
-            if self.config.store:
-                location = self.config.store
-            else:
-                from tracker.paths import default_store
+            from tracker.stores.factory import location_of
 
-                location = default_store()
-            self._store = location
+            location = self._store = location_of(self.config)
         return location

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 PUSH_EVERY_S = 15.0
 PUSH_TIMEOUT_S = 3.0
 JOB = "tracker"
+# The metric labels (docs/metrics.md), not the record's: few on purpose, since every label value makes its own
+# series in Prometheus; a run is ``run`` there (its id), and team and organisation are left to the stored records.
 LABELS = ("project", "experiment", "run")
 
 _servers: dict[tuple[str, int], Any] = {}  # (host, requested port) -> the running WSGI server

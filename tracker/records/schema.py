@@ -2,6 +2,11 @@
 
 ``COLUMNS`` lists them in order; ``docs/records.md`` documents each one (units are in the names). Nested values
 (tags, the span profile, notes) are stored as JSON text so that every store holds the same flat row.
+
+The vocabulary built on those columns lives here too, so that the configuration, the stores, the reports and the
+command line agree on it by importing it rather than by each keeping a copy: :data:`LABELS` (what a run is
+labelled with), :data:`FILTERS` (what a store selects runs by), :data:`GROUPABLE` (what a roll-up groups by) and
+:data:`TOTALS` (what a roll-up adds up).
 """
 
 from __future__ import annotations
@@ -129,6 +134,39 @@ class RunRecord:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunRecord))
 FLOAT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.type in ("float", "float | None"))
 INT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.type in ("int", "int | None"))
+
+LABELS: tuple[str, ...] = ("organisation", "team", "project", "experiment")
+"""The run labels: who and what a run is for, set in the configuration (``track(project=...)``, ``[tool.tracker]``)
+and stored on every record. Broadest first, the order of a roll-up hierarchy: ``tracker report`` offers them as
+``--organisation`` ... ``--experiment`` in this order and shows the filters given in it."""
+
+FILTERS: tuple[str, ...] = (*LABELS, "status", "host", "job_id", "node", "run_id")
+"""The columns every store selects runs by, by equality (``Store.rows(**filters)``, ``tracker.load_runs(team=...)``,
+``summarize(job_id=...)``): the labels, and the columns a user asks "which runs" with. SQLite and PostgreSQL build
+the same ``WHERE`` from them (:mod:`tracker.stores.sql`) and refuse any other key (a typo must not silently match
+nothing); each names something, none is a measurement."""
+
+_NOT_GROUPABLE = frozenset({"started_at", "ended_at", "tags", "notes", "spans"})
+GROUPABLE: tuple[str, ...] = tuple(c for c in COLUMNS if c not in FLOAT_COLUMNS and c not in _NOT_GROUPABLE)
+"""The columns a roll-up may group by (``summarize(by=...)``, ``tracker report --by``): every column that names
+something (the labels, ``job_id``, ``zone``, ``host``, ``status``, ...), not the measurements (floats), the times or
+the nested JSON values."""
+
+TOTALS: tuple[str, ...] = (
+    "runs",
+    "duration_s",
+    "cpu_energy_kwh",
+    "gpu_energy_kwh",
+    "ram_energy_kwh",
+    "energy_kwh",
+    "facility_energy_kwh",
+    "emissions_kg",
+    "emissions_market_kg",
+    "embodied_kg",
+)
+"""The totals of every roll-up group, in this order: the contract of ``Store.rollup`` and of
+:func:`tracker.summarize`. ``runs`` is derived (the count of runs in the group); every other one is a float column
+of the record, summed, so roll-ups add up (an organisation's total is the sum of its teams')."""
 
 
 def json_texts(items: list[str]) -> str:

@@ -10,15 +10,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tracker.carbon.equivalents import Equivalents
-from tracker.reports.summary import TOTALS, group_columns, summarize
+from tracker.records.schema import TOTALS
+from tracker.reports.summary import group_columns, summarize
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tracker.stores.base import Store
-
-# The report filters that are labels (the others are since/until).
-LABEL_FILTERS = ("organisation", "team", "project", "experiment")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
-from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
+from tracker.records.schema import GROUPABLE, INT_COLUMNS, TOTALS
 from tracker.reports.periods import as_utc, check_period, period_series
 
 if TYPE_CHECKING:
@@ -28,24 +28,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The totals of every group, in this order (the contract of Store.rollup, see tracker/stores/base.py).
-TOTALS: tuple[str, ...] = (
-    "runs",
-    "duration_s",
-    "cpu_energy_kwh",
-    "gpu_energy_kwh",
-    "ram_energy_kwh",
-    "energy_kwh",
-    "facility_energy_kwh",
-    "emissions_kg",
-    "emissions_market_kg",
-    "embodied_kg",
-)
-
 # Short names for the hierarchy levels that are not column names.
 ALIASES = {"job": "job_id", "run": "run_id", "organization": "organisation"}
-_NOT_GROUPABLE = frozenset({"started_at", "ended_at", "tags", "notes", "spans"})
-GROUPABLE: tuple[str, ...] = tuple(c for c in COLUMNS if c not in FLOAT_COLUMNS and c not in _NOT_GROUPABLE)
 
 
 def group_columns(by: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -96,13 +80,13 @@ def summarize(
 
 
 def _open(store: Store | str | None) -> Store:
-    from tracker.stores.base import Store, open_store
+    from tracker.stores.base import Store
 
     if isinstance(store, Store):
         return store
-    from tracker.config import resolve
+    from tracker.stores.factory import open_configured
 
-    return open_store(resolve({"store": store}).store)
+    return open_configured(store)
 
 
 def _select(runs: pd.DataFrame, since: datetime | None, until: datetime | None, filters: dict[str, Any]) -> Any:

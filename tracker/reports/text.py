@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from tracker.carbon.equivalents import LABELS
+from tracker.records.schema import TOTALS
 from tracker.reports.data import Report
-from tracker.reports.summary import TOTALS
 
 # The columns the table and Markdown forms show (CSV and JSON carry every total).
 _SHOWN = (

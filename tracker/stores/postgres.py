@@ -17,16 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker.errors import StoreError
-from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
+from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord, iso
+from tracker.stores import sql
 from tracker.stores.base import Store
+from tracker.stores.locations import redact
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +59,6 @@ SLOW_CONNECT_S = 1.0  # a failed connect slower than this (packets dropped) is n
 BACKOFF_S = 30.0
 LOCK_KEY = 0x7472_6B72  # pg_advisory_xact_lock key for schema changes ("trkr")
 TIME_COLUMNS = frozenset({"started_at", "ended_at"})
-LABELS = ("project", "experiment", "team", "organisation", "status", "host", "job_id", "node", "run_id")
 PERIODS = {
     "day": "YYYY-MM-DD",
     "week": 'IYYY-"W"IW',
@@ -93,16 +93,10 @@ def sql_type(column: str) -> str:
     return "text"
 
 
-def redact(location: str) -> str:
-    """The location without its password, for logs, notes and messages."""
-    location = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", location)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", location)
-
-
 def _psycopg() -> Any:
     try:
         import psycopg
-    except ImportError as exc:  # checked at config time too (base.check_location); kept for direct use
+    except ImportError as exc:  # checked at config time too (locations.check_location); kept for direct use
         raise StoreError("the PostgreSQL store needs psycopg: pip install 'tracker[postgres]'") from exc
     return psycopg
 
@@ -293,11 +287,11 @@ class PostgresStore(Store):
     def rows(
         self, limit: int | None = None, since: datetime | None = None, until: datetime | None = None, **filters: Any
     ) -> list[dict[str, Any]]:
-        where, params = _where(since, until, filters)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM runs{where} ORDER BY started_at DESC"
+        where, params = sql.where(sql.POSTGRES, since, until, filters)
+        query = f"SELECT {', '.join(COLUMNS)} FROM runs{where} ORDER BY started_at DESC"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        result = self._call("read", lambda conn: conn.execute(sql, params).fetchall())
+            query += f" LIMIT {int(limit)}"
+        result = self._call("read", lambda conn: conn.execute(query, params).fetchall())
         rows = []
         for values in result:
             row = dict(zip(COLUMNS, values, strict=True))
@@ -317,12 +311,10 @@ class PostgresStore(Store):
     ) -> pd.DataFrame | None:
         """Totals per group computed by the server (``GROUP BY``, ``to_char`` of ``started_at`` in UTC).
 
-        Columns: the ``by`` keys, ``period`` when asked, then :data:`tracker.reports.summary.TOTALS`;
+        Columns: the ``by`` keys, ``period`` when asked, then :data:`tracker.records.schema.TOTALS`;
         :func:`tracker.summarize` puts the rows in order.
         """
         import pandas as pd
-
-        from tracker.reports.summary import TOTALS
 
         unknown = [c for c in by if c not in COLUMNS or c in TIME_COLUMNS]
         if unknown:
@@ -335,11 +327,11 @@ class PostgresStore(Store):
             select.append(f"to_char(started_at AT TIME ZONE 'UTC', '{PERIODS[period]}') AS period")
         names = [*keys, "period"] if period is not None else keys
         sums = ["count(*)", *(f"coalesce(sum({c}), 0)" for c in TOTALS[1:])]
-        where, params = _where(since, until, filters)
-        sql = f"SELECT {', '.join([*select, *sums])} FROM runs{where}"
+        where, params = sql.where(sql.POSTGRES, since, until, filters)
+        query = f"SELECT {', '.join([*select, *sums])} FROM runs{where}"
         if names:
-            sql += f" GROUP BY {', '.join(str(i + 1) for i in range(len(names)))}"
-        result = self._call("roll up", lambda conn: conn.execute(sql, params).fetchall())
+            query += f" GROUP BY {', '.join(str(i + 1) for i in range(len(names)))}"
+        result = self._call("roll up", lambda conn: conn.execute(query, params).fetchall())
         frame = pd.DataFrame([tuple(r) for r in result], columns=[*names, *TOTALS])
         if not names and len(frame) and frame["runs"].iloc[0] == 0:
             frame = frame.iloc[0:0]  # no runs: no group, as in pandas
@@ -354,33 +346,6 @@ class PostgresStore(Store):
         if conn is not None:
             conn.close()
             self._local.conn = None
-
-
-def _label(column: str) -> str:
-    if column not in LABELS:
-        raise StoreError(f"cannot filter on {column!r}")
-    return column
-
-
-def _where(since: datetime | None, until: datetime | None, filters: dict[str, Any]) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    for key, value in filters.items():
-        if value is None:
-            continue
-        clauses.append(f"{_label(key)} = %s")
-        params.append(value)
-    if since is not None:
-        clauses.append("started_at >= %s")
-        params.append(_utc(since))
-    if until is not None:
-        clauses.append("started_at < %s")
-        params.append(_utc(until))
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _utc(moment: datetime) -> datetime:
-    """A naive datetime means UTC here, as in the other stores (not the server's time zone)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _first_line(exc: BaseException) -> str:

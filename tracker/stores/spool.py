@@ -83,7 +83,7 @@ def spool_dir() -> Path:
 def label(location: str) -> str:
     """A target as it may be shown: without a password."""
     if "://" in location and not location.lower().startswith("sqlite:"):
-        from tracker.stores.postgres import redact
+        from tracker.stores.locations import redact
 
         return redact(location)
     return location

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
 from tracker.forks import before_fork
-from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, iso
-from tracker.reports.periods import as_utc
+from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord
+from tracker.stores import sql
 from tracker.stores.base import Store
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 200  # writes (~1,000 WAL pages: SQLite's own default cadence), checkpointed in the background
 SAFETY_AUTOCHECKPOINT = 10_000  # WAL pages (~40 MB) after which a committing writer checkpoints itself
 SCHEMA_VERSION = 2  # 2: location, market-based, embodied and job columns
-_LABELS = ("project", "experiment", "team", "organisation", "status", "host", "job_id", "node")  # as PostgreSQL
 
 
 def _sql_type(column: str) -> str:
@@ -45,23 +44,6 @@ def _sql_type(column: str) -> str:
     if column in INT_COLUMNS:
         return "INTEGER"
     return "TEXT"
-
-
-def _where(since: datetime | None, until: datetime | None, filters: dict[str, Any]) -> tuple[str, list[Any]]:
-    """``WHERE`` text and parameters: labels by equality, ``since <= started_at < until`` (ISO text sorts)."""
-    where, params = [], []
-    for key, value in filters.items():
-        if value is None:
-            continue
-        if key not in _LABELS and key != "run_id":
-            raise StoreError(f"cannot filter on {key!r}")
-        where.append(f"{key} = ?")
-        params.append(value)
-    for op, bound in ((">=", since), ("<", until)):
-        if bound is not None:
-            where.append(f"started_at {op} ?")
-            params.append(iso(as_utc(bound)))
-    return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
 _checkpointers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
@@ -171,13 +153,12 @@ class SqliteStore(Store):
         until: datetime | None = None,
         **filters: Any,
     ) -> list[dict[str, Any]]:
-        where, params = _where(since, until, filters)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM runs{where}"
-        sql += " ORDER BY started_at DESC"
+        where, params = sql.where(sql.SQLITE, since, until, filters)
+        query = f"SELECT {', '.join(COLUMNS)} FROM runs{where} ORDER BY started_at DESC"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+            query += f" LIMIT {int(limit)}"
         try:
-            cursor = self._connect().execute(sql, params)
+            cursor = self._connect().execute(query, params)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from exc
         return [dict(zip(COLUMNS, values, strict=False)) for values in cursor]
@@ -191,10 +172,9 @@ class SqliteStore(Store):
         **filters: Any,
     ) -> pd.DataFrame:
         """Totals per group computed in SQLite (see :mod:`tracker.stores.sqlite_rollup` for how and why)."""
-        from tracker.reports.summary import TOTALS
         from tracker.stores.sqlite_rollup import rollup
 
-        where, params = _where(since, until, filters)
+        where, params = sql.where(sql.SQLITE, since, until, filters)
         return rollup(self.path, self._connect(), by, TOTALS, period, where, params)
 
     def close(self) -> None:
