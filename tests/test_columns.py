@@ -12,6 +12,7 @@ import pytest
 
 import tracker
 from tracker.config import Config, resolve
+from tracker.core.context import RunContext
 from tracker.errors import ConfigError, StoreError
 from tracker.paths import default_store
 from tracker.records import schema
