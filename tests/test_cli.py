@@ -162,6 +162,7 @@ FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "country": (["--country", "fra"], "FR"),
     "pue": (["--pue", "1.25"], 1.25),
     "cpu_watts": (["--cpu-watts", "40"], 40.0),
+    "cpu_tdp": (["--cpu-tdp", "95"], 95.0),
     "gpu_watts": (["--gpu-watts", "0"], 0.0),
     "ram_watts": (["--ram-watts", "3.5"], 3.5),
     "mode": (["--mode", "process"], "process"),
@@ -278,3 +279,14 @@ def test_a_bad_flag_value_is_a_configuration_error_naming_the_key(
     assert main(["detect", *argv]) == 2
     err = capsys.readouterr().err
     assert "configuration error" in err and key in err
+
+
+def test_detect_with_cpu_tdp_models_the_cpu_with_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", "--cpu-tdp", "95", "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["methods"]["cpu"] == "tdp-model"
+    assert "TDP 95 W" in info["sources"]["cpu"]
+    assert info["settings_from"]["cpu_tdp"] == "argument"
+    assert any("95 W per socket from configuration (cpu_tdp)" in note for note in info["notes"])
+    assert main(["detect", "--cpu-tdp", "-1"]) == 2
+    assert "cpu_tdp=-1.0" in capsys.readouterr().err

@@ -631,6 +631,7 @@ REFUSED: dict[str, Any] = {
     "organisation": "",
     "pue": 0.9,
     "cpu_watts": -1,
+    "cpu_tdp": 0,
     "gpu_watts": float("nan"),
     "ram_watts": float("-inf"),
     "mode": "both",
@@ -685,6 +686,22 @@ def test_a_value_refused_in_a_lower_layer_but_overridden_is_not_checked(isolated
     write_pyproject(isolated, 'mode = "both"\nembodied_share = 7')
     config = resolve({"mode": "process", "embodied_share": 0.5})
     assert (config.mode, config.embodied_share) == ("process", 0.5)
+
+
+@pytest.mark.parametrize("value", [0, -95, "nan", "inf", "ninety-five", True])
+def test_a_bad_cpu_tdp_names_cpu_tdp(value: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve({"cpu_tdp": value})
+    assert info.value.key == "cpu_tdp" and "cpu_tdp" in str(info.value)
+
+
+def test_cpu_tdp_from_each_layer(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve().cpu_tdp is None  # optional: the table's TDP
+    write_pyproject(isolated, "cpu_tdp = 65")
+    assert resolve().cpu_tdp == 65.0
+    monkeypatch.setenv("TRACKER_CPU_TDP", "95.5")
+    config = resolve()
+    assert config.cpu_tdp == 95.5 and config.origins["cpu_tdp"] == "environment"
 
 
 def test_the_readme_lists_every_setting() -> None:

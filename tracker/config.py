@@ -125,6 +125,11 @@ class Config:
     gpu_watts: float | None = setting(
         help="a constant GPU power (W), never scaled; replaces NVML", coerce=to_float, check=within(0, why=_WATTS)
     )
+    cpu_tdp: float | None = setting(  # a maximum scaled by the utilisation curve: CodeCarbon's force_cpu_power
+        help="the CPU's TDP (W per socket) for the TDP model, instead of the table's; replaces RAPL",
+        coerce=to_float,
+        check=within(0, above=True, why="the TDP must be above zero (watts per socket)"),
+    )
     ram_watts: float | None = setting(
         help="a constant RAM power (W), never scaled; replaces RAPL and the model",
         coerce=to_float,
@@ -231,7 +236,7 @@ class Config:
 
     def measurement_key(self) -> tuple[Any, ...]:
         """The settings that change how power is measured: runs that share them share one meter."""
-        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts)
+        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp)
 
     def __getstate__(self) -> dict[str, Any]:
         """Copied and pickled without what this process cached on it (``_pue``, ``_provider`` and its HTTP
