@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -146,3 +147,146 @@ def test_ctrl_c_reaches_the_command_once_and_the_run_is_interrupted(store_path: 
     assert counter.read_text() == "x"  # exactly one SIGINT reached the command
     (record,) = tracker.stores.open_store(store_path).records()
     assert record.status == "interrupted" and record.error == "exit status 130"
+
+
+# -- the configuration flags come from the settings' declarations ------------------------------------------------
+
+# A flag's text for each declared key with a flag, and the value the resolved Config must then hold; a key that
+# gains a flag must be added here.
+FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
+    "project": (["--project", "p"], "p"),
+    "experiment": (["--experiment", "e"], "e"),
+    "team": (["--team", "t"], "t"),
+    "organisation": (["--organisation", "o"], "o"),
+    "tags": (["--tag", "a=1", "--tag", "b=2"], {"a": "1", "b": "2"}),
+    "country": (["--country", "fra"], "FR"),
+    "pue": (["--pue", "1.25"], 1.25),
+    "cpu_watts": (["--cpu-watts", "40"], 40.0),
+    "cpu_tdp": (["--cpu-tdp", "95"], 95.0),
+    "gpu_watts": (["--gpu-watts", "0"], 0.0),
+    "ram_watts": (["--ram-watts", "3.5"], 3.5),
+    "mode": (["--mode", "process"], "process"),
+    "interval": (["--interval", "0.5"], 0.5),
+    "store": (["--store", "STORE"], "STORE"),
+    "csv": (["--csv", "out.csv"], "out.csv"),
+    "zone": (["--zone", "NL"], "NL"),
+    "cloud_provider": (["--cloud", "AWS:eu-west-1"], "aws"),
+    "cloud_region": ([], "eu-west-1"),  # set by the same --cloud
+    "cloud_metadata": (["--cloud-metadata", "off"], "off"),
+    "geoip": (["--geoip"], True),
+    "default_zone": (["--default-zone", "DE"], "DE"),
+    "live": (["--live", "off"], "off"),
+    "emission_factor_type": (["--factor", "direct"], "direct"),
+    "pue_schedule": (["--pue-schedule", "SCHEDULE"], "SCHEDULE"),
+    "suppliers": (["--supplier", "wind:80:0.01", "--supplier", "grid:20:0.4"], ("wind", 80.0, 0.01, "grid", 20.0, 0.4)),
+    "embodied_kg": (["--embodied-kg", "1200"], 1200.0),
+    "embodied_lifetime_years": (["--embodied-lifetime-years", "5"], 5.0),
+    "embodied_share": (["--embodied-share", "0.25"], 0.25),
+    "metrics_port": (["--metrics-port", "9464"], 9464),
+    "metrics_host": (["--metrics-host", "0.0.0.0"], "0.0.0.0"),
+    "pushgateway": (["--pushgateway", "http://127.0.0.1:9091"], "http://127.0.0.1:9091"),
+    "otel": (["--otel"], True),
+}
+OWN_OPTIONS = {"run": set(), "detect": {"--format"}, "monitor": {"--every"}, "intensity": {"--format"}}
+
+
+def subparser(command: str) -> Any:
+    import argparse
+
+    from tracker.cli import parser
+
+    (action,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices[command]
+
+
+def test_every_setting_has_a_flag_or_is_declared_without_one() -> None:
+    """A declared flag is on every command it names; the keys declared without one are on none."""
+    from tracker.cli._common import options
+    from tracker.config import SETTINGS
+
+    strings = {command: set(subparser(command)._option_string_actions) for command in OWN_OPTIONS}
+    for option in options():
+        for command in option.flag.commands:
+            assert option.name in strings[command], (option.keys, command)
+    flagless = {key for key, declaration in SETTINGS.items() if declaration.flag is None}
+    assert flagless == {"save"}
+    for command, names in strings.items():
+        assert "--save" not in names and "--no-save" not in names, command
+
+
+@pytest.mark.parametrize("command", ["run", "detect", "monitor", "intensity"])
+def test_a_commands_configuration_flags_are_exactly_the_declared_ones(command: str) -> None:
+    from tracker.cli._common import options
+
+    names = set(subparser(command)._option_string_actions) - {"-h", "--help"} - OWN_OPTIONS[command]
+    assert names == {option.name for option in options(command)}
+
+
+@pytest.mark.parametrize("command", ["run", "detect", "monitor"])
+def test_a_flag_for_every_declared_key_reaches_the_config_coerced(command: str, tmp_path: Any) -> None:
+    """Each key with a flag on this command: its flag, parsed, gives the configuration the coerced value."""
+    from tracker.cli import parser
+    from tracker.cli._common import options, settings
+    from tracker.config import resolve
+
+    schedule = tmp_path / "pue.csv"
+    schedule.write_text("date,pue\n2026-01,1.3\n", encoding="utf-8")
+    paths = {"STORE": str(tmp_path / "runs.db"), "SCHEDULE": str(schedule)}
+    keys = [key for option in options(command) for key in option.keys]
+    assert set(keys) <= set(FLAG_SAMPLES), "add a sample for the new flag"
+    argv = [command] + [paths.get(arg, arg) for key in keys for arg in FLAG_SAMPLES[key][0]]
+    config = resolve(settings(parser().parse_args(argv)))
+    for key in keys:
+        value = getattr(config, key)
+        if key == "suppliers":
+            value = tuple(
+                field for supplier in value for field in (supplier.name, supplier.share_percent, supplier.kg_per_kwh)
+            )
+        expected = FLAG_SAMPLES[key][1]
+        assert value == (paths.get(expected, expected) if isinstance(expected, str) else expected), key
+        assert config.origins[key] == "argument", key
+    assert set(config.origins) - set(keys) <= {"pue_source"}  # nothing else was set
+
+
+def test_intensity_takes_the_location_flags_from_the_declarations() -> None:
+    from tracker.cli import parser
+    from tracker.cli._common import settings
+
+    args = parser().parse_args(["intensity", "--cloud", "gcp:europe-west4", "--live", "off", "--factor", "direct"])
+    assert settings(args) == {
+        "cloud_provider": "gcp",
+        "cloud_region": "europe-west4",
+        "live": "off",
+        "emission_factor_type": "direct",
+    }
+    with pytest.raises(SystemExit):  # one place at a time
+        parser().parse_args(["intensity", "--zone", "NL", "--country", "FR"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [
+        (["--cpu-watts", "lots"], "cpu_watts='lots'"),
+        (["--interval", "0"], "interval=0.0"),
+        (["--embodied-share", "2"], "embodied_share=2.0"),
+        (["--cloud", "aws"], "cloud='aws'"),
+        (["--cloud", "ibm:eu-1"], "cloud_provider='ibm'"),
+    ],
+)
+def test_a_bad_flag_value_is_a_configuration_error_naming_the_key(
+    argv: list[str], key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["detect", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "configuration error" in err and key in err
+
+
+def test_detect_with_cpu_tdp_models_the_cpu_with_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", "--cpu-tdp", "95", "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["methods"]["cpu"] == "tdp-model"
+    assert "TDP 95 W" in info["sources"]["cpu"]
+    assert info["settings_from"]["cpu_tdp"] == "argument"
+    assert any("95 W per socket from configuration (cpu_tdp)" in note for note in info["notes"])
+    assert main(["detect", "--cpu-tdp", "-1"]) == 2
+    assert "cpu_tdp=-1.0" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import pytest
 
 import tracker
 from tracker import cli
-from tracker.config import Config, resolve
+from tracker.config import _LABELS, KEYS, SETTINGS, Config, resolve
 from tracker.core.context import RunContext
 from tracker.errors import ConfigError
 
@@ -620,6 +620,96 @@ def test_pyproject_country_makes_tracker_raise(isolated: Path) -> None:
     with pytest.raises(tracker.ConfigError) as info:
         tracker.Tracker()
     assert_names(info.value, "country", "XX")
+
+
+# -- the declarations ----------------------------------------------------------------------------------------
+
+# A value each key with choices or bounds refuses (its own check, whatever the other keys say).
+REFUSED: dict[str, Any] = {
+    "project": " ",
+    "experiment": "",
+    "team": "\t",
+    "organisation": "",
+    "pue": 0.9,
+    "cpu_watts": -1,
+    "cpu_tdp": 0,
+    "gpu_watts": float("nan"),
+    "ram_watts": float("-inf"),
+    "mode": "both",
+    "interval": 0.001,
+    "store": "https://example.org/runs",
+    "cloud_provider": "ibm",
+    "cloud_metadata": "sometimes",
+    "live": "yes",
+    "emission_factor_type": "operational",
+    "embodied_kg": -3,
+    "embodied_lifetime_years": 0,
+    "embodied_share": 1.5,
+}
+
+
+def test_the_settings_are_the_fields_of_config_but_its_bookkeeping() -> None:
+    import dataclasses
+
+    assert set(SETTINGS) == KEYS == {f.name for f in dataclasses.fields(Config)} - {"origins", "pue_source"}
+    assert set(_LABELS) <= KEYS  # each label of the records is a setting (and is never blank)
+    assert all(SETTINGS[key].help for key in KEYS)
+
+
+def test_every_key_with_choices_or_bounds_is_checked_here() -> None:
+    """The table above covers each key whose declaration restricts its values: a new one must be added."""
+    restricted = {key for key, s in SETTINGS.items() if s.choices or s.check or key in _LABELS}
+    assert restricted == set(REFUSED)
+
+
+@pytest.mark.parametrize("key", sorted(REFUSED))
+def test_a_refused_value_names_its_key(key: str) -> None:
+    """Choices and bounds come from the key's declaration; the error names the key and the coerced value."""
+    with pytest.raises(ConfigError) as info:
+        resolve({key: REFUSED[key]})
+    value = REFUSED[key]
+    assert_names(info.value, key, float(value) if isinstance(value, int) else value)
+    if SETTINGS[key].choices:
+        assert info.value.reason == f"expected one of {', '.join(SETTINGS[key].choices)}"
+
+
+@pytest.mark.parametrize("key", sorted(REFUSED))
+def test_a_refused_value_from_the_environment_names_its_key(key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = REFUSED[key]
+    monkeypatch.setenv(f"TRACKER_{key.upper()}", str(value))
+    with pytest.raises(ConfigError) as info:
+        resolve()
+    assert info.value.key == key
+
+
+def test_a_value_refused_in_a_lower_layer_but_overridden_is_not_checked(isolated: Path) -> None:
+    """Checks look at the value that won: a bad mode in pyproject.toml under a good argument is no error."""
+    write_pyproject(isolated, 'mode = "both"\nembodied_share = 7')
+    config = resolve({"mode": "process", "embodied_share": 0.5})
+    assert (config.mode, config.embodied_share) == ("process", 0.5)
+
+
+@pytest.mark.parametrize("value", [0, -95, "nan", "inf", "ninety-five", True])
+def test_a_bad_cpu_tdp_names_cpu_tdp(value: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve({"cpu_tdp": value})
+    assert info.value.key == "cpu_tdp" and "cpu_tdp" in str(info.value)
+
+
+def test_cpu_tdp_from_each_layer(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve().cpu_tdp is None  # optional: the table's TDP
+    write_pyproject(isolated, "cpu_tdp = 65")
+    assert resolve().cpu_tdp == 65.0
+    monkeypatch.setenv("TRACKER_CPU_TDP", "95.5")
+    config = resolve()
+    assert config.cpu_tdp == 95.5 and config.origins["cpu_tdp"] == "environment"
+
+
+def test_the_readme_lists_every_setting() -> None:
+    """The README's Configuration section names each declared key (a new key is documented where users look)."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert [key for key in SETTINGS if f"`{key}`" not in section] == []
 
 
 # -- the CLI -----------------------------------------------------------------------------------------------

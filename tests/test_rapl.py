@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -16,11 +17,12 @@ from fake_powercap import DRAM_RANGE_UJ, PACKAGE_RANGE_UJ, FakePowercap, build_p
 import tracker
 from tracker.config import resolve
 from tracker.errors import MeasurementError
+from tracker.measure import hardware
 from tracker.measure.hardware import Machine
 from tracker.measure.sources import chains, rapl
 from tracker.measure.sources.base import Component, Usage
 from tracker.measure.sources.chains import build_chains
-from tracker.measure.sources.cpu_model import CpuModel
+from tracker.measure.sources.cpu_model import CpuModel, load_fraction
 from tracker.measure.sources.nvml import NvmlSource
 from tracker.measure.sources.rapl import RaplSource
 
@@ -283,3 +285,46 @@ def test_end_to_end_run_reports_exactly_the_rapl_joules(
     stored = tracker.load_runs(str(tmp_path / "r.db")).iloc[0]
     assert stored["cpu_method"] == "rapl"
     assert stored["cpu_energy_kwh"] == pytest.approx(run.cpu_energy_kwh, rel=1e-12)
+
+
+# -- a configured TDP (cpu_tdp) ----------------------------------------------------------------------------------
+
+
+def test_a_configured_tdp_replaces_rapl_and_the_tables_tdp(tree: FakePowercap) -> None:
+    """cpu_tdp: the TDP model with that TDP per socket, even where RAPL could measure; a note says so."""
+    chain = build_chains(resolve({"cpu_tdp": 95}), MACHINE, powercap_root=tree.root)[Component.CPU]
+    chain.start()
+    assert chain.method == "tdp-model" and chain.used == ["tdp-model"]  # RAPL was never tried
+    assert isinstance(chain.active, CpuModel) and chain.active.tdp_total == 2 * 95.0  # the table says 150 W
+    assert chain.energy(USAGE) == pytest.approx(2 * 95.0 * load_fraction(USAGE.cpu_util) * USAGE.dt)
+    [(when, note)] = chain.notes
+    assert when == -math.inf and "95 W per socket from configuration (cpu_tdp)" in note
+
+
+def test_a_constant_cpu_power_wins_over_a_configured_tdp(tree: FakePowercap) -> None:
+    chain = build_chains(resolve({"cpu_tdp": 95, "cpu_watts": 10}), MACHINE, powercap_root=tree.root)[Component.CPU]
+    chain.start()
+    assert chain.method == "constant" and chain.energy(USAGE) == 10.0
+    assert chain.notes == []
+
+
+def test_runs_with_another_tdp_do_not_share_a_meter() -> None:
+    assert resolve({"cpu_tdp": 95}).measurement_key() != resolve({"cpu_tdp": 65}).measurement_key()
+    assert resolve({"cpu_tdp": 95}).measurement_key() != resolve({}).measurement_key()
+
+
+def test_a_run_with_a_configured_tdp_is_modelled_with_it(
+    tree: FakePowercap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rapl, "DEFAULT_ROOT", tree.root)
+    monkeypatch.setattr(hardware, "detect", functools.lru_cache(maxsize=None)(lambda: MACHINE))  # as the real one
+    no_driver = FakeNvml(init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+    monkeypatch.setattr(chains, "_nvml_source", lambda: NvmlSource(nvml=no_driver, environ={}))
+    with tracker.track(project="p", store=str(tmp_path / "r.db"), interval=0.05, cpu_tdp=95) as run:
+        model = run.meter.chains[Component.CPU].active
+        tree.add("intel-rapl:0", 10**12)  # RAPL's joules: not counted
+    assert isinstance(model, CpuModel) and model.tdp_total == 190.0
+    assert run.cpu_method == "tdp-model"
+    assert any("TDP 95 W per socket from configuration" in note for note in run.notes)
+    joules = run.cpu_energy_kwh * 3.6e6
+    assert 0 < joules <= 190.0 * 1.02 * run.duration_s * 1.01  # at most the TDP's curve at full load

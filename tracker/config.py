@@ -7,9 +7,7 @@ which layer it came from, so ``tracker detect`` and the record can say why a num
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import os
 import sys
 from collections.abc import Mapping
@@ -19,7 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
 from tracker.paths import config_file
-from tracker.records.schema import LABELS
+from tracker.records.schema import LABELS as _LABELS
+from tracker.settings import (
+    MEASURING,
+    Flag,
+    Setting,
+    declared,
+    not_blank,
+    setting,
+    to_bool,
+    to_float,
+    to_lower,
+    to_port,
+    to_tags,
+    to_text,
+    within,
+)
 
 if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV parsing, dataclasses of the tables)
     from tracker.carbon.market import Supplier
@@ -29,136 +42,211 @@ logger = logging.getLogger(__name__)
 MODES = ("machine", "process")
 
 
+# -- rules that belong to one key (its declaration in Config names them) ------------------------------------
+
+
+def _to_pue(key: str, value: Any) -> float | str:
+    from tracker.carbon.pue import provider_pue
+
+    if isinstance(value, str) and (provider_pue(value) or value.strip().lower().endswith(".csv")):
+        return value.strip()  # a provider's published value or a site schedule: resolved by _resolve_pue
+    return to_float(key, value)
+
+
+def _to_suppliers(key: str, value: Any) -> tuple[Supplier, ...]:
+    from tracker.carbon.market import parse_suppliers
+
+    return parse_suppliers(value)
+
+
+def _check_store(key: str, value: str) -> None:
+    if value:
+        from tracker.stores.locations import check_location
+
+        check_location(value)
+
+
+def _split_cloud(text: str) -> dict[str, str]:
+    provider, sep, region = text.partition(":")
+    if not sep or not provider or not region:
+        raise ConfigError("cloud", text, "expected PROVIDER:REGION, e.g. aws:eu-west-1")
+    return {"cloud_provider": provider, "cloud_region": region}
+
+
+_WHERE = (*MEASURING, "intensity")  # `tracker intensity` takes the location settings too
+_CLOUD = Flag(
+    "--cloud",
+    metavar="PROVIDER:REGION",
+    help="the cloud region the machine runs in, e.g. aws:eu-west-1, gcp:europe-west4",
+    commands=_WHERE,
+    split=_split_cloud,
+)
+_MONITOR = Flag(commands=("monitor",))  # live metrics: flags of `tracker monitor` only
+_WATTS = "watts must be zero or positive"
+
+
 @dataclass(frozen=True)
 class Config:
-    """Everything a run needs to know before it starts. Build it with :func:`resolve`."""
+    """Everything a run needs to know before it starts. Build it with :func:`resolve`.
 
-    project: str = "default"
-    experiment: str | None = None
-    team: str | None = None
-    organisation: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    country: str | None = None
-    pue: float = 1.0
-    cpu_watts: float | None = None
-    gpu_watts: float | None = None
-    ram_watts: float | None = None
-    mode: str = "machine"
-    interval: float = 1.0
-    store: str | None = None
-    csv: str | None = None
-    save: bool = True
+    Each field but the last two is a setting, declared once here (:func:`tracker.settings.setting`): its
+    default, coercion, allowed values, help text and command-line flag. A label (``_LABELS``) must not be blank.
+    """
+
+    project: str = setting("default", help="the project the run belongs to (a label of reports)", coerce=to_text)
+    experiment: str | None = setting(help="the experiment within the project (a label)", coerce=to_text)
+    team: str | None = setting(help="the team that runs it (a label)", coerce=to_text)
+    organisation: str | None = setting(help="the organisation (a label; the annual statement's unit)", coerce=to_text)
+    tags: Mapping[str, str] = setting(
+        help="free labels, key=value",
+        coerce=to_tags,
+        flag=Flag("--tag", form="repeat", metavar="KEY=VALUE"),
+        factory=dict,
+    )
+    country: str | None = setting(
+        help="ISO 3166 alpha-2 or alpha-3 code (Ember yearly value)",
+        coerce=to_text,
+        flag=Flag(commands=_WHERE),
+    )
+    pue: float = setting(
+        1.0,
+        help="a number >= 1, a provider (aws, azure, gcp, industry) or a CSV",
+        coerce=_to_pue,
+        check=within(1.0, why="PUE must be a number >= 1.0 (1.0 means no facility overhead)"),
+    )
+    cpu_watts: float | None = setting(
+        help="a constant CPU power (W), never scaled; replaces RAPL and the model",
+        coerce=to_float,
+        check=within(0, why=_WATTS),
+    )
+    gpu_watts: float | None = setting(
+        help="a constant GPU power (W), never scaled; replaces NVML", coerce=to_float, check=within(0, why=_WATTS)
+    )
+    cpu_tdp: float | None = setting(  # a maximum scaled by the utilisation curve: CodeCarbon's force_cpu_power
+        help="the CPU's TDP (W per socket) for the TDP model, instead of the table's; replaces RAPL",
+        coerce=to_float,
+        check=within(0, above=True, why="the TDP must be above zero (watts per socket)"),
+    )
+    ram_watts: float | None = setting(
+        help="a constant RAM power (W), never scaled; replaces RAPL and the model",
+        coerce=to_float,
+        check=within(0, why=_WATTS),
+    )
+    mode: str = setting(
+        "machine", help="attribution: the whole machine, or the process tree's share", coerce=to_text, choices=MODES
+    )
+    interval: float = setting(
+        1.0,
+        help="sampling interval in seconds",
+        coerce=to_float,
+        check=within(0.01, 3600, why="the sampling interval must be between 0.01 and 3600 seconds"),
+    )
+    store: str | None = setting(
+        help="SQLite path, .csv path or postgresql:// URL (default: the user data dir)",
+        coerce=to_text,
+        check=_check_store,
+    )
+    csv: str | None = setting(help="also append the record to this CSV file", coerce=to_text)
+    save: bool = setting(True, help="write the record to the store", coerce=to_bool, flag=None)
     # where the electricity comes from (docs/methodology.md, "Location"): explicit settings win over detection
-    zone: str | None = None
-    cloud_provider: str | None = None
-    cloud_region: str | None = None
-    cloud_metadata: str = "auto"  # ask the instance metadata service: auto (when the machine looks like a cloud VM)
-    geoip: bool = False  # opt-in: ask an online geo-IP service for the country
-    default_zone: str | None = None  # used when nothing else decided (before the labelled world average)
-    live: str = "auto"  # Electricity Maps live/hourly data: auto (when ELECTRICITYMAPS_API_TOKEN is set) | on | off
-    emission_factor_type: str = "lifecycle"  # or "direct": the factor type asked of Electricity Maps
+    zone: str | None = setting(
+        help="Electricity Maps zone (NL, DK-DK1, US-CAL-CISO) or US-STATE-XX (eGRID)",
+        coerce=to_text,
+        flag=Flag(commands=_WHERE),
+    )
+    cloud_provider: str | None = setting(
+        help="the cloud provider (with cloud_region)", coerce=to_lower, choices=("aws", "gcp", "azure"), flag=_CLOUD
+    )
+    cloud_region: str | None = setting(help="the cloud region (with cloud_provider)", coerce=to_text, flag=_CLOUD)
+    cloud_metadata: str = setting(
+        "auto",
+        help="ask the instance metadata service: auto (when the machine looks like a cloud VM), on or off",
+        coerce=to_text,
+        choices=("auto", "on", "off"),
+    )
+    geoip: bool = setting(
+        False, help="ask an online geo-IP service for the country (opt-in)", coerce=to_bool, flag=Flag(form="switch")
+    )
+    default_zone: str | None = setting(
+        help="the zone used when nothing else decided (before the labelled world average)", coerce=to_text
+    )
+    live: str = setting(
+        "auto",
+        help="Electricity Maps live data: auto (when ELECTRICITYMAPS_API_TOKEN is set), on or off",
+        coerce=to_text,
+        choices=("auto", "on", "off"),
+        flag=Flag(commands=_WHERE),
+    )
+    emission_factor_type: str = setting(
+        "lifecycle",
+        help="the emission factor type asked of Electricity Maps",
+        coerce=to_text,
+        choices=("lifecycle", "direct"),
+        flag=Flag("--factor", commands=("intensity",)),
+    )
     # facility and contracts
-    pue_schedule: str | None = None  # CSV of daily or monthly PUE values for the site
-    suppliers: tuple[Supplier, ...] = ()
-    embodied_kg: float | None = None  # the device's embodied emissions (SCI's TE), amortised over its lifetime
-    embodied_lifetime_years: float = 4.0
-    embodied_share: float = 1.0  # the share of the device this work reserves (SCI's RR / ToR)
+    pue_schedule: str | None = setting(
+        help="daily or monthly PUE values of the site (date,pue)", coerce=to_text, flag=Flag(metavar="CSV")
+    )
+    suppliers: tuple[Supplier, ...] = setting(
+        (),
+        help="the supplier mix (market-based emissions); shares sum to 100",
+        coerce=_to_suppliers,
+        flag=Flag("--supplier", form="repeat", metavar="NAME:SHARE%:KG_PER_KWH"),
+    )
+    embodied_kg: float | None = setting(  # SCI's TE, amortised over the device's lifetime
+        help="the device's embodied emissions (kg CO2e)",
+        coerce=to_float,
+        check=within(0, why="embodied emissions must be zero or positive (kg CO2e)"),
+    )
+    embodied_lifetime_years: float = setting(
+        4.0,
+        help="the device's expected lifetime (years), over which embodied emissions are spread",
+        coerce=to_float,
+        check=within(0, above=True, why="the expected lifetime must be above zero (years)"),
+    )
+    embodied_share: float = setting(  # SCI's RR / ToR
+        1.0,
+        help="share of the device reserved (0..1]",
+        coerce=to_float,
+        check=within(0, 1, above=True, why="the share of the device must be above 0 and at most 1"),
+    )
     # live metrics (docs/metrics.md)
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"  # the address /metrics listens on ("0.0.0.0" for a scraper on another host)
-    pushgateway: str | None = None
-    otel: bool = False
+    metrics_port: int | None = setting(help="serve Prometheus /metrics on this port", coerce=to_port, flag=_MONITOR)
+    metrics_host: str = setting(
+        "127.0.0.1",
+        help="address /metrics listens on (default 127.0.0.1; 0.0.0.0 for a scraper on another host)",
+        coerce=to_text,
+        flag=_MONITOR,
+    )
+    pushgateway: str | None = setting(
+        help="push metrics to this Prometheus pushgateway URL", coerce=to_text, flag=_MONITOR
+    )
+    otel: bool = setting(
+        False,
+        help="register OpenTelemetry instruments",
+        coerce=to_bool,
+        flag=Flag(form="switch", commands=("monitor",)),
+    )
     pue_source: str = field(default="default (no facility overhead)", compare=False)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def measurement_key(self) -> tuple[Any, ...]:
         """The settings that change how power is measured: runs that share them share one meter."""
-        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts)
+        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp)
 
 
-KEYS = frozenset(f.name for f in dataclasses.fields(Config)) - {"origins", "pue_source"}
-_CHOICES = {
-    "mode": MODES,
-    "cloud_metadata": ("auto", "on", "off"),
-    "live": ("auto", "on", "off"),
-    "emission_factor_type": ("lifecycle", "direct"),
-    "cloud_provider": ("aws", "gcp", "azure"),
-}
-_FLOATS = (
-    "interval",
-    "cpu_watts",
-    "gpu_watts",
-    "ram_watts",
-    "embodied_kg",
-    "embodied_lifetime_years",
-    "embodied_share",
-)
-
-
-def _to_float(key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(key, value, "expected a number")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, "expected a number") from None
-
-
-def _to_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(key, value, "expected true or false")
-
-
-def _to_tags(key: str, value: Any) -> dict[str, str]:
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    if isinstance(value, str):
-        tags: dict[str, str] = {}
-        for part in filter(None, (p.strip() for p in value.split(","))):
-            name, sep, val = part.partition("=")
-            if not sep or not name.strip():
-                raise ConfigError(key, value, "expected comma-separated key=value pairs")
-            tags[name.strip()] = val.strip()
-        return tags
-    raise ConfigError(key, value, "expected a table of key = value, or 'k=v,k2=v2'")
+#: every setting's declaration, by key, in declaration order
+SETTINGS: dict[str, Setting] = declared(Config)
+KEYS = frozenset(SETTINGS)
 
 
 def _coerce(key: str, value: Any) -> Any:
     """Turn a raw value (from TOML, the environment or an argument) into the field's type."""
-    if key not in KEYS:
+    declaration = SETTINGS.get(key)
+    if declaration is None:
         raise ConfigError(key, value, f"unknown key; known keys are {', '.join(sorted(KEYS))}")
-    if value is None:
-        return None
-    if key == "pue":
-        from tracker.carbon.pue import provider_pue
-
-        if isinstance(value, str) and (provider_pue(value) or value.strip().lower().endswith(".csv")):
-            return value.strip()  # a provider's published value or a site schedule: resolved by _validate
-        return _to_float(key, value)
-    if key in _FLOATS:
-        return _to_float(key, value)
-    if key in ("save", "geoip", "otel"):
-        return _to_bool(key, value)
-    if key == "metrics_port":
-        number = _to_float(key, value)
-        if not (number.is_integer() and 0 <= number <= 65535):
-            raise ConfigError(key, value, "expected a TCP port number from 0 to 65535")
-        return int(number)
-    if key == "tags":
-        return _to_tags(key, value)
-    if key == "suppliers":
-        from tracker.carbon.market import parse_suppliers
-
-        return parse_suppliers(value)
-    if key == "cloud_provider":
-        return str(value).strip().lower()
-    return str(value)
+    return None if value is None else declaration.coerce(key, value)
 
 
 def _resolve_pue(values: dict[str, Any], origins: dict[str, str]) -> None:
@@ -185,58 +273,52 @@ def _resolve_pue(values: dict[str, Any], origins: dict[str, str]) -> None:
 
 
 def _validate(values: dict[str, Any]) -> None:
-    pue = values.get("pue", 1.0)
-    if not (math.isfinite(pue) and pue >= 1.0):
-        raise ConfigError("pue", pue, "PUE must be a number >= 1.0 (1.0 means no facility overhead)")
-    interval = values.get("interval", 1.0)
-    if not 0.01 <= interval <= 3600:
-        raise ConfigError("interval", interval, "the sampling interval must be between 0.01 and 3600 seconds")
-    for key in ("cpu_watts", "gpu_watts", "ram_watts"):
-        watts = values.get(key)
-        if watts is not None and not (math.isfinite(watts) and watts >= 0):
-            raise ConfigError(key, watts, "watts must be zero or positive")
-    for key, choices in _CHOICES.items():
+    """Each key's own checks (its declaration), then the checks across keys; canonical codes replace the given."""
+    _check_each(values)
+    _check_cloud_pair(values)
+    _canonical_country(values)
+    _canonical_zones(values)
+
+
+def _check_each(values: Mapping[str, Any]) -> None:
+    for key, declaration in SETTINGS.items():
         value = values.get(key)
-        if value is not None and value not in choices:
-            raise ConfigError(key, value, f"expected one of {', '.join(choices)}")
-    lifetime = values.get("embodied_lifetime_years", 4.0)
-    if not (math.isfinite(lifetime) and lifetime > 0):
-        raise ConfigError("embodied_lifetime_years", lifetime, "the expected lifetime must be above zero (years)")
-    share = values.get("embodied_share", 1.0)
-    if not (math.isfinite(share) and 0 < share <= 1):
-        raise ConfigError("embodied_share", share, "the share of the device must be above 0 and at most 1")
-    embodied = values.get("embodied_kg")
-    if embodied is not None and not (math.isfinite(embodied) and embodied >= 0):
-        raise ConfigError("embodied_kg", embodied, "embodied emissions must be zero or positive (kg CO2e)")
+        if value is not None:
+            declaration.validate(key, value)
+            if key in _LABELS:  # the labels' vocabulary is the records schema's: each of them names a group
+                not_blank(key, value)
+
+
+def _check_cloud_pair(values: Mapping[str, Any]) -> None:
+    """A cloud region means nothing without its provider, and the other way round."""
     if bool(values.get("cloud_provider")) != bool(values.get("cloud_region")):
         missing = "cloud_region" if values.get("cloud_provider") else "cloud_provider"
         given = "cloud_provider" if missing == "cloud_region" else "cloud_region"
         raise ConfigError(
             given, values.get(given), f"set {missing} as well (e.g. cloud_provider=aws, cloud_region=eu-west-1)"
         )
-    for key in LABELS:
-        label = values.get(key)
-        if label is not None and not label.strip():
-            raise ConfigError(key, label, "labels must not be empty")
-    store = values.get("store")
-    if store:
-        from tracker.stores.locations import check_location
 
-        check_location(store)
+
+def _canonical_country(values: dict[str, Any]) -> None:
     country = values.get("country")
     if country is not None:
         from tracker.grid.intensity import country_table
 
         values["country"] = country_table().canonical(country)
-    if values.get("zone") is not None or values.get("default_zone") is not None or values.get("cloud_region"):
-        from tracker.grid.zones import zone_table
 
-        table = zone_table()
-        for key in ("zone", "default_zone"):
-            if values.get(key) is not None:
-                values[key] = table.canonical(values[key], key=key)
-        if values.get("cloud_region"):
-            table.cloud(values["cloud_provider"], values["cloud_region"])  # ConfigError when unknown
+
+def _canonical_zones(values: dict[str, Any]) -> None:
+    """Zones as the table spells them, and a cloud region the table knows (for its provider)."""
+    if values.get("zone") is None and values.get("default_zone") is None and not values.get("cloud_region"):
+        return
+    from tracker.grid.zones import zone_table
+
+    table = zone_table()
+    for key in ("zone", "default_zone"):
+        if values.get(key) is not None:
+            values[key] = table.canonical(values[key], key=key)
+    if values.get("cloud_region"):
+        table.cloud(values["cloud_provider"], values["cloud_region"])  # ConfigError when unknown
 
 
 # Environment variables that point tracker.grid.location at other endpoints (tests, proxies): not settings.

@@ -1,63 +1,88 @@
-"""Flags shared by the commands that start a measurement (``run``, ``detect``, ``monitor``)."""
+"""The configuration flags of the commands, derived from the settings' declarations (``tracker.config.Config``).
+
+A command asks for its flags by name (``add_settings(parser, "run")``): every setting whose declared flag lists
+that command gets it, in its declared form. :func:`settings` turns the parsed flags back into configuration
+arguments, raw as typed: :func:`tracker.config.resolve` coerces and checks them like any other layer's values.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from tracker.errors import ConfigError
-from tracker.records.schema import LABELS
-
-_LABEL_FLAGS = (*LABELS, "country", "zone", "default_zone")
-_VALUE_FLAGS = (
-    *("pue", "pue_schedule", "mode", "interval", "store", "csv", "cpu_watts", "gpu_watts", "ram_watts"),
-    *("cloud_metadata", "live", "embodied_kg", "embodied_lifetime_years", "embodied_share"),
-)
+from tracker.config import SETTINGS
+from tracker.settings import Flag, Setting
 
 
-def add_settings(parser: argparse.ArgumentParser) -> None:
-    """The configuration flags; each maps to the config key of the same name (``--cpu-watts`` -> ``cpu_watts``)."""
-    for flag in _LABEL_FLAGS:
-        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, default=None)
-    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
-    parser.add_argument("--cloud", default=None, metavar="PROVIDER:REGION", help="e.g. aws:eu-west-1, gcp:europe-west4")
-    parser.add_argument("--cloud-metadata", choices=("auto", "on", "off"), default=None)
-    parser.add_argument("--geoip", action="store_true", default=None, help="ask an online geo-IP service (opt-in)")
-    parser.add_argument("--live", choices=("auto", "on", "off"), default=None, help="Electricity Maps live data")
-    parser.add_argument("--pue", default=None, help="a number >= 1, a provider (aws, azure, gcp, industry) or a CSV")
-    parser.add_argument("--pue-schedule", default=None, metavar="CSV", help="daily or monthly PUE values (date,pue)")
-    parser.add_argument(
-        "--supplier",
-        action="append",
-        default=[],
-        metavar="NAME:SHARE%:KG_PER_KWH",
-        help="repeatable; shares sum to 100",
-    )
-    parser.add_argument("--embodied-kg", type=float, default=None, help="the device's embodied emissions (kg CO2e)")
-    parser.add_argument("--embodied-lifetime-years", type=float, default=None)
-    parser.add_argument("--embodied-share", type=float, default=None, help="share of the device reserved (0..1]")
-    parser.add_argument("--mode", choices=("machine", "process"), default=None)
-    parser.add_argument("--interval", type=float, default=None, help="sampling interval in seconds")
-    parser.add_argument(
-        "--store", default=None, help="SQLite path, .csv path or postgresql:// URL (default: the user data dir)"
-    )
-    parser.add_argument("--csv", default=None, help="also append the record to this CSV file")
-    for component in ("cpu", "gpu", "ram"):
-        parser.add_argument(f"--{component}-watts", type=float, default=None)
+@dataclass(frozen=True)
+class Option:
+    """One command-line flag and the setting(s) it sets (two for a composite flag such as ``--cloud``)."""
+
+    flag: Flag
+    keys: tuple[str, ...]
+    setting: Setting  # the first key's: its help and choices
+
+    @property
+    def name(self) -> str:
+        return self.flag.name or "--" + self.keys[0].replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return self.name[2:].replace("-", "_") if self.flag.split else self.keys[0]
+
+    def arguments(self) -> dict[str, Any]:
+        """``add_argument``'s keywords. Values stay text (no ``type=``): the configuration coerces them."""
+        text = self.flag.help or self.setting.help
+        kwargs: dict[str, Any] = {"dest": self.dest, "default": None, "help": text}
+        if self.flag.form == "switch":
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["metavar"] = self.flag.metavar
+            if self.flag.form == "repeat":
+                kwargs.update(action="append", help=f"{text} (repeatable)")
+            if self.setting.choices and not self.flag.split:
+                kwargs["choices"] = self.setting.choices
+        return kwargs
+
+    def values(self, given: Any) -> dict[str, Any]:
+        """The configuration arguments a parsed flag stands for."""
+        if self.flag.split is not None:
+            return dict(self.flag.split(given))
+        if self.flag.form == "repeat":
+            return {self.keys[0]: ",".join(given)}  # the key's text form, as in TRACKER_TAGS
+        return {self.keys[0]: given}
+
+
+def options(command: str | None = None) -> Iterator[Option]:
+    """The flags of ``command`` (every command's when None), in the order the settings are declared."""
+    composites: set[int] = set()
+    for key, declaration in SETTINGS.items():
+        flag = declaration.flag
+        if flag is None or (command is not None and command not in flag.commands):
+            continue
+        if flag.split is None:
+            yield Option(flag, (key,), declaration)
+        elif id(flag) not in composites:  # one composite flag object is declared on each key it sets
+            composites.add(id(flag))
+            yield Option(flag, tuple(k for k, s in SETTINGS.items() if s.flag is flag), declaration)
+
+
+def add_settings(parser: argparse.ArgumentParser, command: str, *, exclusive: Collection[str] = ()) -> None:
+    """The configuration flags of ``command``; those whose dest is in ``exclusive`` in one mutually exclusive
+    group (``tracker intensity``: one of ``--zone``, ``--country``, ``--cloud``)."""
+    group = parser.add_mutually_exclusive_group() if exclusive else None
+    for option in options(command):
+        target = group if group is not None and option.dest in exclusive else parser
+        target.add_argument(option.name, **option.arguments())
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The configuration arguments that were given (``None`` means: let the other layers decide)."""
-    values: dict[str, Any] = {flag: getattr(args, flag) for flag in _LABEL_FLAGS + _VALUE_FLAGS}
-    if args.tag:
-        values["tags"] = ",".join(args.tag)
-    if args.supplier:
-        values["suppliers"] = ",".join(args.supplier)
-    if args.geoip:
-        values["geoip"] = True
-    if args.cloud:
-        provider, sep, region = args.cloud.partition(":")
-        if not sep or not region:
-            raise ConfigError("cloud", args.cloud, "expected PROVIDER:REGION, e.g. aws:eu-west-1")
-        values["cloud_provider"], values["cloud_region"] = provider, region
-    return {k: v for k, v in values.items() if v is not None}
+    """The configuration arguments that were given (a flag left out lets the other layers decide)."""
+    values: dict[str, Any] = {}
+    for option in options():
+        given = getattr(args, option.dest, None)
+        if given is not None:
+            values.update(option.values(given))
+    return values

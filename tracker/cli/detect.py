@@ -13,7 +13,7 @@ ORDER = 20
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("detect", help="print what would be measured and how")
-    add_settings(parser)
+    add_settings(parser, "detect")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=cmd_detect)
 

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from tracker.errors import ConfigError
+from tracker.cli._common import add_settings, settings
 
 ORDER = 40
 
@@ -18,25 +18,9 @@ def register(sub: Any) -> None:
         help="print the grid carbon intensity for a zone, country or cloud region",
         description="Without --zone/--country/--cloud, the location is resolved as a run would resolve it.",
     )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--zone", help="Electricity Maps zone (NL, DK-DK1, US-CAL-CISO) or US-STATE-XX (eGRID)")
-    where.add_argument("--country", help="ISO 3166 alpha-2 or alpha-3 code (Ember yearly value)")
-    where.add_argument("--cloud", metavar="PROVIDER:REGION", help="e.g. aws:eu-west-1, gcp:europe-west4")
-    parser.add_argument("--live", choices=("auto", "on", "off"), default=None, help="Electricity Maps live value")
-    parser.add_argument("--factor", choices=("lifecycle", "direct"), default=None, help="emission factor type")
+    add_settings(parser, "intensity", exclusive=("zone", "country", "cloud"))  # and --live, --factor
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=cmd_intensity)
-
-
-def _arguments(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {"zone": args.zone, "country": args.country, "live": args.live}
-    values["emission_factor_type"] = args.factor
-    if args.cloud:
-        provider, sep, region = args.cloud.partition(":")
-        if not sep or not provider or not region:
-            raise ConfigError("cloud", args.cloud, "expected PROVIDER:REGION, e.g. aws:eu-west-1")
-        values.update(cloud_provider=provider, cloud_region=region)
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def cmd_intensity(args: argparse.Namespace) -> int:
@@ -44,7 +28,7 @@ def cmd_intensity(args: argparse.Namespace) -> int:
     from tracker.grid import location
     from tracker.grid.intensity import EmbeddedIntensity, live_enabled, provider_for
 
-    config = resolve(_arguments(args))
+    config = resolve(settings(args))
     place = location.resolve(config)
     embedded = EmbeddedIntensity().for_location(place)
     live = None

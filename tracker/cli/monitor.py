@@ -42,12 +42,8 @@ def parse_duration(text: str) -> float:
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("monitor", help="measure the whole machine until stopped, a record per interval")
-    add_settings(parser)
+    add_settings(parser, "monitor")  # the measurement settings and the live metrics' (--metrics-port, --otel, ...)
     parser.add_argument("--every", default="15m", help="length of each record's interval: 90, 30s, 15m, 1h (15m)")
-    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
-    parser.add_argument("--metrics-host", default=None, help="address /metrics listens on (default 127.0.0.1)")
-    parser.add_argument("--pushgateway", default=None, help="push metrics to this Prometheus pushgateway URL")
-    parser.add_argument("--otel", action="store_true", default=None, help="register OpenTelemetry instruments")
     parser.set_defaults(func=cmd_monitor)
 
 
@@ -105,9 +101,6 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         raise ConfigError("mode", "process", "tracker monitor measures the whole machine (machine mode)")
     host = platform.node() or "localhost"
     values = settings(args)
-    for key in ("metrics_port", "metrics_host", "pushgateway", "otel"):
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
     values["mode"] = "machine"
     values["tags"] = ",".join(filter(None, [f"monitor={host}", values.get("tags", "")]))
     config = resolve(values)

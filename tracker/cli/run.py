@@ -18,7 +18,7 @@ ORDER = 10
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("run", help="run a command and track its process tree")
-    add_settings(parser)
+    add_settings(parser, "run")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     parser.set_defaults(func=cmd_run)
 

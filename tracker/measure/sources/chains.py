@@ -1,7 +1,8 @@
 """Pick the best source per component, log the choice once, and fall back when a source fails mid-run.
 
-Preference: a forced value (``cpu_watts=`` ...) > a hardware counter (RAPL, NVML) > a model. A source that
-fails at start or later is replaced by the next one; the chain keeps a note of why, for the record.
+Preference: a forced value (``cpu_watts=`` ...) > a configured TDP for the CPU model (``cpu_tdp=``) > a hardware
+counter (RAPL, NVML) > a model. A source that fails at start or later is replaced by the next one; the chain
+keeps a note of why, for the record.
 """
 
 from __future__ import annotations
@@ -125,11 +126,11 @@ def build_chains(
             return [lambda: ConstantPower(component, watts)]
         return rest
 
-    cpu = forced(
-        Component.CPU,
-        config.cpu_watts,
-        [lambda: RaplSource(Component.CPU, root), lambda: CpuModel(machine)],
-    )
+    cpu_tdp = config.cpu_tdp if config.cpu_watts is None else None  # a constant says more than a maximum
+    cpu_sources: list[Factory] = [lambda: RaplSource(Component.CPU, root), lambda: CpuModel(machine)]
+    if cpu_tdp is not None:  # the user's TDP (CodeCarbon's force_cpu_power), used even where RAPL could measure
+        cpu_sources = [lambda: CpuModel(machine, cpu_tdp)]
+    cpu = forced(Component.CPU, config.cpu_watts, cpu_sources)
     gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source])
     ram = forced(
         Component.RAM,
@@ -140,17 +141,22 @@ def build_chains(
         node = job.node
         if not job.counts_host(config.mode):
             cpu = [lambda: CountedElsewhere(Component.CPU, node)]
+            cpu_tdp = None
             ram = [lambda: CountedElsewhere(Component.RAM, node)]
         if job.gpu_positions() is not None:
             if config.gpu_watts is None:
                 gpu = [_picking(factory, job) for factory in gpu]
             elif not job.leader:  # a forced GPU power of GPUs every rank sees: local rank 0 counts it
                 gpu = [lambda: CountedElsewhere(Component.GPU, node)]
-    return {
+    built = {
         Component.CPU: SourceChain(Component.CPU, cpu),
         Component.GPU: SourceChain(Component.GPU, gpu),
         Component.RAM: SourceChain(Component.RAM, ram),
     }
+    if cpu_tdp is not None:  # "tdp-model" alone would not tell the configured TDP from the table's: every record says
+        note = f"cpu: TDP model with TDP {cpu_tdp:g} W per socket from configuration (cpu_tdp)"
+        built[Component.CPU].notes.append((-math.inf, note))
+    return built
 
 
 def _nvml_source() -> PowerSource:

@@ -58,8 +58,8 @@ class CpuModel(PowerSource):
                 f"{machine.physical_cores} cores (Green Algorithms)"
             )
             logger.warning(
-                "CPU %r is not in the embedded TDP table; modelling it at %g W per core (%g W). Set the real "
-                "figure with cpu_watts=... (or TRACKER_CPU_WATTS) to replace the model.",
+                "CPU %r is not in the embedded TDP table; modelling it at %g W per core (%g W). Set its TDP with "
+                "cpu_tdp=... (or TRACKER_CPU_TDP), or a constant power with cpu_watts=..., to replace the guess.",
                 machine.cpu_brand,
                 DEFAULT_W_PER_CORE,
                 total,
