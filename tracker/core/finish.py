@@ -107,7 +107,7 @@ def build_record(
     duration = max(0.0, t1 - run.t0)
     handle = run.location
     if handle is not None:
-        place = _known("location", handle.result, lambda: Location(None, config.country, "config"), salvaging)
+        place = _known("location", handle.result, lambda: _configured_country(config.country), salvaging)
     else:
         place = Location(None, None, "world-average")
     pue = _known("PUE", context.pue_model, lambda: Pue(config.pue, config.pue_source), salvaging)
@@ -168,6 +168,11 @@ def build_record(
         spans=spans,
         **job_columns(job),  # job id, node and ranks (tracker.measure.job, docs/jobs.md)
     )
+
+
+def _configured_country(country: str | None) -> Location:
+    """Where a salvaged run was, when even its location could not be read: its configured country, if any."""
+    return Location(None, country, "config" if country else "world-average")
 
 
 def span_stats(run: RunState, kg_per_kwh: float) -> list[SpanStat]:
