@@ -18,6 +18,7 @@ import tracker
 from tests.waiting import wait_for
 from tracker.errors import ConfigError
 from tracker.exporters import live, prometheus
+from tracker.records.schema import RunRecord
 
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 FORCED = {"cpu_watts": 10, "ram_watts": 2, "gpu_watts": 0, "interval": 0.05}
@@ -212,23 +213,26 @@ def test_no_exporter_configured_imports_nothing_and_watches_nothing(tmp_path: Pa
     assert out.stdout.strip() == "[]"
 
 
-def test_live_emissions_use_the_runs_zone_not_only_its_country() -> None:
-    """Mid-run emissions follow the configured zone (here a US balancing authority), like the record will."""
-    from tracker.exporters import live
-    from tracker.grid.zones import zone_table
-
-    run = tracker.Tracker(
-        zone="US-CAL-CISO", pue=1.2, save=False, cpu_watts=1, gpu_watts=0, ram_watts=0, interval=0.05
-    )
+def live_grams_per_joule(**settings: object) -> tuple[float, RunRecord]:
+    """A 1 W run's live emissions per joule, read as a scrape would mid-run, and the run's record."""
+    run = tracker.Tracker(save=False, cpu_watts=1, gpu_watts=0, ram_watts=0, interval=0.05, **settings)
     started = run.start()
     live.watch(started)  # what exporters.attach does for a run with metrics configured
     try:
         assert wait_for(lambda: sum(live.snapshot(started.run_id)[0].joules) > 0)
         (figures,) = live.snapshot(started.run_id)
-        rate = figures.grams / sum(figures.joules)
+        return figures.grams / sum(figures.joules), run.stop()
     finally:
-        record = run.stop()
+        if started.active:
+            run.stop()
         live.forget_all()
+
+
+def test_live_emissions_use_the_runs_zone_not_only_its_country() -> None:
+    """Mid-run emissions follow the configured zone (here a US balancing authority), like the record will."""
+    from tracker.grid.zones import zone_table
+
+    rate, record = live_grams_per_joule(zone="US-CAL-CISO", pue=1.2)
     expected = zone_table().get("US-CAL-CISO").g_per_kwh * 1.2 / 3.6e6
     assert rate == pytest.approx(expected)
     assert record.intensity_g_per_kwh == pytest.approx(zone_table().get("US-CAL-CISO").g_per_kwh)
@@ -257,19 +261,7 @@ def test_live_emissions_follow_the_pue_schedule_and_the_live_provider(
     with serve(routes) as api:
         monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", "a-token")
         monkeypatch.setenv("ELECTRICITYMAPS_API_URL", api.url + "/v3")
-        run = tracker.Tracker(
-            zone="DE", pue_schedule=str(schedule), live="on", save=False, interval=0.05,
-            cpu_watts=1, gpu_watts=0, ram_watts=0,
-        )  # fmt: skip
-        started = run.start()
-        live.watch(started)
-        try:
-            assert wait_for(lambda: sum(live.snapshot(started.run_id)[0].joules) > 0)
-            (figures,) = live.snapshot(started.run_id)
-            rate = figures.grams / sum(figures.joules)
-        finally:
-            record = run.stop()
-            live.forget_all()
+        rate, record = live_grams_per_joule(zone="DE", pue_schedule=str(schedule), live="on")
     electricitymaps.reset()
     assert record.intensity_g_per_kwh == pytest.approx(100.0)  # the hour's live value, as the record says
     assert record.pue == pytest.approx(1.5)
