@@ -500,3 +500,23 @@ def test_tiny_runs_are_not_shown_as_zero(tmp_path, capsys):
     table = _report(capsys, "--store", path)
     row = next(line for line in table.splitlines() if line.startswith("tiny"))
     assert "6.99 mWh" in row and "0.348 mg" in row and "0.0000" not in row and "e-0" not in row
+
+
+def test_html_by_team_renders_in_chromium_with_a_chart_and_a_trend_per_team(store_file, tmp_path, capsys):
+    _, out = _html(store_file, tmp_path, capsys, "--by", "team", "--period", "month")
+    result = _run_chromium(out.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console(result.stderr) == []
+    dom = result.stdout
+    teams = {
+        row["team"] or "(none)"
+        for row in json.loads(_report(capsys, "--store", store_file, "--format", "json", "--by", "team"))["rows"]
+    }
+    bars = re.search(r'<svg id="svg-teams".*?</svg>', dom, re.S).group(0)
+    assert set(re.findall(r'<g class="bar"><title>([^:<]+):', bars)) == teams
+    trend = re.search(r'<svg id="svg-trend".*?</svg>', dom, re.S).group(0)
+    assert set(re.findall(r'<g class="series" data-group="([^"]+)">', trend)) == teams
+    assert trend.count("<polyline") == len(teams)
+    shot = tmp_path / "teams.png"
+    _run_chromium(out.as_uri(), f"--screenshot={shot}", "--window-size=1200,1600")
+    assert shot.exists() and shot.stat().st_size > 10_000

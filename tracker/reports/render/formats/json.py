@@ -28,14 +28,15 @@ class JsonRenderer(Renderer):
             "total": report.total,
             "equivalents": report.equivalents.to_dict(),
         }
-        return json.dumps(data, indent=2)
+        return json.dumps(data, indent=2) + "\n"
 
     def annual(self, statement: AnnualStatement) -> str:
-        return json.dumps(asdict(statement), indent=2)
+        return json.dumps(asdict(statement), indent=2) + "\n"
 
     def recommendations(self, items: Recommendations) -> str:
         """``{"recommendations": [...]}``: every field, plus ``hourly_note`` (what the text form says)."""
-        return json.dumps({"recommendations": [{**asdict(i), "hourly_note": hourly_note(i)} for i in items]}, indent=2)
+        data = {"recommendations": [{**asdict(i), "hourly_note": hourly_note(i)} for i in items]}
+        return json.dumps(data, indent=2) + "\n"
 
 
 RENDERER = JsonRenderer()
