@@ -236,3 +236,20 @@ def test_started_at_is_shown_in_utc_in_the_trend(tmp_path, capsys):
     page = _page(store, tmp_path, capsys, "project")
     trend = re.search(r'<svg id="svg-trend".*?</svg>', page, re.S).group(0)
     assert re.findall(r'data-period="([^"]+)"', trend) == ["2026-01", "2026-02", "2026-03"]
+
+
+def test_a_value_carried_over_from_another_hour_is_not_an_hour_of_its_own(store):
+    """A live provider fills the current hour, not published yet, with the latest value and says so in its note:
+    that copy must not count as one more clean hour."""
+
+    class CarriedOver(HourlyProvider):
+        def intensities(self, location, hours):
+            values = super().intensities(location, hours)
+            values[-1] = values[-1]._replace(g_per_kwh=1.0, note="hour not published yet: the latest value was used")
+            return values
+
+    (item, *_) = recommend(store, provider=CarriedOver())
+    assert item.hourly_low_g_per_kwh == 41.0  # not the 1.0 of the copy
+    current = datetime.now(timezone.utc).hour
+    clean = [h for h in range(1, 7) if h != current]  # 23 hours of readings left: the cleanest 23 // 4 = 5
+    assert item.greener_hours_utc == clean[:5]

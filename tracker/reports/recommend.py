@@ -182,7 +182,8 @@ def _hours(item: Recommendation, provider: IntensityProvider) -> None:
     """The greener hours of the day from the provider's values for the zone's last :data:`HOURS` hours.
 
     An hour the provider can only answer with the embedded yearly value (the offline provider, or a live one
-    falling back) is no hourly data; with none left, :attr:`Recommendation.hourly_unavailable` says why."""
+    falling back) is no hourly data, nor is a value carried over from another hour; with none left,
+    :attr:`Recommendation.hourly_unavailable` says why."""
     from collections import Counter
 
     from tracker.grid.intensity import EmbeddedIntensity
@@ -193,7 +194,8 @@ def _hours(item: Recommendation, provider: IntensityProvider) -> None:
     hours = [now - timedelta(hours=ago) for ago in range(HOURS - 1, -1, -1)]
     values = provider.intensities(location, hours)
     yearly = EmbeddedIntensity().for_location(location)
-    hourly = [(hour, v) for hour, v in zip(hours, values, strict=True) if not _is_yearly(v, yearly)]
+    # a value carried over from another hour (not published yet: its note says so) is no reading of its own
+    hourly = [(h, v) for h, v in zip(hours, values, strict=True) if not _is_yearly(v, yearly) and not v.note]
     if not hourly:
         fallback = next((v.note for v in values if v.note != yearly.note), "")  # a live provider's "why"
         item.hourly_unavailable = (
