@@ -20,6 +20,7 @@ from tracker.carbon.equivalents import CONSTANTS, Equivalents
 from tracker.cli import main
 from tracker.records.schema import TOTALS
 from tracker.reports.periods import period_labels
+from tracker.reports.render.units import intensity, mass
 from tracker.stores.sqlite import SqliteStore
 
 HOSTILE = [
@@ -423,7 +424,7 @@ def test_annual_statement_html_is_a_real_page_with_the_json_figures(store_file, 
 
 
 def test_time_chart_has_round_gridlines_above_the_largest_bar():
-    from tracker.reports.html import axis_ticks, column_chart
+    from tracker.reports.render.charts import axis_ticks, column_chart
 
     assert axis_ticks(212.0) == [0, 50, 100, 150, 200, 250]
     assert axis_ticks(0.0034) == [0, 0.001, 0.002, 0.003, 0.004]
@@ -469,7 +470,7 @@ def test_savings_are_stated_against_the_figure_they_come_from(tmp_path, capsys):
     assert all(0 < a["saved_kg"] < aws["baseline_kg"] for a in aws["alternatives"])
     assert any(a["saved_kg"] > aws["emissions_kg"] for a in aws["alternatives"])  # why the baseline is shown
     text = _report(capsys, "--store", path, "--recommend")
-    assert f"{aws['baseline_kg']:.4f} kg at the yearly {aws['g_per_kwh']:.0f} g/kWh" in text
+    assert f"{mass(aws['baseline_kg'])} at the yearly {intensity(aws['g_per_kwh'])}" in text
 
 
 def test_equivalents_against_hand_computed_values_and_documented_sources():
@@ -491,11 +492,31 @@ def test_equivalents_against_hand_computed_values_and_documented_sources():
 
 
 def test_tiny_runs_are_not_shown_as_zero(tmp_path, capsys):
-    """A run of a few milliwatt-hours must read as such in the table, not as 0.0000."""
+    """A run of a few milliwatt-hours must read as such in the table, not as 0.0000 (nor as 6.99e-06 kWh)."""
     path = str(tmp_path / "tiny.db")
     tiny = make_record(1, project="tiny", cpu_energy_kwh=6.99e-6, ram_energy_kwh=0.0, emissions_kg=3.48e-7)
     tiny.emissions_market_kg = 3.48e-7
     SqliteStore(path).write(tiny)
     table = _report(capsys, "--store", path)
     row = next(line for line in table.splitlines() if line.startswith("tiny"))
-    assert "6.99e-06" in row and "3.48e-07" in row and "0.0000" not in row
+    assert "6.99 mWh" in row and "0.348 mg" in row and "0.0000" not in row and "e-0" not in row
+
+
+def test_html_by_team_renders_in_chromium_with_a_chart_and_a_trend_per_team(store_file, tmp_path, capsys):
+    _, out = _html(store_file, tmp_path, capsys, "--by", "team", "--period", "month")
+    result = _run_chromium(out.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console(result.stderr) == []
+    dom = result.stdout
+    teams = {
+        row["team"] or "(none)"
+        for row in json.loads(_report(capsys, "--store", store_file, "--format", "json", "--by", "team"))["rows"]
+    }
+    bars = re.search(r'<svg id="svg-teams".*?</svg>', dom, re.S).group(0)
+    assert set(re.findall(r'<g class="bar"><title>([^:<]+):', bars)) == teams
+    trend = re.search(r'<svg id="svg-trend".*?</svg>', dom, re.S).group(0)
+    assert set(re.findall(r'<g class="series" data-group="([^"]+)">', trend)) == teams
+    assert trend.count("<polyline") == len(teams)
+    shot = tmp_path / "teams.png"
+    _run_chromium(out.as_uri(), f"--screenshot={shot}", "--window-size=1200,1600")
+    assert shot.exists() and shot.stat().st_size > 10_000

@@ -42,13 +42,20 @@ __all__ = [
 ]
 
 
-def load_runs(store: str | None = None, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+def load_runs(
+    store: str | None = None, *, limit: int | None = None, decode: bool = False, **filters: Any
+) -> pd.DataFrame:
     """The store's runs as a pandas DataFrame (newest first), one row per run, with the contract's columns.
 
     ``store`` defaults to the configured one (``TRACKER_STORE``, ``[tool.tracker]``, ...), else the default
     SQLite file; ``filters`` match exactly on the columns of :data:`tracker.records.schema.FILTERS`
-    (``project="x"``, ``team="y"``, ``status="failed"``).
+    (``project="x"``, ``team="y"``, ``status="failed"``). ``decode=True``: ``tags`` (dict), ``notes`` (list of
+    str) and ``spans`` (list of dicts, in stored order) as Python objects rather than the stored JSON text.
     """
+    if decode:
+        from tracker.records.frames import decode_nested
+
+        return decode_nested(load_runs(store, limit=limit, **filters))
     from tracker.stores import open_configured
 
     return open_configured(store).dataframe(limit=limit, **filters)

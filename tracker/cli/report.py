@@ -12,10 +12,11 @@ from typing import Any
 from tracker.records.schema import LABELS
 
 ORDER = 40
-FORMATS = ("table", "json", "csv", "markdown", "html")
 
 
 def register(sub: Any) -> None:
+    from tracker.reports.render import format_names
+
     parser = sub.add_parser(
         "report",
         help="totals per project, team, ... and period; HTML with charts; annual statement",
@@ -36,7 +37,7 @@ def register(sub: Any) -> None:
         "zone, host, ... (default: project)",
     )
     parser.add_argument("--period", choices=("day", "week", "month", "quarter", "year"), default=None)
-    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--format", choices=format_names(), default="table")
     parser.add_argument("-o", "--output", default=None, help="write to this file instead of standard output")
     parser.add_argument("--annual", type=int, default=None, metavar="YEAR", help="the annual statement for YEAR")
     parser.add_argument("--recommend", action="store_true", help="greener regions and hours for the runs' zones")
@@ -57,36 +58,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = open_configured(args.store)
     since, until = as_utc(args.since), as_utc(args.until)
     labels = {k: getattr(args, k) for k in LABELS}
+    from tracker.reports.render import render
+
     if args.annual is not None:
-        from tracker.reports.annual import annual_statement, render_annual
+        from tracker.reports.annual import annual_statement
 
         statement = annual_statement(store, args.annual, organisation=args.organisation)
-        return _emit(render_annual(statement, args.format), args.output)
+        return _emit(render(statement, args.format), args.output)
     if args.recommend:
-        from tracker.reports.recommend import recommend, render_recommendations
+        from tracker.config import resolve
+        from tracker.grid.intensity import provider_for
+        from tracker.reports.recommend import recommend
 
-        items = recommend(store, since=since, until=until, **labels)
-        return _emit(render_recommendations(items, args.format), args.output)
+        provider = provider_for(resolve({"store": args.store}))
+        items = recommend(store, since=since, until=until, provider=provider, **labels)
+        return _emit(render(items, args.format), args.output)
 
     from tracker.reports.data import build_report
 
     report = build_report(
         store, by=_by(args.by), period=args.period, since=since, until=until, charts=args.format == "html", **labels
     )
-    if args.format == "html":
-        from tracker.reports.html import render
-
-        text = render(report)
-    else:
-        from tracker.reports import text as renderers
-
-        text = {
-            "table": renderers.to_table,
-            "json": renderers.to_json,
-            "csv": renderers.to_csv,
-            "markdown": renderers.to_markdown,
-        }[args.format](report)
-    return _emit(text, args.output)
+    return _emit(render(report, args.format), args.output)
 
 
 def _emit(text: str, output: str | None) -> int:

@@ -18,6 +18,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, TypeVar
 
+from tracker import logs
 from tracker.config import Config, resolve
 from tracker.core import lifecycle
 from tracker.core.context import RunContext
@@ -97,6 +98,7 @@ class Run(RunState):
         another ends (``tracker monitor``'s contiguous intervals); by default the run begins now."""
         if self.active or self.record is not None:
             raise TrackerError("a Run is started once; start a new Tracker run instead")
+        logs.install()  # from here the library's warnings say "tracker:" when the app configured no logging
         from tracker.measure.sampler import get_sampler
 
         config = self.config

@@ -279,7 +279,7 @@ class LiveIntensity:
         future = [s for s in starts if s > now]
         client = self.client
         if past:
-            if min(past) >= now - timedelta(hours=23):
+            if min(past) >= _hour_start(now) - timedelta(hours=23):  # the 24 hour starts `history` covers
                 points = client.history(factor=self.factor_type, **target)
             else:
                 points = client.past_range(min(past), max(past) + timedelta(hours=1), factor=self.factor_type, **target)

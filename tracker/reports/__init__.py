@@ -1,4 +1,5 @@
 """Reports over stored runs: roll-up tables (terminal, JSON, CSV, Markdown, HTML with charts), the annual
-statement, and greener-region recommendations. Building a report (``data``) and rendering it (``text``,
-``html``) are separate, so every format shows the same numbers.
+statement, and greener-region recommendations. Building a report (``data``, ``annual``, ``recommend``: data
+only) and rendering it (``render``: ``render(obj, fmt)``, one module per format) are separate, so every format
+shows the same numbers.
 """

@@ -1,5 +1,6 @@
 """A report as plain data: the groups and their totals, the grand total, the equivalents, and for charts the
-series over time and per project. Renderers read this and nothing else, so every format shows the same numbers.
+series over time, per group and per group over time. Renderers (:mod:`tracker.reports.render`) read this and
+nothing else, so every format shows the same numbers.
 """
 
 from __future__ import annotations
@@ -31,21 +32,21 @@ class Report:
     store: str
     generated_at: str
     equivalents: Equivalents
-    timeline: list[dict[str, Any]] = field(default_factory=list)  # totals per period, for the time chart
-    projects: list[dict[str, Any]] = field(default_factory=list)  # totals per project, for the bar chart
+    # for charts (``charts=True``): totals per period (every period from the first to the last, empty ones as
+    # zeros), per group of ``group_by`` over the whole span, and per group and period (only periods with runs)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    trends: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form: ``rows`` (one object per group), ``total``, and what the report covers."""
-        return {
-            "group_by": [k for k in self.keys if k != "period"],
-            "period": self.period,
-            "filters": self.filters,
-            "store": self.store,
-            "generated_at": self.generated_at,
-            "rows": self.rows,
-            "total": self.total,
-            "equivalents": self.equivalents.to_dict(),
-        }
+    @property
+    def group_by(self) -> list[str]:
+        """The label columns the rows are grouped by (``keys`` without ``period``)."""
+        return [k for k in self.keys if k != "period"]
+
+    @property
+    def chart_period(self) -> str:
+        """The period of the time charts: the report's, else month."""
+        return self.period or "month"
 
 
 def build_report(
@@ -82,10 +83,10 @@ def build_report(
     )
     if charts:
         options = {"store": store, "since": since, "until": until, **labels}
-        report.timeline = _with_empty_periods(
-            frame_rows(summarize(by=(), period=period or "month", **options)), period or "month"
-        )
-        report.projects = frame_rows(summarize(by=("project",), **options))
+        every = report.chart_period
+        report.timeline = _with_empty_periods(frame_rows(summarize(by=(), period=every, **options)), every)
+        report.groups = frame_rows(summarize(by=keys, **options)) if period else rows
+        report.trends = frame_rows(summarize(by=keys, period=every, **options)) if keys else []
     return report
 
 

@@ -11,19 +11,23 @@ difference. Greener hours come from Electricity Maps' last 24 hours for the zone
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
-from tracker.errors import ConfigError, TrackerError
+from tracker.errors import ConfigError
 from tracker.reports.summary import summarize
 from tracker.stores.base import Store
+
+if TYPE_CHECKING:
+    from tracker.grid.intensity import Intensity, IntensityProvider
 
 logger = logging.getLogger(__name__)
 
 TOP = 3  # alternatives shown per place
+HOURS = 24  # the hours of history the greener hours are taken from
 
 
 @dataclass
@@ -47,15 +51,45 @@ class Recommendation:
     alternatives: list[Alternative] = field(default_factory=list)
     compared: int = 0  # comparable places found in the embedded tables (cleaner or not)
     greener_hours_utc: list[int] | None = None  # the cleanest hours of the day, in order of the day
-    hourly_note: str = ""
+    hourly_source: str | None = None  # where the hourly values came from (when there were some)
+    hourly_low_g_per_kwh: float | None = None  # the cleanest and dirtiest of those hours
+    hourly_high_g_per_kwh: float | None = None
+    hourly_unavailable: str | None = None  # why there are no greener hours (no hourly data, and why)
+
+
+@dataclass
+class Recommendations:
+    """One :class:`Recommendation` per place with energy, most emitting first (iterable like a list)."""
+
+    items: list[Recommendation]
+    store: str = ""
+    generated_at: str = ""
+
+    def __iter__(self) -> Iterator[Recommendation]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 def recommend(
-    store: Store, since: datetime | None = None, until: datetime | None = None, **labels: str | None
-) -> list[Recommendation]:
-    """One recommendation per place with energy, most emitting first."""
+    store: Store,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    provider: IntensityProvider | None = None,
+    **labels: str | None,
+) -> Recommendations:
+    """One recommendation per place with energy, most emitting first.
+
+    ``provider``: where the hourly history for the greener hours comes from (default: the configured one,
+    :func:`tracker.grid.intensity.provider_for`)."""
     from tracker.grid.zones import zone_table
 
+    if provider is None:
+        from tracker.config import resolve
+        from tracker.grid.intensity import provider_for
+
+        provider = provider_for(resolve())
     table = zone_table()
     filters = {k: v for k, v in labels.items() if v is not None}
     places = summarize(store=store, by=("zone", "cloud_provider", "cloud_region"), since=since, until=until, **filters)
@@ -64,21 +98,25 @@ def recommend(
         energy = float(row["facility_energy_kwh"])
         if energy <= 0:
             continue
-        provider, region = row["cloud_provider"], row["cloud_region"]
+        cloud, region = row["cloud_provider"], row["cloud_region"]
         try:
-            if provider and region:
-                item = _cloud(table, str(provider), str(region), energy)
+            if cloud and region:
+                item = _cloud(table, str(cloud), str(region), energy)
             elif row["zone"]:
                 item = _zone(table, str(row["zone"]), energy)
             else:
                 continue
         except (ConfigError, KeyError) as exc:
-            logger.info("no recommendation for %s/%s/%s: %s", row["zone"], provider, region, exc)
+            logger.info("no recommendation for %s/%s/%s: %s", row["zone"], cloud, region, exc)
             continue
         item.emissions_kg = float(row["emissions_kg"])
-        _hours(item)
+        _hours(item, provider)
         found.append(item)
-    return sorted(found, key=lambda r: -r.emissions_kg)
+    return Recommendations(
+        items=sorted(found, key=lambda r: -r.emissions_kg),
+        store=store.location,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
 def _saving(energy: float, current: float, alternative: float) -> tuple[float, float]:
@@ -140,60 +178,39 @@ def _cloud(table: Any, provider: str, region: str, energy: float) -> Recommendat
     return item
 
 
-def _hours(item: Recommendation) -> None:
-    """Greener hours from the zone's last 24 hours, when Electricity Maps is configured."""
-    from tracker.grid import electricitymaps
+def _hours(item: Recommendation, provider: IntensityProvider) -> None:
+    """The greener hours of the day from the provider's values for the zone's last :data:`HOURS` hours.
 
-    if electricitymaps.token() is None:
-        item.hourly_note = "hourly data unavailable (set ELECTRICITYMAPS_API_TOKEN for the greener hours of the day)"
-        return
-    try:
-        readings = electricitymaps.Client().history(zone=item.zone)
-    except TrackerError as exc:
-        item.hourly_note = f"hourly data unavailable: {exc}"
-        return
-    if not readings:
-        item.hourly_note = "hourly data unavailable: no readings for this zone"
-        return
-    ranked = sorted(readings, key=lambda r: (r.g_per_kwh, r.datetime))
-    item.greener_hours_utc = sorted({r.datetime.hour for r in ranked[: max(1, len(ranked) // 4)]})
-    low, high = ranked[0].g_per_kwh, ranked[-1].g_per_kwh
-    item.hourly_note = f"Electricity Maps, last 24 hours: {low:.0f} to {high:.0f} g/kWh; the cleanest quarter of hours"
+    An hour the provider can only answer with the embedded yearly value (the offline provider, or a live one
+    falling back) is no hourly data, nor is a value carried over from another hour; with none left,
+    :attr:`Recommendation.hourly_unavailable` says why."""
+    from collections import Counter
 
+    from tracker.grid.intensity import EmbeddedIntensity
+    from tracker.grid.location import Location
 
-def render_recommendations(items: list[Recommendation], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps({"recommendations": [asdict(i) for i in items]}, indent=2)
-    from tracker.reports.text import _label
-
-    if not items:
-        return "no runs with a known zone or cloud region\n"
-    out = []
-    for r in items:
-        out.append(
-            f"{_label(r.place)}: {r.energy_kwh:.4f} kWh, {r.emissions_kg:.4f} kg CO2e recorded; "
-            f"{r.baseline_kg:.4f} kg at the yearly {r.g_per_kwh:.0f} g/kWh compared below ({r.basis})"
+    location = Location(item.zone, None, "config")
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    hours = [now - timedelta(hours=ago) for ago in range(HOURS - 1, -1, -1)]
+    values = provider.intensities(location, hours)
+    yearly = EmbeddedIntensity().for_location(location)
+    # a value carried over from another hour (not published yet: its note says so) is no reading of its own
+    hourly = [(h, v) for h, v in zip(hours, values, strict=True) if not _is_yearly(v, yearly) and not v.note]
+    if not hourly:
+        fallback = next((v.note for v in values if v.note != yearly.note), "")  # a live provider's "why"
+        item.hourly_unavailable = (
+            fallback
+            or "the configured intensity provider has yearly values only (set ELECTRICITYMAPS_API_TOKEN for "
+            "hourly data)"
         )
-        if not r.alternatives and r.compared:
-            out.append(f"  already the greenest of {r.compared + 1} comparable places in the embedded tables")
-        elif not r.alternatives:
-            out.append(
-                "  not compared: the embedded tables hold no comparable place for it (a neighbouring zone of "
-                "the same country or interconnection family, or another region of the same cloud provider)"
-            )
-        for a in r.alternatives:
-            out.append(
-                f"  in {_label(a.place)} ({a.g_per_kwh:.0f} g/kWh): {a.saved_kg:.4f} kg less ({a.saved_pct:.0f}%)"
-            )
-        if r.greener_hours_utc:
-            out.append(f"  greener hours (UTC): {', '.join(f'{h:02d}:00' for h in r.greener_hours_utc)}")
-        out.append(f"  {r.hourly_note}")
-    text = "\n".join(out) + "\n"
-    if fmt == "markdown":
-        return (
-            "\n".join(
-                f"- {line.strip()}" if not line.startswith(" ") else f"  - {line.strip()}" for line in text.splitlines()
-            )
-            + "\n"
-        )
-    return text
+        return
+    ranked = sorted(hourly, key=lambda pair: (pair[1].g_per_kwh, pair[0]))
+    item.greener_hours_utc = sorted({hour.hour for hour, _ in ranked[: max(1, len(ranked) // 4)]})
+    item.hourly_low_g_per_kwh = ranked[0][1].g_per_kwh
+    item.hourly_high_g_per_kwh = ranked[-1][1].g_per_kwh
+    item.hourly_source = Counter(v.source for _, v in hourly).most_common(1)[0][0]
+
+
+def _is_yearly(value: Intensity, yearly: Intensity) -> bool:
+    """Whether ``value`` is the embedded yearly value (a fallback carries it with a note of its own)."""
+    return value._replace(note="") == yearly._replace(note="")

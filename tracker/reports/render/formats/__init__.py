@@ -1,0 +1,1 @@
+"""One module per output format, named as ``--format`` spells it, each defining ``RENDERER``."""

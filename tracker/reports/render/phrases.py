@@ -1,0 +1,133 @@
+"""What the formats for people say the same way: the columns of a report's table, the everyday equivalents,
+the note on a recommendation's hourly data, the lines of the recommendations and the annual statement's Markdown
+(also the terminal forms). JSON and CSV carry the raw values beside them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tracker.reports.render import units
+from tracker.reports.render.labels import label, md
+
+if TYPE_CHECKING:
+    from tracker.carbon.equivalents import Equivalents
+    from tracker.reports.annual import AnnualStatement
+    from tracker.reports.data import Report
+    from tracker.reports.recommend import Recommendation, Recommendations
+
+# The columns the table, Markdown and HTML forms show (CSV and JSON carry every total): (total, title, format).
+COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("runs", "runs", units.count),
+    ("duration_s", "duration", units.duration),
+    ("energy_kwh", "energy", units.energy),
+    ("facility_energy_kwh", "facility energy", units.energy),
+    ("emissions_kg", "CO2e", units.mass),
+    ("emissions_market_kg", "market-based CO2e", units.mass),
+)
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    """A row's totals as :data:`COLUMNS` shows them."""
+    return [show(row[column]) for column, _, show in COLUMNS]
+
+
+def grid(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The header and the lines of a report's table; the last line is the total (``total`` in the first
+    column, or no label column when the report has no keys)."""
+    header = [*report.keys, *(title for _, title, _ in COLUMNS)]
+    lines = [[*(label(row[k]) for k in report.keys), *cells(row)] for row in report.rows]
+    total = {**report.total, "runs": int(report.total["runs"])}
+    lines.append([*(["total", *[""] * (len(report.keys) - 1)] if report.keys else []), *cells(total)])
+    return header, lines
+
+
+# What each equivalent is, after its amount (``28 m`` + ``driven by an average car``).
+EQUIVALENTS: dict[str, tuple[Callable[[float], str], str]] = {
+    "car_km": (units.distance, "driven by an average car"),
+    "tv_hours": (lambda hours: units.duration(hours * 3600.0), "of TV"),
+    "household_days": (lambda days: units.duration(days * 86400.0), "of an average household's electricity"),
+    "smartphone_charges": (units.number, "smartphone charges"),
+}
+
+
+def equivalents(values: Equivalents) -> list[tuple[str, str, str]]:
+    """(key, amount, what) per equivalent: ``("car_km", "28 m", "driven by an average car")``."""
+    raw = values.to_dict()
+    return [(key, show(raw[key]), what) for key, (show, what) in EQUIVALENTS.items()]
+
+
+def equivalents_sentence(values: Equivalents) -> str:
+    """``28 m driven by an average car; 2.1 h of TV; ...``"""
+    return "; ".join(f"{amount} {what}" for _, amount, what in equivalents(values))
+
+
+def hourly_note(item: Recommendation) -> str:
+    """Where the greener hours come from, or why there are none."""
+    if item.greener_hours_utc is None or item.hourly_low_g_per_kwh is None:
+        return f"hourly data unavailable: {item.hourly_unavailable or 'no readings for this zone'}"
+    return (
+        f"{item.hourly_source}, last 24 hours: {units.number(item.hourly_low_g_per_kwh)} to "
+        f"{units.intensity(item.hourly_high_g_per_kwh)}; the cleanest quarter of hours"
+    )
+
+
+def recommendation_lines(items: Recommendations) -> list[str]:
+    """One line per place, then indented lines: its alternatives, its greener hours, the hourly note."""
+    out = []
+    for r in items:
+        out.append(
+            f"{label(r.place)}: {units.energy(r.energy_kwh)} from the grid, "
+            f"{units.mass(r.emissions_kg)} CO2e recorded; {units.mass(r.baseline_kg)} at the yearly "
+            f"{units.intensity(r.g_per_kwh)} compared below ({r.basis})"
+        )
+        if not r.alternatives and r.compared:
+            out.append(f"  already the greenest of {r.compared + 1} comparable places in the embedded tables")
+        elif not r.alternatives:
+            out.append(
+                "  not compared: the embedded tables hold no comparable place for it (a neighbouring zone of "
+                "the same country or interconnection family, or another region of the same cloud provider)"
+            )
+        for a in r.alternatives:
+            out.append(
+                f"  in {label(a.place)} ({units.intensity(a.g_per_kwh)}): {units.mass(a.saved_kg)} less "
+                f"({units.percent(a.saved_pct / 100.0)})"
+            )
+        if r.greener_hours_utc:
+            out.append(f"  greener hours (UTC): {', '.join(f'{h:02d}:00' for h in r.greener_hours_utc)}")
+        out.append(f"  {hourly_note(r)}")
+    return out
+
+
+NO_PLACES = "no runs with a known zone or cloud region"
+
+
+ANNUAL_NOTE = (
+    "Location-based: each run's energy x the grid intensity of its zone and hour. Market-based: the supplier "
+    "mix where configured, else the location-based figure (GHG Protocol Scope 2 Guidance). Energy is the "
+    "electricity drawn from the grid, IT energy x PUE."
+)
+
+
+def annual_markdown(statement: AnnualStatement) -> str:
+    """The annual statement as Markdown (also its terminal form), in the statement's own units (MWh and t CO2e,
+    as ESRS E1-5 and E1-6 ask) with six decimals."""
+    out = [f"# Electricity of tracked computing, {statement.year}", ""]
+    if not statement.organisations:
+        return "\n".join([*out, "No runs started in this year."]) + "\n"
+    out += [
+        "| organisation | runs | energy MWh (grid, incl. PUE) | IT energy MWh | Scope 2 location-based t CO2e "
+        "| Scope 2 market-based t CO2e | embodied t CO2e (Scope 3) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for o in statement.organisations:
+        out.append(
+            f"| {md(label(o.organisation))} | {o.runs} | {o.energy_mwh:.6f} | {o.it_energy_mwh:.6f} | "
+            f"{o.location_based_t:.6f} | {o.market_based_t:.6f} | {o.embodied_t:.6f} |"
+        )
+    for o in statement.organisations:
+        out += ["", f"## Methods and data sources: {md(label(o.organisation))}", ""]
+        for s in sorted(o.sources, key=lambda s: (s.kind, -s.energy_share)):
+            out.append(f"- {s.kind}: {md(label(s.name))} ({units.percent(s.energy_share)} of energy, {s.runs} runs)")
+    out += ["", f"{ANNUAL_NOTE} Generated {statement.generated_at} from {md(statement.store)}."]
+    return "\n".join(out) + "\n"
