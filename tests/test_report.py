@@ -499,7 +499,7 @@ def test_tiny_runs_are_not_shown_as_zero(tmp_path, capsys):
     SqliteStore(path).write(tiny)
     table = _report(capsys, "--store", path)
     row = next(line for line in table.splitlines() if line.startswith("tiny"))
-    assert "6.99 mWh" in row and "0.348 mg" in row and "0.0000" not in row and "e-0" not in row
+    assert "6.99 mWh" in row and "348 µg" in row and "0.0000" not in row and "e-0" not in row
 
 
 def test_html_by_team_renders_in_chromium_with_a_chart_and_a_trend_per_team(store_file, tmp_path, capsys):

@@ -15,8 +15,9 @@ from tracker.reports.render import units
     [
         (0.0, "0 g"),
         (2.83e-05, "28.3 mg"),
-        (3.48e-07, "0.348 mg"),  # below the smallest unit: still no exponent
-        (1e-12, "0.000001 mg"),
+        (3.48e-07, "348 µg"),
+        (1e-13, "0.0001 µg"),  # below the smallest unit: still no exponent
+        (1e-12, "0.001 µg"),
         (0.000999996, "1 g"),  # rounding carries into the next unit
         (0.25, "250 g"),
         (1.0, "1 kg"),
@@ -40,6 +41,8 @@ def test_mass(kg, text):
     [
         (0.0, "0 Wh"),
         (6.99e-06, "6.99 mWh"),
+        (8.58e-11, "0.0858 µWh"),  # below the smallest unit: still no exponent
+        (8.58e-08, "85.8 µWh"),
         (0.00195, "1.95 Wh"),
         (0.62, "620 Wh"),
         (987.0, "987 kWh"),

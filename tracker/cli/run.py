@@ -69,19 +69,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def summary(record: Any) -> str:
-    """A few lines a person reads at the end of a run."""
+    """A few lines a person reads at the end of a run, each figure in a unit that fits (the record keeps SI)."""
+    from tracker.reports.render.units import duration, energy, intensity, mass, pue
+
     lines = [
-        f"tracker: {record.status} in {record.duration_s:.2f} s, run {record.run_id[:12]} ({record.project})",
-        f"  energy    {record.energy_kwh * 1000:.4f} Wh  (cpu {record.cpu_energy_kwh * 1000:.4f} "
-        f"[{record.cpu_method}], gpu {record.gpu_energy_kwh * 1000:.4f} [{record.gpu_method}], "
-        f"ram {record.ram_energy_kwh * 1000:.4f} [{record.ram_method}])",
-        f"  emissions {record.emissions_kg * 1000:.4f} g CO2e  at {record.intensity_g_per_kwh:.1f} g/kWh "
+        f"tracker: {record.status} in {duration(record.duration_s)}, run {record.run_id[:12]} ({record.project})",
+        f"  energy    {energy(record.energy_kwh)}  (cpu {energy(record.cpu_energy_kwh)} [{record.cpu_method}], "
+        f"gpu {energy(record.gpu_energy_kwh)} [{record.gpu_method}], ram {energy(record.ram_energy_kwh)} "
+        f"[{record.ram_method}])",
+        f"  emissions {mass(record.emissions_kg)} CO2e  at {intensity(record.intensity_g_per_kwh)} "
         f"({record.zone or record.country or 'world average'}, {record.intensity_year}, "
-        f"{record.intensity_factor_type}), PUE {record.pue:g}",
+        f"{record.intensity_factor_type}), PUE {pue(record.pue)}",
     ]
     if record.market_source.startswith("supplier mix"):  # Scope 2 market-based, beside the location-based figure
-        lines.append(f"  market-based {record.emissions_market_kg * 1000:.4f} g CO2e  ({record.market_source})")
+        lines.append(f"  market-based {mass(record.emissions_market_kg)} CO2e  ({record.market_source})")
     if record.embodied_kg:
-        lines.append(f"  embodied  {record.embodied_kg * 1000:.4f} g CO2e  (the device's share, apart from the above)")
+        lines.append(f"  embodied  {mass(record.embodied_kg)} CO2e  (the device's share, apart from the above)")
     lines.extend(f"  note: {note}" for note in record.notes)
     return "\n".join(lines)

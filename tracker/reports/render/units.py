@@ -17,8 +17,15 @@ from collections.abc import Sequence
 MISSING = "n/a"
 
 # (size in the base unit, name), smallest first.
-MASS_UNITS: tuple[tuple[float, str], ...] = ((1e-6, "mg"), (1e-3, "g"), (1.0, "kg"), (1e3, "t"))  # base: kg
+MASS_UNITS: tuple[tuple[float, str], ...] = (
+    (1e-9, "µg"),
+    (1e-6, "mg"),
+    (1e-3, "g"),
+    (1.0, "kg"),
+    (1e3, "t"),
+)  # base: kg
 ENERGY_UNITS: tuple[tuple[float, str], ...] = (
+    (1e-9, "µWh"),  # a decorated function's share of a millisecond run
     (1e-6, "mWh"),
     (1e-3, "Wh"),
     (1.0, "kWh"),
