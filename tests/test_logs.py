@@ -93,3 +93,11 @@ def test_the_handler_stays_silent_while_another_handler_will_print(capsys):
         assert capsys.readouterr().err == ""
     finally:
         logging.getLogger().handlers[:] = root_handlers
+
+
+def test_a_warning_given_before_any_run_carries_the_prefix_too(tmp_path):
+    """Reading the configuration warns about a stray TRACKER_ variable before the first run starts."""
+    script = "import os, tracker\nos.environ['TRACKER_BOGUS'] = '1'\ntracker.Tracker(save=False)\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "tracker: WARNING: ignoring environment variable TRACKER_BOGUS: bogus is not a tracker setting\n"

@@ -412,6 +412,9 @@ def resolve(
     cwd: Path | None = None,
 ) -> Config:
     """Merge the layers, coerce and validate. Raises :class:`ConfigError` naming the key and the value."""
+    from tracker import logs
+
+    logs.install()  # from here the library's warnings, this function's too, say "tracker:" (unless the app logs)
     layers: list[tuple[str, Mapping[str, Any]]] = [("argument", {k: v for k, v in (arguments or {}).items()})]
     layers.append(("environment", _env_layer(os.environ if environ is None else environ)))
     layers.extend(_file_layers(cwd))

@@ -2,11 +2,12 @@
 
 The library logs to ``tracker.*`` loggers and, as a library should, leaves handlers to the application. When the
 application configured none, Python falls back to its last-resort handler, which prints the bare message: a
-person cannot tell that it came from tracker. :func:`install` (called at the first run's start, never at
-import) adds :class:`FallbackHandler` to the ``tracker`` logger. It prints ``tracker: LEVEL: message`` and a
-newline on standard error, the same form as the ``tracker`` command's, but only for a record that no other
-handler will see: as soon as the application configures logging (``logging.basicConfig``, a handler on
-``tracker`` or on root), its handlers print the message, once, in its format, and this one stays silent.
+person cannot tell that it came from tracker. :func:`install` (called when a configuration is resolved and at
+a run's start, never at import) adds :class:`FallbackHandler` to the ``tracker`` logger. It prints
+``tracker: LEVEL: message`` and a newline on standard error, the same form as the ``tracker`` command's, but only
+for a record that no other handler will see: as soon as the application configures logging
+(``logging.basicConfig``, a handler on ``tracker`` or on root), its handlers print the message, once, in its
+format, and this one stays silent.
 """
 
 from __future__ import annotations
