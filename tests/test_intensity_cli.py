@@ -113,14 +113,15 @@ def test_zones_cloud_text(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_summary_names_the_zone_and_shows_market_based_and_embodied_apart() -> None:
     import tracker
     from tracker.cli.run import summary
+    from tracker.reports.render.units import mass
 
     mix = [("wind co", 80, 0.008), ("grid co", 20, 0.01)]
     with tracker.track(zone="DK-DK1", suppliers=mix, embodied_kg=1000, cpu_watts=10, save=False) as run:
         pass
     text = summary(run.record)
     assert "(DK-DK1, 2025, lifecycle)" in text
-    assert f"market-based {run.emissions_market_kg * 1000:.4f} g CO2e  (supplier mix: wind co 80 %" in text
-    assert f"embodied  {run.embodied_kg * 1000:.4f} g CO2e" in text
+    assert f"market-based {mass(run.emissions_market_kg)} CO2e  (supplier mix: wind co 80 %" in text
+    assert f"embodied  {mass(run.embodied_kg)} CO2e" in text
     with tracker.track(default_zone="US-STATE-WA", save=False) as plain:
         pass
     text = summary(plain.record)

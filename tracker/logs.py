@@ -20,6 +20,7 @@ LOGGER = "tracker"
 FORMAT = "tracker: %(levelname)s: %(message)s"
 
 _lock = threading.Lock()
+_handler: FallbackHandler | None = None  # the one installed, if any: a run's start checks it without the lock
 
 
 class FallbackHandler(logging.Handler):
@@ -57,7 +58,15 @@ class FallbackHandler(logging.Handler):
 
 def install() -> None:
     """Add the :class:`FallbackHandler` to the ``tracker`` logger, once per process (idempotent, thread-safe)."""
+    global _handler
+    target = logging.root.manager.loggerDict.get(LOGGER)
+    if _handler is not None and isinstance(target, logging.Logger) and _handler in target.handlers:
+        return  # every later call: a dictionary lookup and a one-item list, no lock (a run's start calls this)
     target = logging.getLogger(LOGGER)
     with _lock:
-        if not any(isinstance(h, FallbackHandler) for h in target.handlers):
-            target.addHandler(FallbackHandler())
+        found = [h for h in target.handlers if isinstance(h, FallbackHandler)]
+        if found:
+            _handler = found[0]
+        else:
+            _handler = FallbackHandler()
+            target.addHandler(_handler)

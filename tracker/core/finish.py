@@ -78,10 +78,8 @@ def salvage(run: RunState, t1: float, status: str, error: str | None, exc: BaseE
     return deliver(record, run)
 
 
-def _known(what: str, get: Callable[[], T], default: Callable[[], T], salvaging: bool) -> T:
-    """``get()``; while salvaging a record, a failure gives ``default()`` (the record must still be written)."""
-    if not salvaging:
-        return get()
+def _known(what: str, get: Callable[[], T], default: Callable[[], T]) -> T:
+    """``get()`` while salvaging a record: a failure gives ``default()`` (the record must still be written)."""
     try:
         return get()
     except Exception as exc:
@@ -106,12 +104,17 @@ def build_record(
     ended = datetime.fromtimestamp(t1 + run.wall_offset, tz=timezone.utc)
     duration = max(0.0, t1 - run.t0)
     handle = run.location
-    if handle is not None:
-        place = _known("location", handle.result, lambda: _configured_country(config.country), salvaging)
-    else:
+    if handle is None:
         place = Location(None, None, "world-average")
-    pue = _known("PUE", context.pue_model, lambda: Pue(config.pue, config.pue_source), salvaging)
-    machine = _known("machine", hardware.detect, lambda: None, salvaging)
+    elif salvaging:
+        place = _known("location", handle.result, lambda: _configured_country(config.country))
+    else:
+        place = handle.result()
+    if salvaging:
+        pue = _known("PUE", context.pue_model, lambda: Pue(config.pue, config.pue_source))
+        machine = _known("machine", hardware.detect, lambda: None)
+    else:
+        pue, machine = context.pue_model(), hardware.detect()
     job = meter.job if meter is not None else None
     if measured is None:
         joules, carbon, spans = (0.0, 0.0, 0.0), None, []
