@@ -142,14 +142,24 @@ def test_task_and_decorated_functions_become_spans(store_path: str) -> None:
     assert run.energy_kwh * 3.6e6 == pytest.approx(100.0 * run.duration_s, rel=1e-6)
 
 
-def test_span_in_a_worker_thread_joins_the_active_run(store_path: str) -> None:
+def test_span_in_a_worker_thread_joins_the_run_that_handed_it_the_work(store_path: str) -> None:
+    """A thread does not inherit the caller's context: work handed over through ``tracker.propagate`` joins the
+    caller's run; a thread that was not handed the run does not join a stranger's run (issue 12)."""
     t = constant_run(store=store_path)
     t.start()
-    worker = threading.Thread(target=lambda: tracker.task("in-thread").__enter__().__exit__(None, None, None))
+
+    def work() -> None:
+        with tracker.task("in-thread"):
+            pass
+
+    worker = threading.Thread(target=tracker.propagate(work))
     worker.start()
     worker.join()
+    stranger = threading.Thread(target=work)
+    stranger.start()
+    stranger.join()
     record = t.stop()
-    assert [s.name for s in record.spans] == ["in-thread"]
+    assert [(s.name, s.calls) for s in record.spans] == [("in-thread", 1)]
 
 
 def test_async_functions_are_tracked_and_nest(store_path: str) -> None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tracker._version import __version__
-from tracker.core.run import Run, Tracker, current_run, task, track
+from tracker.core.calls import propagate, task, track
+from tracker.core.run import Run, Tracker, current_run
 from tracker.errors import ConfigError, MeasurementError, StoreError, TrackerError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "current_run",
     "estimate",
     "load_runs",
+    "propagate",
     "summarize",
     "task",
     "track",

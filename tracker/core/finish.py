@@ -49,7 +49,7 @@ def finish(run: RunState, t1: float, status: str, error: str | None) -> RunRecor
         notes.append(f"final sample failed: {exc!r}")
         logger.error("final sample failed: %r", exc)
     with meter.lock:
-        run.profile.fold(meter.timeline, min(t1, last), final=True)
+        run.profile.close(meter.timeline, min(t1, last))
         joules = meter.timeline.between(run.t0, t1)
         hours = [(hour, kwh(sum(j))) for hour, _, j in meter.timeline.hours(run.t0, t1, run.wall_offset)]
     get_sampler().detach(meter, run.profile)

@@ -8,8 +8,6 @@ their energy from the timeline. See ``docs/architecture.md``.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import logging
 import threading
 import time
@@ -30,22 +28,19 @@ logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 _current: ContextVar[Run | None] = ContextVar("tracker_current_run", default=None)
-_active: list[Run] = []  # every active run in this process, oldest first (threads fall back to the newest)
+_active: list[Run] = []  # every active run in this process, oldest first (what exit and SIGTERM stop)
 _active_lock = threading.RLock()  # re-entrant: the SIGTERM handler stops runs on the main thread
 _perf_ns = time.perf_counter_ns
 
 
-def _newest() -> Run | None:
-    """The newest active run; safe while other threads stop runs (no check-then-index race)."""
-    return next(reversed(_active), None)
-
-
 def current_run() -> Run | None:
-    """The run that a span opened here belongs to: this context's run, else the newest active run."""
+    """The run that a span opened here belongs to: this context's run; when that one has ended (it may have been
+    stopped from another thread), the run it was started in, and so on. ``None`` outside any run: what else runs
+    in the process does not matter (``tracker.core.calls``)."""
     run = _current.get()
-    if run is not None and run.active:
-        return run
-    return _newest()
+    while run is not None and not run.active:
+        run = run.parent
+    return run
 
 
 def _stop_all(status: str) -> None:
@@ -76,6 +71,7 @@ class Run(RunState):
     ) -> None:
         super().__init__(config, name=name, pid=pid, context=context)
         self._stop_lock = threading.RLock()
+        self.parent: Run | None = None  # the run of the context this one was started in
 
     def __getattr__(self, item: str) -> Any:
         record = self.__dict__.get("record")
@@ -134,6 +130,8 @@ class Run(RunState):
     def add_span(self, name: str, start_ns: int, end_ns: int) -> None:
         """Record a finished span (public for integrations that time work themselves)."""
         self.profile.spans.append((name, start_ns, end_ns))
+        if not self.active:
+            self.profile.late((name, start_ns, end_ns), self.run_id)
 
     def stop(self, status: str = "completed", error: str | None = None, *, at: float | None = None) -> RunRecord:
         """End the run, write its record to the store(s) and return it. Never raises for a measurement fault.
@@ -180,11 +178,20 @@ class Tracker:
         self._token: Token[Run | None] | None = None
 
     def start(self) -> Run:
+        """Start a new run and make it this context's current run."""
+        run = self.start_detached()
+        self._token = _current.set(run)
+        return run
+
+    def start_detached(self) -> Run:
+        """Start a new run without making it the current run here (a generator's run is current only while the
+        generator's own code runs: ``tracker.core.calls``)."""
         if self.run is not None and self.run.active:
             raise TrackerError("this tracker is already running; stop() it first")
-        self.run = Run(self.config, name=self.name, pid=self.pid, context=self.context).start()
-        self._token = _current.set(self.run)
-        return self.run
+        run = Run(self.config, name=self.name, pid=self.pid, context=self.context)
+        run.parent = current_run()
+        self.run = run.start()
+        return run
 
     def stop(self, status: str = "completed", error: str | None = None) -> RunRecord:
         if self.run is None:
@@ -208,124 +215,9 @@ class Tracker:
 
 def outcome(exc: BaseException | None) -> tuple[str, str | None]:
     """The record's status (and error text) for the way a block ended."""
-    if exc is None:
+    if exc is None or isinstance(exc, GeneratorExit):  # a generator closed by its consumer: it had what it wanted
         return "completed", None
     if isinstance(exc, SystemExit) and exc.code in (None, 0):
         return "completed", None
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     return status, f"{type(exc).__name__}: {exc}"[:2000]
-
-
-class _Track:
-    """What ``track(...)`` returns: a decorator and a context manager, re-entrant and safe to share.
-
-    Open blocks are kept per context (thread, asyncio task), so one ``track(...)`` object used by several threads
-    at once stops each thread's own run.
-    """
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        self._open: ContextVar[tuple[Tracker, ...]] = ContextVar(f"tracker_track_{id(self)}", default=())
-
-    # context manager: always a new run
-    def __enter__(self) -> Run:
-        tracker = Tracker(**self.settings)
-        run = tracker.start()
-        self._open.set((*self._open.get(), tracker))
-        return run
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        *rest, tracker = self._open.get()
-        self._open.set(tuple(rest))
-        tracker.stop(*outcome(exc))
-
-    # decorator: a span inside an active run, else a new run named after the function
-    def __call__(self, fn: F) -> F:
-        name = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
-        settings = self.settings
-        current = _current
-        newest = _newest
-        perf = _perf_ns
-
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                run = current.get()
-                if run is None or not run.active:
-                    run = newest()
-                if run is not None:
-                    t0 = perf()
-                    try:
-                        return await fn(*args, **kwargs)
-                    finally:
-                        run.profile.spans.append((name, t0, perf()))
-                with Tracker(name=name, **settings):
-                    return await fn(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = current.get()
-            if run is None or not run.active:
-                run = newest()
-            if run is not None:
-                t0 = perf()
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    run.profile.spans.append((name, t0, perf()))
-            with Tracker(name=name, **settings):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-
-def track(func: Callable[..., Any] | None = None, /, **settings: Any) -> Any:
-    """Track a function (``@track``, ``@track(project="x")``) or a block (``with track(project="x") as run:``).
-
-    On a function called while a run is active, it opens a span of that run instead of a new run.
-    """
-    if func is not None:
-        if settings or not callable(func):
-            raise TypeError("use @track, @track(key=value, ...) or with track(key=value, ...)")
-        return _Track({})(func)
-    return _Track(settings)
-
-
-class task:
-    """A named span of the active run: ``with task("load"):`` or ``@task("load")``. Spans nest.
-
-    Outside any run it does nothing (the code still runs). One ``task`` object may be reused and shared: open
-    spans are kept per context (thread, asyncio task).
-    """
-
-    __slots__ = ("_open", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._open: ContextVar[tuple[tuple[Run | None, int], ...]] = ContextVar("tracker_task", default=())
-
-    def __enter__(self) -> task:
-        self._open.set((*self._open.get(), (current_run(), _perf_ns())))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        end = _perf_ns()
-        *rest, (run, start) = self._open.get()
-        self._open.set(tuple(rest))
-        if run is not None:
-            run.profile.spans.append((self.name, start, end))
-
-    def __call__(self, fn: F) -> F:
-        name = self.name
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with task(name):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]

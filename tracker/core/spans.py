@@ -8,11 +8,15 @@ layer does not depend on the run's lifecycle.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracker.measure.timeline import Timeline
+
+logger = logging.getLogger(__name__)
 
 
 class SpanProfile:
@@ -23,7 +27,7 @@ class SpanProfile:
     in that order (nested spans: the outer one first), not in the order they happened to end.
     """
 
-    __slots__ = ("entered", "marks", "spans", "stats", "t0")
+    __slots__ = ("_lock", "_lost", "closed", "entered", "marks", "spans", "stats", "t0")
 
     def __init__(self) -> None:
         self.spans: deque[tuple[str, int, int]] = deque()
@@ -31,6 +35,9 @@ class SpanProfile:
         self.entered: dict[str, int] = {}  # name -> the earliest start of its spans (perf_counter ns)
         self.t0 = 0.0  # the run's start (perf_counter seconds): the meter keeps its timeline from here
         self.marks: dict[Any, int] = {}  # how many sources each chain had used at the run's start
+        self.closed = False  # the last fold is done: the record's spans are final
+        self._lock = threading.Lock()  # orders close() and late(): nothing else takes it
+        self._lost: set[str] = set()  # names of spans that ended after close(), logged once each
 
     def add(self, name: str, start_ns: int, end_ns: int) -> None:
         """Record a finished span (``perf_counter_ns`` times)."""
@@ -77,6 +84,30 @@ class SpanProfile:
                 if a_ns < entered[name]:
                     entered[name] = a_ns
         spans.extend(pending)
+
+    def close(self, timeline: Timeline, upto: float) -> None:
+        """The run's last fold (its end, under the meter's lock): every span that has ended by now is counted, cut
+        at ``upto``; a span that ends later is one :meth:`late` reports."""
+        with self._lock:
+            self.fold(timeline, upto, final=True)
+            self.closed = True
+
+    def late(self, span: tuple[str, int, int], run_id: str) -> None:
+        """A span ended after its run stopped. If the run is still finishing, the last fold counts it; if the
+        record was already built, it is taken back out and logged (once per name), never dropped silently."""
+        with self._lock:
+            if not self.closed:
+                return  # close() has not run yet: it will fold this span
+            try:
+                self.spans.remove(span)
+            except ValueError:
+                return  # folded by close() after all
+            name = span[0]
+            if name not in self._lost:
+                self._lost.add(name)
+                logger.warning(
+                    "span %r ended after run %s was recorded; it is not counted in that run", name, run_id[:12]
+                )
 
     def in_entry_order(self) -> list[tuple[str, list[float]]]:
         """The per-name figures, ordered by when each name's first span was entered."""
