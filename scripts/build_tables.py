@@ -40,9 +40,10 @@ for folder in (str(REPO_ROOT), str(HERE)):
     if folder not in sys.path:
         sys.path.insert(0, folder)
 
+import build_vcpu  # noqa: E402  (beside this script)
 import build_zones  # noqa: E402  (beside this script)
 
-from tracker.measure.cpu_names import normalize_cpu_name  # noqa: E402  (needs the sys.path entry above)
+from tracker.measure.cpu_names import model_tokens, normalize_cpu_name  # noqa: E402  (needs the sys.path entry above)
 
 DEFAULT_SHARED_DIR = REPO_ROOT.parent / "shared" / "data"
 ISO_3166_FILE = Path("/usr/share/iso-codes/json/iso_3166-1.json")
@@ -500,8 +501,23 @@ def main(argv: Sequence[str]) -> int:
     write_csv(OUT_DIR / "cloud_regions.csv", build_zones.CLOUD_HEADER, build_zones.cloud_csv_rows(cloud_rows))
     print(f"zones.csv: {len(zone_rows)} rows; cloud_regions.csv: {len(cloud_rows)} rows")
     provenance += build_zones.provenance_section(shared, zone_rows, cloud_rows, sha256_prefix)
+    coefficients = build_vcpu.build_coefficients(shared)
+    def key_of(name: str) -> str:
+        return build_vcpu.model_key(name, normalize_cpu_name, model_tokens)
+
+    models = build_vcpu.build_microarchitectures(shared, key_of)
+    instances = build_vcpu.build_instances(shared, {key: arch for key, _, arch in models}, key_of)
+    write_csv(OUT_DIR / "vcpu_coefficients.csv", build_vcpu.COEFFICIENT_HEADER, build_vcpu.csv_rows(coefficients))
+    write_csv(OUT_DIR / "cpu_microarchitectures.csv", build_vcpu.MICROARCH_HEADER, build_vcpu.csv_rows(models))
+    write_csv(OUT_DIR / "cloud_instances.csv", build_vcpu.INSTANCE_HEADER, build_vcpu.csv_rows(instances))
+    print(
+        f"vcpu_coefficients.csv: {len(coefficients)} rows; cpu_microarchitectures.csv: {len(models)} rows; "
+        f"cloud_instances.csv: {len(instances)} rows"
+    )
+    provenance += build_vcpu.provenance_section(coefficients, models, instances)
     (OUT_DIR / "PROVENANCE.md").write_text(provenance, encoding="utf-8")
-    (OUT_DIR / "LICENSES.md").write_text(LICENSES_MD + build_zones.LICENSES_SECTION, encoding="utf-8")
+    licenses = LICENSES_MD + build_zones.LICENSES_SECTION + build_vcpu.LICENSES_SECTION
+    (OUT_DIR / "LICENSES.md").write_text(licenses, encoding="utf-8")
     print(f"wrote PROVENANCE.md and LICENSES.md in {OUT_DIR}")
     return 0
 

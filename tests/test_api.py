@@ -7,6 +7,7 @@ import time
 import pytest
 
 import tracker
+from tests.machine import CPU_MODEL
 from tracker.records.schema import COLUMNS
 
 CONTRACT = [
@@ -29,7 +30,7 @@ def test_block_result_holds_every_figure_and_its_provenance(store_path: str) -> 
     assert run.intensity_year >= 2022
     assert "Ember" in run.intensity_source
     assert run.emissions_kg == pytest.approx(run.facility_energy_kwh * run.intensity_g_per_kwh / 1000)
-    assert run.cpu_method == "tdp-model" and run.ram_method == "ram-model" and run.gpu_method == "none"
+    assert run.cpu_method == CPU_MODEL and run.ram_method == "ram-model" and run.gpu_method == "none"
     assert run.cpu_power_w == pytest.approx(run.cpu_energy_kwh * 3.6e6 / run.duration_s)
     assert run.tracker_version == tracker.__version__
 

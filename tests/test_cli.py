@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import tracker
+from tests.machine import CPU_MODEL
 from tracker.cli import main
 from tracker.records.schema import COLUMNS
 
@@ -97,12 +98,12 @@ def test_runs_json_lists_records_with_the_contract_columns(store_path: str) -> N
 def test_detect_says_what_would_be_measured(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["detect", "--country", "DE", "--pue", "1.2"]) == 0
     text = capsys.readouterr().out
-    assert "cpu power" in text and "tdp" in text.lower()
+    assert "cpu power" in text and ("tdp" if CPU_MODEL == "tdp-model" else "vcpu") in text.lower()
     assert "gpu power    none" in text
     assert "Germany" in text and "pue          1.2" in text
     assert main(["detect", "--format", "json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["methods"] == {"cpu": "tdp-model", "gpu": "none", "ram": "ram-model"}
+    assert info["methods"] == {"cpu": CPU_MODEL, "gpu": "none", "ram": "ram-model"}
     assert info["intensity"]["zone"] == "WORLD"
 
 
@@ -163,6 +164,7 @@ FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "pue": (["--pue", "1.25"], 1.25),
     "cpu_watts": (["--cpu-watts", "40"], 40.0),
     "cpu_tdp": (["--cpu-tdp", "95"], 95.0),
+    "instance_type": (["--instance-type", "m5.large"], "m5.large"),
     "gpu_watts": (["--gpu-watts", "0"], 0.0),
     "ram_watts": (["--ram-watts", "3.5"], 3.5),
     "mode": (["--mode", "process"], "process"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import tracker
+from tests.machine import CPU_MODEL
 from tracker.config import resolve
 from tracker.core import finish
 from tracker.core.run import Run
@@ -182,7 +183,7 @@ def test_method_says_only_what_happened_during_this_run(store_path: str) -> None
     first = t.start()
     chain = first.meter.chains[Component.CPU]
     chain.used.append("constant")  # as if the model had been replaced during this first run
-    assert t.stop().cpu_method == "tdp-model>constant"
+    assert t.stop().cpu_method == f"{CPU_MODEL}>constant"
     second = t.start()
     assert second.meter is first.meter
     assert t.stop().cpu_method == "constant"  # the hand-over happened before this run began

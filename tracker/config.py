@@ -127,6 +127,10 @@ class Config:
         coerce=to_float,
         check=within(0, above=True, why="the TDP must be above zero (watts per socket)"),
     )
+    instance_type: str | None = setting(
+        help="the cloud instance type (e.g. m5.large, e2-standard-2): the VM's CPU is modelled per vCPU from it",
+        coerce=to_text,
+    )
     ram_watts: float | None = setting(
         help="a constant RAM power (W), never scaled; replaces RAPL and the model",
         coerce=to_float,
@@ -233,7 +237,7 @@ class Config:
 
     def measurement_key(self) -> tuple[Any, ...]:
         """The settings that change how power is measured: runs that share them share one meter."""
-        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp)
+        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp, self.instance_type)
 
 
 #: every setting's declaration, by key, in declaration order

@@ -48,18 +48,19 @@ def _spec(line: str) -> CpuSpec:
 def lookup(brand: str) -> CpuSpec | None:
     """Find the TDP row for a brand string, or ``None`` when no row matches without guessing.
 
-    An exact match on the normalised name wins; otherwise a row whose model-number tokens are exactly the
-    brand's and whose other tokens all appear in the brand (or the reverse), preferring the most tokens shared.
+    A brand with no model number ("Intel(R) Xeon(R) Processor", as many VMs report) matches nothing: a generic
+    row such as "Intel Xeon" would charge a whole socket's guess to any Xeon. Otherwise an exact match on the
+    normalised name wins; else a row whose model-number tokens are exactly the brand's and whose other tokens all
+    appear in the brand (or the reverse), preferring the most tokens shared.
     """
     key = normalize_cpu_name(brand)
-    text = _text()
-    if key:
-        exact = text.find(f"\n{key},")
-        if exact != -1:
-            return _spec(_line_at(text, exact + 1)[0])
     models = model_tokens(key)
     if not models:
         return None
+    text = _text()
+    exact = text.find(f"\n{key},")
+    if exact != -1:
+        return _spec(_line_at(text, exact + 1)[0])
     words = set(key.split())
     best: tuple[int, int, str] | None = None
     best_line = ""

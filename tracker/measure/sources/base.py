@@ -69,6 +69,10 @@ class PowerSource(ABC):
     def describe(self) -> str:
         return f"{self.name} ({self.method.value})"
 
+    def inputs(self) -> str | None:
+        """What a model's figure rests on, for the record's notes (``None``: the method column says enough)."""
+        return None
+
 
 class NullSource(PowerSource):
     """A component that is not there (no GPU): zero joules, and a record that says "none"."""

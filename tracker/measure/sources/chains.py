@@ -78,6 +78,10 @@ class SourceChain:
         self.active = source
         self.used.append(source.name)
         log_once(logging.INFO, f"{self.component.value} power: {source.describe()}")
+        inputs = source.inputs()
+        if inputs:  # a model's inputs go into every record that uses it
+            when = time.perf_counter() if self._started else -math.inf
+            self.notes.append((when, f"{self.component.value}: {source.name}: {inputs}"))
 
     def energy(self, usage: Usage) -> float:
         """Joules since the last call, from the active source or, after a fault, from the next one."""
@@ -127,7 +131,7 @@ def build_chains(
         return rest
 
     cpu_tdp = config.cpu_tdp if config.cpu_watts is None else None  # a constant says more than a maximum
-    cpu_sources: list[Factory] = [lambda: RaplSource(Component.CPU, root), lambda: CpuModel(machine)]
+    cpu_sources: list[Factory] = [lambda: RaplSource(Component.CPU, root), _cpu_model(config, machine)]
     if cpu_tdp is not None:  # the user's TDP (CodeCarbon's force_cpu_power), used even where RAPL could measure
         cpu_sources = [lambda: CpuModel(machine, cpu_tdp)]
     cpu = forced(Component.CPU, config.cpu_watts, cpu_sources)
@@ -157,6 +161,17 @@ def build_chains(
         note = f"cpu: TDP model with TDP {cpu_tdp:g} W per socket from configuration (cpu_tdp)"
         built[Component.CPU].notes.append((-math.inf, note))
     return built
+
+
+def _cpu_model(config: Config, machine: Machine) -> Factory:
+    """The CPU model where no counter can be read: per vCPU on a virtual machine (or when the instance type is
+    given), else the socket's TDP. A VM's brand string rarely names a model, and a host socket's TDP charged to
+    a few vCPUs over-counts many times (``tracker.measure.sources.vcpu_model``)."""
+    if machine.virtualised or config.instance_type:
+        from tracker.measure.sources.vcpu_model import VcpuModel
+
+        return lambda: VcpuModel(machine, config.cloud_provider, config.instance_type)
+    return lambda: CpuModel(machine)
 
 
 def _nvml_source() -> PowerSource:
