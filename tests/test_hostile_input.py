@@ -1,0 +1,72 @@
+"""Issue 14, hostile input: what others chose (labels, files, server replies, command lines) never becomes a
+formula, a terminal command, a traceback, a leaked secret or a record that blocks the others."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from runs_factory import make_record
+
+from tracker.cli import main
+from tracker.stores.csv import CsvStore
+from tracker.stores.sqlite import SqliteStore
+
+CR_FORMULA = "harmless\r=cmd|' /C calc'!A0"
+
+
+def _out(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+# -- item 5: CSV formula / CR injection ------------------------------------------------------------------------
+
+
+def _cells_of(text: str) -> list[list[str]]:
+    """The cells as a spreadsheet splits them: a bare CR or LF outside quotes ends a row."""
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_a_carriage_return_in_a_label_does_not_start_a_formula_cell(tmp_path: Path, capsys) -> None:
+    path = str(tmp_path / "p.db")
+    store = SqliteStore(path)
+    store.write(make_record(1, project=CR_FORMULA, organisation=CR_FORMULA))
+    store.write(make_record(2, project="@SUM(A1)", organisation="-2+3"))
+    report = _out(capsys, "report", "--store", path, "--format", "csv", "--by", "project")
+    annual = _out(capsys, "report", "--store", path, "--annual", "2026", "--format", "csv")
+    for text in (report, annual):
+        rows = _cells_of(text)
+        assert len(rows) == 3, rows  # the header and two lines: the CR did not split a row
+        for row in rows:
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (cell, text)
+        assert CR_FORMULA in {c for row in rows for c in row}  # quoted, kept whole (it starts with "h")
+
+
+def test_the_csv_store_defuses_every_text_cell_and_reads_back_what_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "runs.csv"
+    names = [CR_FORMULA, "=1+1", "'=quoted already", "'plain apostrophe", "-x", "\tt", "line\nbreak", 'q"uote,s']
+    store = CsvStore(str(path))
+    for i, name in enumerate(names):
+        store.write(make_record(i, project=name, team=name, name=name))
+    rows = _cells_of(path.read_text(encoding="utf-8"))
+    assert len(rows) == len(names) + 1
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+            assert not cell.startswith("-") or _is_number(cell), cell
+    back = {r["run_id"]: r for r in CsvStore(str(path)).rows()}
+    for i, name in enumerate(names):
+        row = back[f"run-{i:06d}"]
+        assert (row["project"], row["team"], row["name"]) == (name, name, name)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
