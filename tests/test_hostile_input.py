@@ -70,3 +70,26 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- item 13: a password with an unencoded "/" never reaches notes or logs ----------------------------------------
+
+
+def test_a_password_holding_a_slash_is_redacted_from_notes_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from tracker import Tracker
+    from tracker.stores.locations import redact
+
+    url = "postgresql://alice:hun/ter2@127.0.0.1:1/db"
+    assert redact(url) == "postgresql://alice:***@127.0.0.1:1/db"
+    assert redact(f"cannot reach {url}: refused") == "cannot reach postgresql://alice:***@127.0.0.1:1/db: refused"
+    assert redact("postgresql://bob:p@ss/w@host/db") == "postgresql://bob:***@host/db"
+    assert redact("http://host/path?mail=a@b") == "http://host/path?mail=a@b"  # no userinfo: unchanged
+    caplog.set_level(logging.DEBUG)
+    tracker = Tracker(store=url, cpu_watts=1.0, gpu_watts=0.0, ram_watts=0.0, country="FR")
+    tracker.start()
+    record = tracker.stop()
+    text = "\n".join([*record.notes, caplog.text])
+    assert "store postgresql://alice:***@" in text  # it did fail and say so
+    assert "ter2" not in text
