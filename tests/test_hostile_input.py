@@ -93,3 +93,19 @@ def test_a_password_holding_a_slash_is_redacted_from_notes_and_logs(caplog: pyte
     text = "\n".join([*record.notes, caplog.text])
     assert "store postgresql://alice:***@" in text  # it did fail and say so
     assert "ter2" not in text
+
+
+# -- item 14: an unknown TRACKER_* variable warns once per process ------------------------------------------------
+
+
+def test_an_unknown_environment_variable_warns_once_per_process_not_per_run(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import os, tracker\nos.environ['TRACKER_FOO'] = '1'\n"
+        "for _ in range(50):\n    tracker.Tracker(save=False, cpu_watts=1, gpu_watts=0, ram_watts=0).start().stop()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("TRACKER_FOO") == 1, done.stderr

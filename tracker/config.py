@@ -323,6 +323,7 @@ def _canonical_zones(values: dict[str, Any]) -> None:
 
 # Environment variables that point tracker.grid.location at other endpoints (tests, proxies): not settings.
 _ENDPOINT_ENV = ("TRACKER_METADATA_", "TRACKER_GEOIP_URL")
+_warned_env: set[str] = set()  # unknown TRACKER_* names already warned about: once per process, not per run
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -332,7 +333,9 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = name[len("TRACKER_") :].lower()
         if key not in KEYS:
-            logger.warning("ignoring environment variable %s: %s is not a tracker setting", name, key)
+            if name not in _warned_env:  # a typo is worth one warning, not one per run of a loop
+                _warned_env.add(name)
+                logger.warning("ignoring environment variable %s: %s is not a tracker setting", name, key)
             continue
         layer[key] = value
     return layer
