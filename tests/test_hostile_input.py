@@ -109,3 +109,34 @@ def test_an_unknown_environment_variable_warns_once_per_process_not_per_run(tmp_
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("TRACKER_FOO") == 1, done.stderr
+
+
+# -- item 10: two `tracker sync` at once with a stale spool temporary ----------------------------------------------
+
+
+def test_two_syncs_recovering_the_same_stale_temporary_do_not_crash(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other sync renames the temporary between this one's read and its rename (made certain here by doing
+    that rename inside this one's): this sync goes on, and the record is delivered once."""
+    import os
+    import time
+
+    from tracker.paths import default_store
+    from tracker.stores import open_store, spool
+
+    whole = spool.put("store", default_store(), make_record(1))
+    temporary = whole.parent / f".{whole.name}.4242.77.tmp"
+    whole.rename(temporary)
+    stale = time.time() - 2 * spool.STALE_TEMPORARY_S
+    os.utime(temporary, (stale, stale))
+    real_replace = os.replace
+
+    def raced(source: object, target: object) -> None:
+        real_replace(source, target)  # the other `tracker sync`
+        real_replace(source, target)  # this one: the file is gone
+
+    monkeypatch.setattr(spool.os, "replace", raced)
+    assert main(["sync"]) == 0
+    assert "1 delivered, 0 left" in capsys.readouterr().out
+    assert [r["run_id"] for r in open_store(default_store()).rows()] == ["run-000001"]

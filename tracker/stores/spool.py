@@ -329,7 +329,10 @@ def recover_temporaries() -> list[Path]:
             logger.error("spool file %s was cut short (%s); left in place", temporary, exc)
             partial.append(temporary)
             continue
-        os.replace(temporary, final)
+        try:
+            os.replace(temporary, final)
+        except FileNotFoundError:  # a second `tracker sync` recovered it between our read and here
+            continue
         logger.info("recovered spool file %s of an interrupted process", final.name)
     return partial
 
