@@ -140,3 +140,44 @@ def test_two_syncs_recovering_the_same_stale_temporary_do_not_crash(
     assert main(["sync"]) == 0
     assert "1 delivered, 0 left" in capsys.readouterr().out
     assert [r["run_id"] for r in open_store(default_store()).rows()] == ["run-000001"]
+
+
+# -- item 12: private directories and files; no secrets from the command line in the record ------------------------
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_data_and_spool_directories_and_store_files_are_private(tmp_path: Path, capsys) -> None:
+    import sys
+
+    from tracker.paths import data_dir
+    from tracker.stores import open_store, spool
+
+    csv_file = tmp_path / "also" / "runs.csv"
+    command = [sys.executable, "-c", "pass", "--password=hunter2", "--api-key", "k3y", "DB_TOKEN=t0k", "--lr", "0.1"]
+    assert main(["run", "--csv", str(csv_file), "--cpu-watts", "1", "--", *command]) == 0
+    capsys.readouterr()
+    db = data_dir() / "runs.db"
+    assert _mode(data_dir()) == 0o700
+    for path in (db, db.with_name("runs.db-wal"), db.with_name("runs.db-shm"), csv_file):
+        assert _mode(path) == 0o600, path
+    spool.put("store", "postgresql://u@127.0.0.1:1/db", make_record(9))
+    assert _mode(spool.spool_dir()) == 0o700
+    stored = open_store(str(db)).rows()[0]["name"]
+    assert "--password=***" in stored and "--api-key ***" in stored and "DB_TOKEN=***" in stored
+    assert "--lr 0.1" in stored
+    for secret in ("hunter2", "k3y", "t0k"):
+        assert secret not in stored
+        assert secret not in csv_file.read_text()
+        assert secret.encode() not in db.read_bytes() + db.with_name("runs.db-wal").read_bytes()
+
+
+def test_a_fresh_data_directory_is_created_private_by_the_spool(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.paths import data_dir
+    from tracker.stores import spool
+
+    assert not data_dir().exists()
+    spool.put("store", "postgresql://u@127.0.0.1:1/db", make_record(9))
+    assert _mode(data_dir()) == 0o700 and _mode(spool.spool_dir()) == 0o700

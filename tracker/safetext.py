@@ -35,6 +35,41 @@ def foreign_error(text: str, limit: int = NOTE_LIMIT) -> str:
     return flat if len(flat) <= limit else flat[: max(0, limit - 1)] + "…"
 
 
+# -- command lines ------------------------------------------------------------------------------------------
+
+SECRET = "***"
+_SECRET_NAME = re.compile(r"passw(or)?d|passphrase|token|secret|key|credential", re.IGNORECASE)
+_OPTION = re.compile(r"^(-{1,2}[^=\s]+)(=(.*))?$", re.DOTALL)
+
+
+def redact_argv(argv: Iterable[str]) -> list[str]:
+    """A command line as it may be stored: the value of every argument whose name looks like a secret
+    (``password``, ``token``, ``secret``, ``key``, ...) replaced by ``***``, in the forms ``--name=value``,
+    ``--name value`` and ``NAME=value`` (an environment assignment, ``env API_TOKEN=... cmd``)."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            hide_next = False
+            if not arg.startswith("-"):
+                out.append(SECRET)
+                continue
+        option = _OPTION.match(arg)
+        if option is not None and _SECRET_NAME.search(option.group(1)):
+            if option.group(2) is None:
+                hide_next = True  # the value is the next argument
+                out.append(arg)
+            else:
+                out.append(f"{option.group(1)}={SECRET}")
+            continue
+        name, equals, _ = arg.partition("=")
+        if equals and not arg.startswith("-") and name.isidentifier() and _SECRET_NAME.search(name):
+            out.append(f"{name}={SECRET}")
+            continue
+        out.append(arg)
+    return out
+
+
 # -- CSV -------------------------------------------------------------------------------------------------------
 
 #: a cell starting with one of these is read as a formula by spreadsheets (OWASP, "CSV Injection")

@@ -34,7 +34,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     values = settings(args)
     values.setdefault("mode", "process")  # the command's tree, not the whole machine
-    tracker = Tracker(name=" ".join(cmd)[:200], **values)
+    from tracker.safetext import redact_argv
+
+    tracker = Tracker(name=" ".join(redact_argv(cmd))[:200], **values)  # no --password=... in the record
     tracker.start()
     try:
         child = subprocess.Popen(cmd)

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.paths import data_dir
+from tracker.paths import data_dir, private_dir
 from tracker.records.schema import RunRecord, iso
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def put(kind: str, location: str, record: RunRecord) -> Path:
     if kind not in KINDS:
         raise ValueError(f"unknown target kind {kind!r}")
     directory = spool_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # 0700, and the data directory above it when this creates it
     safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record.run_id)[:100]
     path = directory / f"{safe_id}.{_target_digest(kind, location)}.json"
     payload = {
