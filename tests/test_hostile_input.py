@@ -181,3 +181,43 @@ def test_a_fresh_data_directory_is_created_private_by_the_spool(monkeypatch: pyt
     assert not data_dir().exists()
     spool.put("store", "postgresql://u@127.0.0.1:1/db", make_record(9))
     assert _mode(data_dir()) == 0o700 and _mode(spool.spool_dir()) == 0o700
+
+
+# -- item 11: no terminal escapes on display; foreign error text capped and flattened in notes -----------------------
+
+ESCAPES = ("\x1b", "\x07", "\x9b", "\x00")
+
+
+def test_tracker_runs_shows_no_control_characters_of_stored_values(tmp_path: Path, capsys) -> None:
+    path = str(tmp_path / "r.db")
+    SqliteStore(path).write(make_record(1, project="\x1b]0;pwned\x07", team="t\x1b[2J", status="done\x1b[8m"))
+    for argv in (["runs"], ["report", "--by", "project", "--by", "team", "--by", "status"]):
+        out = _out(capsys, *argv, "--store", path)
+        assert "pwned" in out and "[8m" in out and not any(c in out for c in ESCAPES), out
+
+
+def test_an_electricity_maps_error_page_becomes_a_short_clean_note(capsys) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from tests.local_http import Answer, serve
+    from tracker.cli.run import summary
+    from tracker.grid import electricitymaps
+    from tracker.grid.electricitymaps import Client
+    from tracker.grid.intensity import EmbeddedIntensity, LiveIntensity
+    from tracker.grid.location import Location
+
+    electricitymaps.reset()
+    page = "<html>\x1b]0;pwned\x07\r\n<body>" + "x" * 20_000 + "</body></html>"
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    try:
+        with serve({("GET", "/v3/carbon-intensity/history"): Answer(418, page)}) as api:
+            provider = LiveIntensity("lifecycle", Client(api_token="t", url=api.url + "/v3"), EmbeddedIntensity())
+            (value,) = provider.intensities(Location("DE", "DE", "config"), [hour])
+    finally:
+        electricitymaps.reset()
+    assert "live intensity unavailable" in value.note and "HTTP 418" in value.note
+    assert not any(c in value.note for c in (*ESCAPES, "\r", "\n")), value.note
+    assert len(value.note) < 500
+    record = make_record(1, project="p", notes=["geo-IP said \x1b]0;pwned\x07"])
+    shown = summary(record)
+    assert "pwned" in shown and not any(c in shown for c in ESCAPES)

@@ -88,4 +88,6 @@ def summary(record: Any) -> str:
     if record.embodied_kg:
         lines.append(f"  embodied  {mass(record.embodied_kg)} CO2e  (the device's share, apart from the above)")
     lines.extend(f"  note: {note}" for note in record.notes)
-    return "\n".join(lines)
+    from tracker.safetext import printable
+
+    return "\n".join(printable(line) for line in lines)  # labels and notes hold others' text: no terminal escapes

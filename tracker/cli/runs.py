@@ -52,7 +52,7 @@ def table(records: list[Any], filters: dict[str, str]) -> str:
     for r in records:
         lines.append(
             f"{r.started_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {clip(label(r.project), 16):<16} "
-            f"{clip(label(r.team) if r.team else '', 12):<12} {r.status:<11} {duration(r.duration_s):>9} "
+            f"{clip(label(r.team) if r.team else '', 12):<12} {label(r.status):<11} {duration(r.duration_s):>9} "
             f"{number(r.energy_kwh * 1000):>10} {number(r.emissions_kg * 1000):>9}"
         )
     return "\n".join(lines) + "\n"

@@ -137,7 +137,11 @@ def _failed(record: RunRecord, kind: str, location: str, exc: BaseException) -> 
     with _failing_lock:
         first = (kind, location) not in _failing
         _failing.add((kind, location))
-    record.notes.append(f"store {label(location)} failed: {exc}; spooled for delivery by a later run or `tracker sync`")
+    from tracker.safetext import foreign_error
+    from tracker.stores.locations import redact
+
+    why = foreign_error(redact(str(exc)))  # a driver's message: no password, one line, capped
+    record.notes.append(f"store {label(location)} failed: {why}; spooled for delivery by a later run or `tracker sync`")
     try:
         path = put(kind, location, record)
     except Exception as spool_exc:
