@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 import pytest
+from pg_support import pg_database  # noqa: F401 - pg_database: the pg_url fixture
 from runs_factory import make_record
 
 from tracker.cli import main
@@ -221,3 +222,93 @@ def test_an_electricity_maps_error_page_becomes_a_short_clean_note(capsys) -> No
     record = make_record(1, project="p", notes=["geo-IP said \x1b]0;pwned\x07"])
     shown = summary(record)
     assert "pwned" in shown and not any(c in shown for c in ESCAPES)
+
+
+# -- item 3: labels no store can hold are refused at start; a record a store refuses as data is set aside -----------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("project", "caf\udce9"), ("team", "a\x00b"), ("experiment", "\x1b]0;pwned\x07"), ("organisation", "a\tb")],
+)
+def test_labels_a_store_cannot_hold_are_refused_at_start(key: str, value: str) -> None:
+    import tracker
+
+    with pytest.raises(tracker.ConfigError) as info:
+        tracker.Tracker(**{key: value})
+    assert info.value.key == key and info.value.value == value
+    with pytest.raises(tracker.ConfigError, match=r"tags\.k"):
+        tracker.Tracker(tags={"k": value})
+
+
+def test_a_label_of_non_utf8_bytes_from_the_environment_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import tracker
+
+    monkeypatch.setattr(os, "environ", {**os.environ, "TRACKER_PROJECT": b"caf\xe9".decode("utf-8", "surrogateescape")})
+    with pytest.raises(tracker.ConfigError, match=r"project=.*UTF-8"):
+        tracker.Tracker()
+    assert tracker.Tracker(project="café ü 東京").config.project == "café ü 東京"  # any real text is fine
+
+
+def _spool_four(location: str, bad_project: str) -> None:
+    from tracker.stores import spool
+
+    for i in (1, 2, 4):
+        spool.put("store", location, make_record(i))
+    spool.put("store", location, make_record(3, project=bad_project))
+
+
+def _sync_sets_the_bad_one_aside(location: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tracker.stores import open_store, spool
+
+    assert main(["sync"]) == 1  # said once: this sync set a record aside
+    out = capsys.readouterr().out
+    assert "3 delivered, 0 left" in out and "1 rejected" in out and str(spool.rejected_dir()) in out, out
+    assert sorted(r["run_id"] for r in open_store(location).rows()) == ["run-000001", "run-000002", "run-000004"]
+    (kept,) = spool.rejected_dir().iterdir()
+    payload = json.loads(kept.read_text(encoding="utf-8"))
+    assert payload["row"]["run_id"] == "run-000003" and payload["rejected"]["reason"]
+    assert spool.pending() == []
+    assert main(["sync"]) == 0  # the next sync has nothing left to do
+    assert "nothing to deliver" in capsys.readouterr().out
+
+
+def test_a_spooled_record_sqlite_cannot_encode_is_set_aside_and_the_others_delivered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "runs.db")
+    _spool_four(location, "caf\udce9")
+    _sync_sets_the_bad_one_aside(location, capsys)
+
+
+def test_a_spooled_record_postgresql_refuses_is_set_aside_and_the_others_delivered(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _spool_four(pg_url, "nul\x00byte")
+    _sync_sets_the_bad_one_aside(pg_url, capsys)
+
+
+def test_an_outage_is_not_mistaken_for_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tracker.stores import spool
+
+    _spool_four("postgresql://u@127.0.0.1:1/db", "fine")
+    assert main(["sync"]) == 1
+    assert "0 delivered, 4 left" in capsys.readouterr().out
+    assert not spool.rejected_dir().exists() and len(spool.pending()) == 4
+
+
+def test_a_run_s_record_refused_as_data_does_not_block_the_spool(tmp_path: Path) -> None:
+    from tracker.stores import open_store, spool
+
+    location = str(tmp_path / "runs.db")
+    spool.put("store", location, make_record(1))  # waiting since an outage
+    bad = make_record(2, name="argv holds caf\udce9")  # not a setting: no check at start
+    assert spool.deliver(bad, "store", location) is False
+    assert "refused the record" in bad.notes[-1]
+    assert spool.deliver(make_record(3), "store", location) is True
+    assert sorted(r["run_id"] for r in open_store(location).rows()) == ["run-000001", "run-000003"]
+    assert [p.name.split(".")[0] for p in spool.rejected_dir().iterdir()] == ["run-000002"]

@@ -25,6 +25,7 @@ from tracker.settings import (
     declared,
     not_blank,
     setting,
+    storable,
     to_bool,
     to_float,
     to_lower,
@@ -90,7 +91,8 @@ class Config:
     """Everything a run needs to know before it starts. Build it with :func:`resolve`.
 
     Each field but the last two is a setting, declared once here (:func:`tracker.settings.setting`): its
-    default, coercion, allowed values, help text and command-line flag. A label (``_LABELS``) must not be blank.
+    default, coercion, allowed values, help text and command-line flag. A label (``_LABELS``) must not be blank,
+    and a label or a tag holds no control character and no byte that was not UTF-8 (:func:`storable`).
     """
 
     project: str = setting("default", help="the project the run belongs to (a label of reports)", coerce=to_text)
@@ -287,6 +289,11 @@ def _check_each(values: Mapping[str, Any]) -> None:
             declaration.validate(key, value)
             if key in _LABELS:  # the labels' vocabulary is the records schema's: each of them names a group
                 not_blank(key, value)
+                storable(key, value)
+            elif key == "tags":
+                for name, text in value.items():
+                    storable(f"tags.{name}", name)
+                    storable(f"tags.{name}", text)
 
 
 def _check_cloud_pair(values: Mapping[str, Any]) -> None:
