@@ -312,3 +312,45 @@ def test_a_run_s_record_refused_as_data_does_not_block_the_spool(tmp_path: Path)
     assert spool.deliver(make_record(3), "store", location) is True
     assert sorted(r["run_id"] for r in open_store(location).rows()) == ["run-000001", "run-000003"]
     assert [p.name.split(".")[0] for p in spool.rejected_dir().iterdir()] == ["run-000002"]
+
+
+# -- item 9: clear errors instead of tracebacks -----------------------------------------------------------------
+
+NUMERIC_KEYS = (
+    "pue", "cpu_watts", "gpu_watts", "ram_watts", "cpu_tdp", "interval", "embodied_kg", "embodied_lifetime_years",
+    "embodied_share", "metrics_port",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("key", NUMERIC_KEYS)
+def test_a_number_no_float_holds_is_a_config_error(key: str) -> None:
+    import tracker
+
+    for value in (10**400, "1e309", "-1e400"):
+        with pytest.raises(tracker.ConfigError) as info:
+            tracker.Tracker(**{key: value})
+        assert info.value.key == key
+
+
+def test_a_pue_schedule_not_utf8_or_with_a_nul_is_a_config_error(tmp_path: Path) -> None:
+    import tracker
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"date,pue\n2026-01-01,1.2\xff\n")
+    nul_inside = tmp_path / "nul.csv"
+    nul_inside.write_bytes(b"date,pue\n2026-01-01,1.2\x00\n")
+    for value in (str(latin), str(nul_inside), "sched\x00ule.csv"):
+        with pytest.raises(tracker.ConfigError) as info:
+            tracker.Tracker(pue_schedule=value)
+        assert info.value.key == "pue_schedule"
+
+
+def test_report_to_a_folder_or_a_missing_one_and_a_huge_monitor_interval_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for target in ("/proc/nope/x.html", str(tmp_path)):
+        assert main(["report", "-o", target]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"tracker: cannot write {target}:") and "Traceback" not in err
+    assert main(["monitor", "--every", "9999999999999999999"]) == 2
+    assert "configuration error: every=" in capsys.readouterr().err

@@ -143,6 +143,8 @@ def to_float(key: str, value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ConfigError(key, value, "expected a number") from None
+    except OverflowError:  # an integer of 10**309 or more: no float holds it
+        raise ConfigError(key, value, "too large a number") from None
 
 
 def to_bool(key: str, value: Any) -> bool:
