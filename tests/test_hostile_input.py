@@ -354,3 +354,71 @@ def test_report_to_a_folder_or_a_missing_one_and_a_huge_monitor_interval_are_one
         assert err.startswith(f"tracker: cannot write {target}:") and "Traceback" not in err
     assert main(["monitor", "--every", "9999999999999999999"]) == 2
     assert "configuration error: every=" in capsys.readouterr().err
+
+
+# -- item 8: the CodeCarbon import rejects impossible lines, imports the others; JSON output is always JSON -----------
+
+CODECARBON_V3 = Path(__file__).parent / "data" / "codecarbon_v3.csv"
+BAD_LINES = {
+    "duration": ["-5", "1e20", "inf"],
+    "energy_consumed": ["-0.1", "nan"],
+    "emissions": ["inf"],
+    "pue": ["-1"],
+    "cpu_count": ["1e400"],
+    "timestamp": ["0001-01-01T00:00:10", "9999-12-31T23:59:59", "yesterday"],
+    "cpu_model": ["x" * (129 * 1024)],
+}
+
+
+def _strict_json(text: str) -> object:
+    import json
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_codecarbon_import_rejects_each_bad_line_with_file_line_and_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with CODECARBON_V3.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header, template = list(reader.fieldnames or []), next(reader)
+    lines = [dict(template, run_id="good-1")]
+    for column, values in BAD_LINES.items():
+        lines.extend(dict(template, run_id=f"bad-{column}-{i}", **{column: v}) for i, v in enumerate(values))
+    lines.append(dict(template, run_id="good-2"))
+    source = tmp_path / "emissions.csv"
+    with source.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(lines)
+    db = str(tmp_path / "runs.db")
+    assert main(["import", "codecarbon", str(source), "--store", db]) == 1
+    err = capsys.readouterr().err
+    bad = sum(len(v) for v in BAD_LINES.values())
+    assert err.count("rejected ") == bad and "Traceback" not in err
+    for number, column in ((3, "duration"), (6, "energy_consumed"), (8, "emissions"), (13, "timestamp")):
+        assert f"{source}:{number}: {column}" in err, err
+    assert f"{len(lines)} lines, 2 runs: 2 added" in err and f"{bad} lines rejected" in err
+    assert len(SqliteStore(db).rows()) == 2
+    for argv in (["runs", "--format", "json"], ["report", "--format", "json"]):
+        _strict_json(_out(capsys, *argv, "--store", db))
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00\x00", b"timestamp,project_name\n\xff\xfe caf\xe9\n"])
+def test_a_binary_or_non_utf8_file_is_one_clear_error(tmp_path: Path, content: bytes, capsys) -> None:
+    source = tmp_path / "emissions.csv"
+    source.write_bytes(content)
+    assert main(["import", "codecarbon", str(source), "--store", str(tmp_path / "x.db")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"tracker: {source}: ") and "Traceback" not in err
+
+
+def test_json_output_is_valid_json_whatever_a_store_holds(tmp_path: Path, capsys) -> None:
+    path = str(tmp_path / "r.db")
+    SqliteStore(path).write(make_record(1, emissions_kg=float("inf"), intensity_g_per_kwh=float("nan")))
+    runs = _strict_json(_out(capsys, "runs", "--format", "json", "--store", path))
+    assert isinstance(runs, list) and runs[0]["emissions_kg"] is None
+    _strict_json(_out(capsys, "report", "--format", "json", "--store", path))
