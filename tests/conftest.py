@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tracker import config as tracker_config
 from tracker.grid import location
 from tracker.measure import hardware, sampler
 from tracker.stores import factory as stores_factory
@@ -41,6 +42,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     location.reset()
     monkeypatch.chdir(work)
     sampler._sampler = None  # each test gets a fresh sampler and fresh meters
+    tracker_config._warned_env.clear()  # "once per process": each test is a process of its own here
     yield work
     stores_factory.close_all()
     sampler._sampler = None

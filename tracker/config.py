@@ -25,6 +25,7 @@ from tracker.settings import (
     declared,
     not_blank,
     setting,
+    storable,
     to_bool,
     to_float,
     to_lower,
@@ -90,7 +91,8 @@ class Config:
     """Everything a run needs to know before it starts. Build it with :func:`resolve`.
 
     Each field but the last two is a setting, declared once here (:func:`tracker.settings.setting`): its
-    default, coercion, allowed values, help text and command-line flag. A label (``_LABELS``) must not be blank.
+    default, coercion, allowed values, help text and command-line flag. A label (``_LABELS``) must not be blank,
+    and a label or a tag holds no control character and no byte that was not UTF-8 (:func:`storable`).
     """
 
     project: str = setting("default", help="the project the run belongs to (a label of reports)", coerce=to_text)
@@ -291,6 +293,11 @@ def _check_each(values: Mapping[str, Any]) -> None:
             declaration.validate(key, value)
             if key in _LABELS:  # the labels' vocabulary is the records schema's: each of them names a group
                 not_blank(key, value)
+                storable(key, value)
+            elif key == "tags":
+                for name, text in value.items():
+                    storable(f"tags.{name}", name)
+                    storable(f"tags.{name}", text)
 
 
 def _check_cloud_pair(values: Mapping[str, Any]) -> None:
@@ -327,6 +334,7 @@ def _canonical_zones(values: dict[str, Any]) -> None:
 
 # Environment variables that point tracker.grid.location at other endpoints (tests, proxies): not settings.
 _ENDPOINT_ENV = ("TRACKER_METADATA_", "TRACKER_GEOIP_URL")
+_warned_env: set[str] = set()  # unknown TRACKER_* names already warned about: once per process, not per run
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -336,7 +344,9 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = name[len("TRACKER_") :].lower()
         if key not in KEYS:
-            logger.warning("ignoring environment variable %s: %s is not a tracker setting", name, key)
+            if name not in _warned_env:  # a typo is worth one warning, not one per run of a loop
+                _warned_env.add(name)
+                logger.warning("ignoring environment variable %s: %s is not a tracker setting", name, key)
             continue
         layer[key] = value
     return layer

@@ -41,6 +41,19 @@ def config_file() -> Path:
     return base / "tracker" / "config.toml"
 
 
+PRIVATE_DIR = 0o700  # the data and spool directories: records name hosts, commands and stores
+
+
+def private_dir(directory: Path) -> None:
+    """Create ``directory`` (and its missing parents up to the data directory) readable by its owner only.
+
+    An existing directory keeps its mode: one the user made, or shared on purpose, is theirs to set."""
+    top = data_dir()
+    if directory != top and top in directory.parents:
+        top.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+
+
 def default_store() -> str:
     """The default store: a SQLite file in the user's data directory (a run's end asks ``Config.store_location``,
     which keeps this per configuration)."""

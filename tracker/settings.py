@@ -13,6 +13,7 @@ rule that belongs to one key lives next to that key's declaration in ``tracker/c
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import Field, field, fields
 from typing import Any
@@ -142,6 +143,8 @@ def to_float(key: str, value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ConfigError(key, value, "expected a number") from None
+    except OverflowError:  # an integer of 10**309 or more: no float holds it
+        raise ConfigError(key, value, "too large a number") from None
 
 
 def to_bool(key: str, value: Any) -> bool:
@@ -193,3 +196,17 @@ def within(low: float, high: float = math.inf, *, why: str, above: bool = False)
 def not_blank(key: str, value: str) -> None:
     if not value.strip():
         raise ConfigError(key, value, "labels must not be empty")
+
+
+def storable(key: str, value: str) -> None:
+    """A label every store can hold and every terminal can show: no control character (NUL, which PostgreSQL
+    refuses; ESC, tab, line breaks) and no lone surrogate (a byte that was not UTF-8, e.g. from the environment:
+    SQLite cannot encode it). Refused at start, so that no record is refused at its end."""
+    if value.isprintable():  # the common case, in C
+        return
+    for position, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category == "Cs":
+            raise ConfigError(key, value, f"not valid UTF-8 text (a byte that is not UTF-8 at position {position})")
+        if category == "Cc":
+            raise ConfigError(key, value, f"labels must not hold control characters ({char!r} at position {position})")

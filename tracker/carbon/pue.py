@@ -62,6 +62,12 @@ class PueSchedule(NamedTuple):
             text = file.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise ConfigError("pue_schedule", path, f"cannot read the PUE schedule: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError("pue_schedule", path, f"the PUE schedule is not UTF-8 text (byte {exc.start})") from None
+        except ValueError as exc:  # a NUL byte in the path
+            raise ConfigError("pue_schedule", path, f"not a usable path: {exc}") from None
+        if "\x00" in text:
+            raise ConfigError("pue_schedule", path, "the PUE schedule holds a NUL byte: not a CSV text file")
         reader = csv.DictReader(text.splitlines())
         fields = {name.strip().lower() for name in reader.fieldnames or []}
         if not {"date", "pue"} <= fields:
@@ -135,7 +141,7 @@ def load_schedule(path: str) -> PueSchedule:
     try:
         stat = Path(path).expanduser().stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
         stamp = (0, 0)  # PueSchedule.load raises the ConfigError that names the path
     return _schedule_at(path, stamp)
 

@@ -1,4 +1,7 @@
-"""``tracker import codecarbon FILE``: bring CodeCarbon's emissions.csv into the store (idempotent)."""
+"""``tracker import codecarbon FILE``: bring CodeCarbon's emissions.csv into the store (idempotent).
+
+Lines that cannot be imported are listed (file, line, reason) and the others imported; exit 1 when any was
+rejected."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 from typing import Any
 
 ORDER = 60
+SHOWN = 20  # rejected lines listed one by one; the count says the rest
 
 
 def register(sub: Any) -> None:
@@ -24,9 +28,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     store = open_configured(args.store)
     result = import_codecarbon(args.file, store, project=args.project)
+    from tracker.safetext import printable
+
+    for reason in result.rejected[:SHOWN]:
+        print(f"rejected {printable(reason)}", file=sys.stderr)
+    if len(result.rejected) > SHOWN:
+        print(f"... and {len(result.rejected) - SHOWN} more rejected lines", file=sys.stderr)
     print(
         f"{args.file}: {result.lines} lines, {result.records} runs: {result.added} added, "
-        f"{result.updated} updated, {result.unchanged} already in {store.location}",
+        f"{result.updated} updated, {result.unchanged} already in {store.location}"
+        f"{f', {len(result.rejected)} lines rejected' if result.rejected else ''}",
         file=sys.stderr,
     )
-    return 0
+    return 1 if result.rejected else 0  # the good lines are imported; a script still notices the others

@@ -27,6 +27,7 @@ from tracker.errors import ConfigError
 
 ORDER = 15
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_EVERY_S = 366 * 24 * 3600.0
 
 
 def parse_duration(text: str) -> float:
@@ -37,6 +38,8 @@ def parse_duration(text: str) -> float:
     seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if not (math.isfinite(seconds) and seconds > 0):
         raise ConfigError("every", text, "the interval must be above zero")
+    if seconds > MAX_EVERY_S:  # beyond the clock's range long before: one record a year is the most that means much
+        raise ConfigError("every", text, f"the interval must be at most a year ({MAX_EVERY_S:g} s)")
     return seconds
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tracker.errors import TrackerError
 from tracker.records.schema import LABELS
 
 ORDER = 40
@@ -86,6 +87,9 @@ def _emit(text: str, output: str | None) -> int:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
-    Path(output).write_text(text, encoding="utf-8")
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:  # a folder, a missing one, no permission: said in a line, no traceback
+        raise TrackerError(f"cannot write {output}: {exc.strerror or exc}") from None
     print(f"wrote {output}", file=sys.stderr)
     return 0

@@ -34,7 +34,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     values = settings(args)
     values.setdefault("mode", "process")  # the command's tree, not the whole machine
-    tracker = Tracker(name=" ".join(cmd)[:200], **values)
+    from tracker.safetext import redact_argv
+
+    tracker = Tracker(name=" ".join(redact_argv(cmd))[:200], **values)  # no --password=... in the record
     tracker.start()
     try:
         child = subprocess.Popen(cmd)
@@ -86,4 +88,6 @@ def summary(record: Any) -> str:
     if record.embodied_kg:
         lines.append(f"  embodied  {mass(record.embodied_kg)} CO2e  (the device's share, apart from the above)")
     lines.extend(f"  note: {note}" for note in record.notes)
-    return "\n".join(lines)
+    from tracker.safetext import printable
+
+    return "\n".join(printable(line) for line in lines)  # labels and notes hold others' text: no terminal escapes

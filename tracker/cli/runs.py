@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from tracker.records.schema import LABELS
@@ -28,7 +27,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     filters = {k: getattr(args, k) for k in LABELS if getattr(args, k) is not None}
     records = store.records(limit=args.limit, **filters)
     if args.format == "json":
-        print(json.dumps([r.to_json() for r in records], indent=2))
+        from tracker.reports.render.formats.json import dumps
+
+        print(dumps([r.to_json() for r in records]))  # valid JSON whatever a store holds (no Infinity)
         return 0
     print(table(records, filters), end="")
     return 0
@@ -52,7 +53,7 @@ def table(records: list[Any], filters: dict[str, str]) -> str:
     for r in records:
         lines.append(
             f"{r.started_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {clip(label(r.project), 16):<16} "
-            f"{clip(label(r.team) if r.team else '', 12):<12} {r.status:<11} {duration(r.duration_s):>9} "
+            f"{clip(label(r.team) if r.team else '', 12):<12} {label(r.status):<11} {duration(r.duration_s):>9} "
             f"{number(r.energy_kwh * 1000):>10} {number(r.emissions_kg * 1000):>9}"
         )
     return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """``tracker sync``: deliver the records that wait in the spool because their store was away when they ended.
 
-Exit 0 when nothing is left waiting, 1 otherwise (so a cron job or a CI step notices). Records of the old
+Exit 0 when nothing is left waiting, 1 otherwise (so a cron job or a CI step notices), and 1 when this sync set
+records aside in ``rejected/`` (a store refused them as data; the later syncs no longer count them). Records of the old
 ``unsaved-records.jsonl`` fallback file are first moved into the spool, for the configured (or given) store.
 """
 
@@ -33,9 +34,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     delivered = sum(r.delivered for r in results)
     left = sum(r.left for r in results)
     into = f" into {spool.label(args.to)}" if args.to is not None else ""
+    rejected = sum(len(r.rejected) for r in results)
     for result in results:
-        print(f"{spool.label(result.location)}: {result.delivered} delivered{into}, {result.left} left")
+        refused = f", {len(result.rejected)} rejected" if result.rejected else ""
+        print(f"{spool.label(result.location)}: {result.delivered} delivered{into}, {result.left} left{refused}")
         for error in result.errors:
             print(f"  {error}")
+        for where in result.rejected:
+            print(f"  rejected (the store refuses the record itself): {where}")
+    if rejected:
+        print(f"{rejected} record(s) refused as data were set aside in {spool.rejected_dir()}")
     print(f"{delivered} delivered, {left} left" if results else "nothing to deliver")
-    return 1 if left else 0
+    return 1 if left or rejected else 0

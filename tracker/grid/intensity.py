@@ -249,6 +249,9 @@ class LiveIntensity:
         return self.intensities(Location(zone, None, "config"), [hour])[0]
 
     def _fallback(self, location: Location, hours: list[datetime], why: str) -> list[Intensity]:
+        from tracker.safetext import foreign_error
+
+        why = foreign_error(why)  # a server's error page: one line, no terminal escapes, capped (for the note)
         if why not in self._logged:
             self._logged.add(why)
             logger.warning("Electricity Maps: %s; using the embedded yearly value", why)

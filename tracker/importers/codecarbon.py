@@ -12,6 +12,10 @@ seconds; ``timestamp`` is the time the line was written (the run's end or a flus
 time without a zone: it is read as UTC, and the record's notes say so. In ``append`` mode a run that flushed
 writes several cumulative lines with the same ``run_id``: the last (longest) one is the run.
 
+Each line is checked before it becomes a record: a value that is negative, not finite or absurd (bounds below), a
+timestamp outside 1990..2100, a field over 128 KiB rejects that line, with the file, the line and the reason; the
+good lines are imported. A file that is binary or not UTF-8 is refused whole.
+
 Importing is idempotent: a record's ``run_id`` is derived from CodeCarbon's ``run_id`` (or, where a file has
 none, from the line's content), and stores keep one record per ``run_id``.
 """
@@ -20,9 +24,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
+import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -54,6 +60,26 @@ _TAG_COLUMNS = (
 )
 
 
+# The most a line may say: far beyond any real run, well inside what the stores and reports compute with.
+_BOUNDS = {
+    "duration": 10 * 366 * 24 * 3600.0,  # ten years, in seconds
+    "emissions": 1e9,  # kg
+    "energy_consumed": 1e9,  # kWh
+    "cpu_energy": 1e9,
+    "gpu_energy": 1e9,
+    "ram_energy": 1e9,
+    "cpu_power": 1e7,  # W
+    "gpu_power": 1e7,
+    "ram_power": 1e7,
+    "cpu_count": 1e7,
+    "gpu_count": 1e6,
+    "ram_total_size": 1e9,  # GB
+    "pue": 10.0,
+}
+_YEARS = (1990, 2100)  # timestamps outside: a clock or a file gone wrong
+FIELD_LIMIT = 128 * 1024  # characters in one field (the csv module's default limit, said as a reason)
+
+
 class ImportFormatError(TrackerError):
     """The file is not a CodeCarbon emissions CSV (a required column is missing or a value does not parse)."""
 
@@ -67,40 +93,102 @@ class ImportResult:
     added: int
     unchanged: int
     updated: int
+    rejected: list[str] = field(default_factory=list)  # "file:line: reason", one per line not imported
 
 
 def read_codecarbon_csv(path: str | Path, project: str | None = None) -> list[RunRecord]:
-    """The runs in a CodeCarbon CSV, one record per CodeCarbon run (the last line of each ``run_id`` wins)."""
-    path = Path(path)
+    """The runs in a CodeCarbon CSV, one record per CodeCarbon run (the last line of each ``run_id`` wins).
+    Lines that cannot be imported are logged and left out (:func:`read_checked` says which and why)."""
+    records, rejected, _ = read_checked(path, project)
+    for reason in rejected:
+        logger.warning("not imported: %s", reason)
+    return records
+
+
+def _text_of(path: Path) -> str:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise ImportFormatError(f"{path}: not a CodeCarbon emissions CSV, missing columns {missing}")
-            lines = list(reader)
+        data = path.read_bytes()
     except OSError as exc:
-        raise TrackerError(f"cannot read {path}: {exc}") from exc
+        raise TrackerError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if b"\x00" in data:
+        raise ImportFormatError(f"{path}: a binary file, not a CodeCarbon emissions CSV")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{path}: not UTF-8 text (byte {exc.start}), not a CodeCarbon emissions CSV") from None
+
+
+def read_checked(path: str | Path, project: str | None = None) -> tuple[list[RunRecord], list[str], int]:
+    """The runs of a CodeCarbon CSV, the lines rejected (``file:line: reason``) and the number of lines read."""
+    path = Path(path)
+    reader = csv.reader(io.StringIO(_text_of(path), newline=""))
+    rejected: list[str] = []
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        raise ImportFormatError(f"{path}: not a CodeCarbon emissions CSV ({exc})") from None
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ImportFormatError(f"{path}: not a CodeCarbon emissions CSV, missing columns {missing}")
     version = "3.x" if "water_consumed" in header else "2.x"
     latest: dict[str, tuple[float, RunRecord]] = {}
-    for number, line in enumerate(lines, start=2):
+    lines = 0
+    while True:
+        number = reader.line_num + 1
         try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over the limit: this line only
+            lines += 1
+            rejected.append(f"{path}:{number}: {exc} ({FIELD_LIMIT // 1024} KiB)")
+            continue
+        lines += 1
+        line = dict(zip(header, cells, strict=False))
+        try:
+            _check(line)
             record = _record(line, number, path.name, version, project)
-        except (ValueError, TypeError) as exc:
-            raise ImportFormatError(f"{path}:{number}: {exc}") from exc
+        except (ValueError, TypeError, OverflowError) as exc:
+            rejected.append(f"{path}:{number}: {exc}")
+            continue
         previous = latest.get(record.run_id)
         if previous is None or record.duration_s >= previous[0]:
             latest[record.run_id] = (record.duration_s, record)
-    logger.info("read %d lines, %d runs from %s (CodeCarbon %s columns)", len(lines), len(latest), path, version)
-    return [record for _, record in latest.values()]
+    logger.info("read %d lines, %d runs from %s (CodeCarbon %s columns)", lines, len(latest), path, version)
+    return [record for _, record in latest.values()], rejected, lines
+
+
+def _check(line: dict[str, str]) -> None:
+    """Raise ValueError saying what is wrong with a line's values (before any is used)."""
+    for column, value in line.items():
+        if value is not None and len(value) > FIELD_LIMIT:
+            raise ValueError(f"{column}: a field over {FIELD_LIMIT // 1024} KiB")
+    for column, high in _BOUNDS.items():
+        text = (line.get(column) or "").strip()
+        if not text:
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{column}: {text[:40]!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{column}: {text[:40]} is not a finite number")
+        low = 1.0 if column == "pue" else 0.0
+        if not low <= number <= high:
+            raise ValueError(f"{column}: {text[:40]} is outside {low:g}..{high:g}")
+    try:
+        moment = _timestamp(line.get("timestamp") or "")
+        start = moment - timedelta(seconds=float((line.get("duration") or "0").strip() or 0))
+    except (ValueError, OverflowError):
+        raise ValueError(f"timestamp: {(line.get('timestamp') or '')[:40]!r} is not a usable date and time") from None
+    if not (_YEARS[0] <= start.year and moment.year <= _YEARS[1]):
+        raise ValueError(f"timestamp: {moment:%Y-%m-%d} (started {start:%Y-%m-%d}) is outside {_YEARS[0]}..{_YEARS[1]}")
 
 
 def import_codecarbon(path: str | Path, store: Any, project: str | None = None) -> ImportResult:
-    """Write the runs of a CodeCarbon CSV to ``store``; runs already there with the same values are skipped."""
-    records = read_codecarbon_csv(path, project)
-    with Path(path).open(newline="", encoding="utf-8-sig") as fh:
-        lines = sum(1 for _ in csv.DictReader(fh))
+    """Write the runs of a CodeCarbon CSV to ``store``; runs already there with the same values are skipped;
+    the lines that could not be imported are in ``rejected``."""
+    records, rejected, lines = read_checked(path, project)
     added = unchanged = updated = 0
     for record in records:
         found = store.rows(limit=1, run_id=record.run_id)
@@ -112,7 +200,9 @@ def import_codecarbon(path: str | Path, store: Any, project: str | None = None) 
             updated += 1
         else:
             added += 1
-    return ImportResult(lines=lines, records=len(records), added=added, unchanged=unchanged, updated=updated)
+    return ImportResult(
+        lines=lines, records=len(records), added=added, unchanged=unchanged, updated=updated, rejected=rejected
+    )
 
 
 def _same(stored: dict[str, Any], row: dict[str, Any]) -> bool:

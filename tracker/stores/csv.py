@@ -1,4 +1,10 @@
-"""CSV output: one line per run, the contract's columns as the header. Append-only; reads dedupe by run_id."""
+"""CSV output: one line per run, the contract's columns as the header. Append-only; reads dedupe by run_id.
+
+The file is meant to be opened in a spreadsheet too: every text cell starting like a formula (``= + - @``, a tab,
+a CR), or with an apostrophe, is written with one more apostrophe in front, which reading removes again, so a
+record reads back as it was written (``docs/stores.md``). Fields holding a quote, comma, CR or LF are quoted.
+A file this store creates is readable by its owner only (0600): a record holds the command line and the host.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from typing import Any
 from tracker.errors import StoreError
 from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RunRecord, parse_iso
 from tracker.reports.periods import as_utc
+from tracker.safetext import defuse_reversibly, restore
 from tracker.stores.base import Store
+
+_PRIVATE = 0o600
 
 
 def _parse(column: str, text: str) -> Any:
@@ -22,7 +31,11 @@ def _parse(column: str, text: str) -> Any:
         return float(text)
     if column in INT_COLUMNS:
         return int(float(text))
-    return text
+    return restore(text)
+
+
+def _cells(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: defuse_reversibly(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 class CsvStore(Store):
@@ -32,16 +45,18 @@ class CsvStore(Store):
         self._lock = threading.Lock()
 
     def write(self, record: RunRecord) -> None:
-        row = record.to_row()
+        row = _cells(record.to_row())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock, self.path.open("a", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-                if fh.tell() == 0:
-                    writer.writeheader()
-                writer.writerow(row)
-                fh.flush()
-                os.fsync(fh.fileno())
+            with self._lock:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _PRIVATE)  # mode: when created
+                with os.fdopen(fd, "a", newline="", encoding="utf-8") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+                    if fh.seek(0, os.SEEK_END) == 0:
+                        writer.writeheader()
+                    writer.writerow(row)
+                    fh.flush()
+                    os.fsync(fh.fileno())
         except OSError as exc:
             raise StoreError(f"cannot append run {record.run_id} to {self.path}: {exc}") from exc
 

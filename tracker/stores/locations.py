@@ -36,7 +36,18 @@ def backend(location: str) -> str:
     )
 
 
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)(\S*)@")  # greedy: up to the token's last "@"
+
+
+def _hide_password(match: re.Match[str]) -> str:
+    user, colon, _ = match.group(2).partition(":")
+    return f"{match.group(1)}{user}:***@" if colon else match.group(0)
+
+
 def redact(location: str) -> str:
-    """The location without its password, for logs, notes and messages."""
-    location = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", location)
+    """The location (or a message holding URLs) without passwords, for logs, notes and messages.
+
+    A URL's userinfo is everything from ``://`` to the token's last ``@``: a password may hold an unencoded
+    ``/`` or ``@`` (libpq takes it), so the usual ``[^/@]*`` would leave it in the text. The user name stays."""
+    location = _USERINFO.sub(_hide_password, location)
     return re.sub(r"(password=)[^&\s]*", r"\1***", location)

@@ -7,6 +7,10 @@ process, delivers what waits for it; ``tracker sync`` delivers everything. Store
 delivered twice (two processes flushing at once, a crash between the write and the file's removal) is stored
 once; a spool file is removed only after its store has taken the record.
 
+A record a store refuses *as data* (a text SQLite cannot encode, a NUL byte PostgreSQL refuses: never an
+outage, see :func:`refused_as_data`) would be refused again at every attempt and hold back the records behind
+it: it is set aside in ``<data dir>/rejected/`` with the reason, and the others are delivered.
+
 The common case must cost nothing: when the spool is empty its directory usually does not exist, and a
 successful write costs one ``listdir`` that fails. A target whose spool was found empty is not looked at again for
 ``RECHECK_S`` unless this process has spooled a record since: a loop of short runs lists the directory once a
@@ -26,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.paths import data_dir
+from tracker.paths import data_dir, private_dir
 from tracker.records.schema import RunRecord, iso
 
 if TYPE_CHECKING:
@@ -50,13 +54,14 @@ _puts = 0  # records spooled by this process: each one makes every target look a
 
 
 class SyncResult:
-    """What one delivery attempt did for one target: records delivered, records still waiting, and why.
+    """What one delivery attempt did for one target: records delivered, records still waiting, and why; records
+    the store refused as data (``rejected``: where each one now is, and why).
 
     A plain class, not a dataclass: this module is imported by every first run, where building a dataclass
     costs ~1 ms.
     """
 
-    __slots__ = ("delivered", "errors", "kind", "left", "location")
+    __slots__ = ("delivered", "errors", "kind", "left", "location", "rejected")
 
     def __init__(
         self, kind: str, location: str, delivered: int = 0, left: int = 0, errors: list[str] | None = None
@@ -66,11 +71,12 @@ class SyncResult:
         self.delivered = delivered
         self.left = left
         self.errors = errors if errors is not None else []
+        self.rejected: list[str] = []
 
     def __repr__(self) -> str:
         return (
             f"SyncResult({self.kind!r}, {self.location!r}, delivered={self.delivered}, left={self.left}, "
-            f"errors={self.errors!r})"
+            f"errors={self.errors!r}, rejected={self.rejected!r})"
         )
 
 
@@ -78,6 +84,33 @@ def spool_dir() -> Path:
     """``<data dir>/spool``, following the environment (a run's end looks here at most once a second per store:
     ``RECHECK_S``)."""
     return data_dir() / "spool"
+
+
+def rejected_dir() -> Path:
+    """``<data dir>/rejected``: records a store refused as data, one file each with the reason."""
+    return data_dir() / "rejected"
+
+
+_DATA_ERRORS = frozenset({"DataError", "IntegrityError"})  # sqlite3's and psycopg's (DB-API) names
+
+
+def refused_as_data(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) says the record itself cannot be stored: text that cannot be
+    encoded, a value the column refuses (DB-API ``DataError``/``IntegrityError``). A connection refused, a lock
+    held, a full disk, a timeout are outages: the record waits and is tried again."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, UnicodeError):
+            return True
+        kind = type(current)
+        if kind.__module__.split(".")[0] in ("sqlite3", "psycopg") and _DATA_ERRORS & {
+            k.__name__ for k in kind.__mro__
+        }:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def label(location: str) -> str:
@@ -108,7 +141,10 @@ def deliver(record: RunRecord, kind: str, location: str) -> bool:
         store = open_target(kind, location)
         store.write(record)
     except Exception as exc:
-        _failed(record, kind, location, exc)
+        if refused_as_data(exc):
+            _refused(record, kind, location, exc)
+        else:
+            _failed(record, kind, location, exc)
         return False
     target = (kind, location)
     with _failing_lock:
@@ -137,7 +173,11 @@ def _failed(record: RunRecord, kind: str, location: str, exc: BaseException) -> 
     with _failing_lock:
         first = (kind, location) not in _failing
         _failing.add((kind, location))
-    record.notes.append(f"store {label(location)} failed: {exc}; spooled for delivery by a later run or `tracker sync`")
+    from tracker.safetext import foreign_error
+    from tracker.stores.locations import redact
+
+    why = foreign_error(redact(str(exc)))  # a driver's message: no password, one line, capped
+    record.notes.append(f"store {label(location)} failed: {why}; spooled for delivery by a later run or `tracker sync`")
     try:
         path = put(kind, location, record)
     except Exception as spool_exc:
@@ -153,6 +193,23 @@ def _failed(record: RunRecord, kind: str, location: str, exc: BaseException) -> 
     )  # fmt: skip
 
 
+def _refused(record: RunRecord, kind: str, location: str, exc: BaseException) -> None:
+    """The store refused the record itself: spooled, it would be refused for ever; set it aside instead."""
+    from tracker.safetext import foreign_error
+
+    why = foreign_error(str(exc))
+    record.notes.append(f"store {label(location)} refused the record: {why}; kept in {rejected_dir()}")
+    try:
+        path = _write_payload(rejected_dir(), kind, location, record.to_row(), reason=why)
+    except Exception as spool_exc:
+        logger.critical(
+            "run %s was refused by %s (%s) and could not be set aside (%s); record: %s",
+            record.run_id, label(location), why, spool_exc, json.dumps(record.to_row()),
+        )  # fmt: skip
+        return
+    logger.error("run %s was refused by %s as data (%s); kept in %s", record.run_id, label(location), why, path)
+
+
 # the spool itself -------------------------------------------------------------------------------------------------
 
 
@@ -166,17 +223,27 @@ def put(kind: str, location: str, record: RunRecord) -> Path:
     """Spool one record for one target (atomically; the same run for the same target is one file)."""
     if kind not in KINDS:
         raise ValueError(f"unknown target kind {kind!r}")
-    directory = spool_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record.run_id)[:100]
+    path = _write_payload(spool_dir(), kind, location, record.to_row())
+    _count_put()
+    return path
+
+
+def _write_payload(
+    directory: Path, kind: str, location: str, row: dict[str, Any], reason: str | None = None
+) -> Path:
+    """One record for one target in ``directory`` (the spool, or ``rejected/`` with the reason), atomically."""
+    private_dir(directory)  # 0700, and the data directory above it when this creates it
+    safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", str(row.get("run_id")))[:100]
     path = directory / f"{safe_id}.{_target_digest(kind, location)}.json"
     payload = {
         "format": FORMAT,
         "kind": kind,
         "location": location,
         "spooled_at": iso(datetime.now(timezone.utc)),
-        "row": record.to_row(),
+        "row": row,
     }
+    if reason is not None:
+        payload["rejected"] = {"at": payload["spooled_at"], "reason": reason}
     temporary = directory / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the location may hold a password
     try:
@@ -188,7 +255,6 @@ def put(kind: str, location: str, record: RunRecord) -> Path:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _count_put()
     return path
 
 
@@ -254,17 +320,64 @@ def flush(kind: str, location: str, store: Store, limit: int | None = None) -> S
         try:
             store.write_many(r for _, r in batch)
         except Exception as exc:
+            if refused_as_data(exc):  # one record (or more) the store will never take: find it, go on
+                done = _one_by_one(batch, store, result)
+                if done:
+                    continue
+                result.left += len(records) - start - len(batch)
+                break
             result.left += len(records) - start
             result.errors.append(f"cannot deliver to {label(location)}: {exc}")
             logger.warning("spooled records for %s not delivered: %s", label(location), exc)
             break
         for path, _ in batch:
-            try:
-                path.unlink()
-            except FileNotFoundError:  # another process (a second `tracker sync`) delivered it meanwhile: the
-                continue  # store holds it once (upsert by run_id), and that process counts it
-            result.delivered += 1
+            _delivered(path, result)
     return result
+
+
+def _delivered(path: Path, result: SyncResult) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:  # another process (a second `tracker sync`) delivered it meanwhile: the store holds
+        return  # it once (upsert by run_id), and that process counts it
+    result.delivered += 1
+
+
+def _one_by_one(batch: list[tuple[Path, RunRecord]], store: Store, result: SyncResult) -> bool:
+    """Deliver a batch the store refused record by record: those refused as data are moved to ``rejected/``
+    with the reason. False (and the rest of the batch counted as left) when the store goes away meanwhile."""
+    for index, (path, record) in enumerate(batch):
+        try:
+            store.write(record)
+        except Exception as exc:
+            if not refused_as_data(exc):
+                result.left += len(batch) - index
+                result.errors.append(f"cannot deliver to {label(result.location)}: {exc}")
+                return False
+            _set_aside(path, exc, result)
+            continue
+        _delivered(path, result)
+    return True
+
+
+def _set_aside(path: Path, exc: BaseException, result: SyncResult) -> None:
+    """Move a spooled record its store refused as data to ``rejected/``, the reason written into it."""
+    from tracker.safetext import foreign_error
+
+    why = foreign_error(str(exc))
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        target = _write_payload(rejected_dir(), payload["kind"], payload["location"], payload["row"], reason=why)
+        path.unlink()
+    except FileNotFoundError:
+        return  # another `tracker sync` set it aside meanwhile
+    except Exception as move_exc:  # left in the spool, and said so: never lost
+        result.left += 1
+        result.errors.append(f"{path.name}: refused by the store ({why}); could not be set aside: {move_exc}")
+        return
+    result.rejected.append(f"{target}: {why}")
+    where = label(result.location)
+    logger.error("spooled record %s refused by %s as data (%s); moved to %s", path.name, where, why, target)
 
 
 # tracker sync -----------------------------------------------------------------------------------------------------
@@ -329,7 +442,10 @@ def recover_temporaries() -> list[Path]:
             logger.error("spool file %s was cut short (%s); left in place", temporary, exc)
             partial.append(temporary)
             continue
-        os.replace(temporary, final)
+        try:
+            os.replace(temporary, final)
+        except FileNotFoundError:  # a second `tracker sync` recovered it between our read and here
+            continue
         logger.info("recovered spool file %s of an interrupted process", final.name)
     return partial
 

@@ -12,8 +12,10 @@ checkpoint stays as a safety net at ``SAFETY_AUTOCHECKPOINT`` pages (many proces
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
+import os
 import sqlite3
 import threading
 import weakref
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
 from tracker.forks import before_fork
+from tracker.paths import private_dir
 from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord
 from tracker.stores import sql
 from tracker.stores.base import Store
@@ -35,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 200  # writes (~1,000 WAL pages: SQLite's own default cadence), checkpointed in the background
 SAFETY_AUTOCHECKPOINT = 10_000  # WAL pages (~40 MB) after which a committing writer checkpoints itself
+PRIVATE_FILE = 0o600  # runs.db and, after it, its -wal and -shm files
 SCHEMA_VERSION = 2  # 2: location, market-based, embodied and job columns
 
 
@@ -54,6 +58,12 @@ def _finish_checkpoints_before_fork() -> None:
     call: let a running checkpoint end first (a few ms; bounded)."""
     for thread in list(_checkpointers):
         thread.join(1.0)
+
+
+def _create_private(path: Path) -> None:
+    """An empty database file, 0600, where there is none yet (an empty file is a valid SQLite database)."""
+    with contextlib.suppress(OSError):  # there already (its mode is the user's), or not creatable: SQLite says why
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
 
 
 _values = operator.itemgetter(*COLUMNS)  # a row's values in column order, in C
@@ -76,7 +86,10 @@ class SqliteStore(Store):
         if conn is not None:
             return conn
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            # SQLite creates a database 0644 and gives its -wal and -shm files the database's mode: a file
+            # created here first, 0600, keeps all three private (an existing file keeps its mode)
+            _create_private(self.path)
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")

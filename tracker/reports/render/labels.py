@@ -9,12 +9,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from tracker.safetext import defuse, printable
+
 
 def label(value: Any) -> str:
     """A label for display: missing ones named, control characters (terminal escapes) replaced."""
-    if value is None:
-        return "(none)"
-    return "".join(c if c.isprintable() else "\ufffd" for c in str(value))
+    return "(none)" if value is None else printable(value)
 
 
 def group_label(row: dict[str, Any], keys: list[str]) -> str:
@@ -45,16 +45,12 @@ def md(text: str) -> str:
     return text.translate(_MD_ESCAPES)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_label(value: Any) -> str:
     """A label for a CSV cell that a spreadsheet will not run: text starting like a formula (``=HYPERLINK(...)``,
     ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading apostrophe (OWASP, "CSV Injection").
 
     Only labels (project, team, ... names) pass through here; numbers are written as numbers."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return defuse("" if value is None else str(value))
 
 
 def esc(value: Any) -> str:

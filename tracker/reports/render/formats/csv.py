@@ -1,10 +1,10 @@
 """CSV: one line per group (or organisation, or alternative), raw values written with ``repr`` so they read
-back exactly; no total line, so the file reads back as data. Labels that look like formulas are defused."""
+back exactly; no total line, so the file reads back as data. Every text cell that looks like a formula is
+defused (a leading apostrophe), and every field holding a quote, comma, CR or LF is quoted
+(:mod:`tracker.safetext`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +14,7 @@ from tracker.reports.recommend import Recommendations
 from tracker.reports.render.base import Renderer
 from tracker.reports.render.labels import csv_label
 from tracker.reports.summary import TOTALS
+from tracker.safetext import csv_line, defuse
 
 ANNUAL_FIELDS = (
     "organisation",
@@ -41,16 +42,18 @@ RECOMMENDATION_FIELDS = (
 )
 
 
-def _value(value: Any) -> Any:
-    return repr(value) if isinstance(value, float) else value
+def _cell(value: Any) -> str:
+    """A number as itself (``repr``: it reads back exactly; a negative number is no formula), any other value
+    as defused text."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return defuse("" if value is None else str(value))
 
 
 def _write(header: Iterable[str], lines: Iterable[Iterable[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(lines)
-    return out.getvalue()
+    return csv_line(header) + "".join(csv_line(_cell(v) for v in line) for line in lines)
 
 
 class CsvRenderer(Renderer):
@@ -60,7 +63,7 @@ class CsvRenderer(Renderer):
         """The group keys, then every total."""
         return _write(
             [*report.keys, *TOTALS],
-            ([*(csv_label(row[k]) for k in report.keys), *(repr(row[t]) for t in TOTALS)] for row in report.rows),
+            ([*(csv_label(row[k]) for k in report.keys), *(row[t] for t in TOTALS)] for row in report.rows),
         )
 
     def annual(self, statement: AnnualStatement) -> str:
@@ -68,7 +71,7 @@ class CsvRenderer(Renderer):
         return _write(
             ANNUAL_FIELDS,
             (
-                [csv_label(o.organisation), *(_value(getattr(o, f)) for f in ANNUAL_FIELDS[1:])]
+                [csv_label(o.organisation), *(getattr(o, f) for f in ANNUAL_FIELDS[1:])]
                 for o in statement.organisations
             ),
         )
@@ -80,7 +83,7 @@ class CsvRenderer(Renderer):
             place = [
                 csv_label(r.place),
                 csv_label(r.zone),
-                *(_value(v) for v in (r.energy_kwh, r.emissions_kg, r.g_per_kwh, r.baseline_kg)),
+                r.energy_kwh, r.emissions_kg, r.g_per_kwh, r.baseline_kg,
                 r.compared,
             ]
             if not r.alternatives:
@@ -91,7 +94,7 @@ class CsvRenderer(Renderer):
                         *place,
                         csv_label(a.place),
                         csv_label(a.zone),
-                        *(_value(v) for v in (a.g_per_kwh, a.saved_kg, a.saved_pct)),
+                        a.g_per_kwh, a.saved_kg, a.saved_pct,
                     ]
                 )
         return _write(RECOMMENDATION_FIELDS, lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -11,6 +12,23 @@ from tracker.reports.data import Report
 from tracker.reports.recommend import Recommendations
 from tracker.reports.render.base import Renderer
 from tracker.reports.render.phrases import hourly_note
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (an imported infinity, a NaN) made ``None``: JSON has no
+    ``Infinity``, and a program reading the output must be able to parse it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Always valid JSON (RFC 8259): non-finite numbers as ``null``."""
+    return json.dumps(finite(value), indent=2, allow_nan=False)
 
 
 class JsonRenderer(Renderer):
@@ -28,15 +46,15 @@ class JsonRenderer(Renderer):
             "total": report.total,
             "equivalents": report.equivalents.to_dict(),
         }
-        return json.dumps(data, indent=2) + "\n"
+        return dumps(data) + "\n"
 
     def annual(self, statement: AnnualStatement) -> str:
-        return json.dumps(asdict(statement), indent=2) + "\n"
+        return dumps(asdict(statement)) + "\n"
 
     def recommendations(self, items: Recommendations) -> str:
         """``{"recommendations": [...]}``: every field, plus ``hourly_note`` (what the text form says)."""
         data = {"recommendations": [{**asdict(i), "hourly_note": hourly_note(i)} for i in items]}
-        return json.dumps(data, indent=2) + "\n"
+        return dumps(data) + "\n"
 
 
 RENDERER = JsonRenderer()
