@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 METADATA_BUDGET_S = 0.3  # all metadata services together, when nothing answers
 GEOIP_TIMEOUT_S = 1.5  # the opt-in geo-IP lookup (an internet round trip)
 WAIT_MARGIN_S = 0.2  # slack for thread start-up on a loaded machine
+# The most a geo-IP answer may be, decoded (a few hundred bytes of JSON; tracker.webio refuses more, gzip bombs
+# included). Metadata answers are read with http.client, which asks for no compression: 64 KiB at most (_http).
+GEOIP_MAX_BYTES = 64 * 1024
 
 # The link-local address every one of the three clouds serves its metadata on (GCP's
 # metadata.google.internal resolves to it too; the literal avoids a DNS query off the machine).
@@ -278,12 +281,21 @@ def ask_metadata(providers: tuple[str, ...], budget_s: float) -> tuple[tuple[str
 
 def ask_geoip(url: str, timeout: float) -> tuple[str, float | None, float | None]:
     """Country (alpha-2) and coordinates from a geo-IP JSON service. Raises on any failure."""
+    import json
+
     import requests  # imported here: most runs never ask
 
-    response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
-    if response.status_code != 200:
-        raise OSError(f"HTTP {response.status_code}")
-    body = response.json()
+    from tracker.webio import ACCEPT_ENCODING, read_capped
+
+    headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+    with requests.get(url, timeout=timeout, headers=headers, stream=True) as response:
+        if response.status_code != 200:
+            raise OSError(f"HTTP {response.status_code}")
+        raw = response.raw
+        text = read_capped(
+            lambda n: raw.read(n, decode_content=False), GEOIP_MAX_BYTES, response.headers.get("content-encoding")
+        )
+    body = json.loads(text)
     if not isinstance(body, dict):
         raise ValueError("not a JSON object")
     country = body.get("country_code") or body.get("countryCode") or body.get("country")
