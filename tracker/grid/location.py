@@ -12,7 +12,8 @@ Order (docs/methodology.md, "Location"):
 5. the world average, labelled as such and logged once per process: never a silent guess of a country.
 
 :func:`start` returns at once. Detection runs on a daemon thread, cached per process and per relevant
-settings, and :meth:`LocationHandle.result` waits a bounded time (the budgets plus a margin) and never
+settings, and :meth:`LocationHandle.result` waits a bounded time (the budgets plus a margin, counted from the
+detection's start: later runs of the process wait only for what is left of it, or not at all) and never
 raises: whatever is unknown by then falls through to the next step, and the notes say why.
 
 Endpoints can be pointed elsewhere (tests use servers on 127.0.0.1): the module attributes
@@ -87,6 +88,10 @@ class _Detection:
         self.found: Location | None = None
         self.notes = notes
         self.wait_s = wait_s
+        # One wait per detection, not per run: every run's end waits only until this moment (the first run's
+        # budget, counted from the detection's start), so a network that drops packets costs the process one
+        # budget in all while the detection thread stays blocked (in DNS, say), not one per run.
+        self.deadline = time.monotonic() + wait_s
 
 
 class LocationHandle:
@@ -113,7 +118,7 @@ class LocationHandle:
         detection = self._detection
         assert detection is not None and self._fallback is not None
         try:
-            finished = detection.done.wait(detection.wait_s)
+            finished = detection.done.wait(max(0.0, detection.deadline - time.monotonic()))
             notes = list(detection.notes)
             if finished and detection.found is not None:
                 located = detection.found._replace(notes=tuple(notes))
