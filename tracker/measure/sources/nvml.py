@@ -204,5 +204,7 @@ class NvmlSource(PowerSource):
         return [d.name for d in self.gpus]
 
     def describe(self) -> str:
-        parts = [f"GPU {d.index} {d.name} via {'energy counter' if d.mode == 'energy' else 'power'}" for d in self.gpus]
+        parts = [
+            f"GPU {d.index} {d.name} via {'energy counter' if d.mode == 'energy' else 'power'}" for d in self.gpus
+        ]
         return f"NVML: {'; '.join(parts)} (measured)"
