@@ -27,6 +27,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     hang_s: float = 0.0  # wait this long before answering (a dead service)
     drip_s: float = 0.0  # send the body one byte at a time, this many seconds apart (a service that trickles)
+    # a body too large to hold: chunks sent as they come, without Content-Length (the end is the connection's)
+    stream: Callable[[], Iterator[bytes]] | None = None
 
 
 @dataclass
@@ -64,6 +66,9 @@ class LocalServer:
                     answer = answer(seen)
                 if answer.hang_s and server.stopping.wait(answer.hang_s):
                     return
+                if answer.stream is not None:
+                    self._stream(answer)
+                    return
                 body = answer.body
                 if not isinstance(body, (str, bytes)):
                     body = json.dumps(body)
@@ -85,6 +90,22 @@ class LocalServer:
                         self.wfile.write(data)
                 except OSError:
                     pass
+
+            def _stream(self, answer: Answer) -> None:
+                assert answer.stream is not None
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    for chunk in answer.stream():
+                        if server.stopping.is_set():
+                            return
+                        self.wfile.write(chunk)
+                except OSError:  # the client stopped reading: what a size limit does
+                    pass
+                self.close_connection = True
 
             do_GET = _handle
             do_PUT = _handle

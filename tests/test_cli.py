@@ -188,6 +188,7 @@ FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "metrics_host": (["--metrics-host", "0.0.0.0"], "0.0.0.0"),
     "pushgateway": (["--pushgateway", "http://127.0.0.1:9091"], "http://127.0.0.1:9091"),
     "otel": (["--otel"], True),
+    "metrics_run_label": (["--metrics-run-label"], True),
 }
 OWN_OPTIONS = {"run": set(), "detect": {"--format"}, "monitor": {"--every"}, "intensity": {"--format"}}
 

@@ -56,7 +56,9 @@ def samples(text: str, name: str, run_id: str) -> dict[str, float]:
 
 
 def test_metrics_endpoint_is_scraped_during_a_run_and_keeps_the_final_values(store_path: str) -> None:
-    with tracker.track(project="scraped", experiment="e1", metrics_port=0, store=store_path, **FORCED) as run:
+    with tracker.track(
+        project="scraped", experiment="e1", metrics_port=0, metrics_run_label=True, store=store_path, **FORCED
+    ) as run:
         time.sleep(0.4)
         port = prometheus.bound_port(0)
         assert port is not None
@@ -177,7 +179,7 @@ def test_opentelemetry_instruments_report_the_same_figures(store_path: str) -> N
                                 found[str(point.attributes.get("component", ""))] = point.value
         return found
 
-    with tracker.track(project="otel", otel=True, store=store_path, **FORCED) as run:
+    with tracker.track(project="otel", otel=True, metrics_run_label=True, store=store_path, **FORCED) as run:
         time.sleep(0.3)
         during = points("tracker_energy_joules_total", run.run_id)
         power = points("tracker_power_watts", run.run_id)

@@ -234,6 +234,12 @@ class Config:
         coerce=to_bool,
         flag=Flag(form="switch", commands=("monitor",)),
     )
+    metrics_run_label: bool = setting(
+        False,
+        help="also label live metrics by run id (a series per run: opt-in; default: per project/experiment/team)",
+        coerce=to_bool,
+        flag=Flag(form="switch", commands=("monitor",)),
+    )
     pue_source: str = field(default="default (no facility overhead)", compare=False)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 

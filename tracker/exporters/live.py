@@ -7,6 +7,13 @@ record's (``tracker.carbon.accounting.carbon_of``: hour by hour, with the run's 
 embedded, and its PUE model, schedule included), in the scraper's thread, never in the run's. A finished run
 keeps its final figures on the list for :data:`LINGER_S` seconds so that the next scrape still sees its last
 values.
+
+What a scrape of the whole process sees (:func:`series`) is one series per project / experiment / team, with
+counters that accumulate across runs: each finished run's final figures are added to its labels' totals once,
+and the running ones add what they have used so far. The run id is a label only for runs that ask for it
+(``metrics_run_label``): each such run is a series of its own, as long as it lingers. Counters never go down:
+when a run's final figure is below the estimate shown while it ran (its location became known at its end, say),
+the counter holds its value until the accumulation passes it again.
 """
 
 from __future__ import annotations
@@ -36,15 +43,19 @@ class LiveFigures:
 
     project: str
     experiment: str
-    run_id: str
+    run_id: str  # "" for the figures of every run with these labels (the default series)
     joules: tuple[float, float, float]  # cpu, gpu, ram
     watts: tuple[float, float, float]  # over the last tick (0 once the run has ended)
     grams: float  # emissions, location-based, after PUE
-    active: bool
+    active: int  # runs measuring now (1 or 0 for one run)
+    team: str = ""
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"project": self.project, "experiment": self.experiment, "run": self.run_id}
+        found = {"project": self.project, "experiment": self.experiment, "team": self.team}
+        if self.run_id:
+            found["run"] = self.run_id
+        return found
 
 
 @dataclass
@@ -56,10 +67,36 @@ class Watched:
     ended: float | None = None  # time.monotonic() at the end
     notes: list[str] = field(default_factory=list)
     warned: bool = False  # a failure to work out live emissions is logged once per run
+    counted: bool = False  # its final figures are in its labels' totals
 
 
 _watched: dict[str, Watched] = {}
 _lock = threading.Lock()
+Key = tuple[str, str, str, str]  # project, experiment, team, run id ("" unless the run asked for its own series)
+# per key: the final figures of the finished runs (cpu J, gpu J, ram J, grams), and the counters last shown
+_totals: dict[Key, list[float]] = {}
+_shown: dict[Key, list[float]] = {}
+
+
+def _key(run: RunState) -> Key:
+    config = run.config
+    run_id = run.run_id if getattr(config, "metrics_run_label", False) else ""
+    return (config.project, config.experiment or "", config.team or "", run_id)
+
+
+def _account(watched: Watched) -> None:
+    """Add a finished run's final figures to its labels' totals, once (call with ``_lock`` held)."""
+    record = watched.record
+    if record is None or watched.counted:
+        return
+    watched.counted = True
+    key = _key(watched.run)
+    if key[3]:  # a series of its own: shown from the watch list while it lingers, not accumulated
+        return
+    total = _totals.setdefault(key, [0.0, 0.0, 0.0, 0.0])
+    for i, component in enumerate(COMPONENTS):
+        total[i] += getattr(record, f"{component}_energy_kwh") * J_PER_KWH
+    total[3] += record.emissions_kg * 1000.0
 
 
 def emissions_grams(run: RunState, hours: list[tuple[datetime, float]]) -> float:
@@ -96,6 +133,7 @@ def finished(run: RunState, record: RunRecord) -> None:
         if watched is not None:
             watched.record = record
             watched.ended = time.monotonic()
+            _account(watched)
 
 
 def _read(watched: Watched) -> LiveFigures | None:
@@ -104,7 +142,16 @@ def _read(watched: Watched) -> LiveFigures | None:
     if record is not None:
         joules = tuple(getattr(record, f"{c}_energy_kwh") * J_PER_KWH for c in COMPONENTS)
         grams = record.emissions_kg * 1000.0
-        return LiveFigures(run.config.project, experiment, run.run_id, joules, (0.0, 0.0, 0.0), grams, False)  # type: ignore[arg-type]
+        return LiveFigures(
+            run.config.project,
+            experiment,
+            run.run_id,
+            joules,
+            (0.0, 0.0, 0.0),
+            grams,
+            0,
+            run.config.team or "",  # type: ignore[arg-type]
+        )
     meter = run.meter
     if meter is None or not run.active:
         return None  # stopping right now (or accounting failed): nothing consistent to show
@@ -129,27 +176,73 @@ def _read(watched: Watched) -> LiveFigures | None:
             if not watched.warned:
                 watched.warned = True
                 logger.warning("live emissions unavailable for run %s: %r", run.run_id, exc)
-    return LiveFigures(run.config.project, experiment, run.run_id, joules, watts, grams, True)
+    return LiveFigures(run.config.project, experiment, run.run_id, joules, watts, grams, 1, run.config.team or "")
+
+
+def _sweep(now: float) -> None:
+    """Runs that ended without :func:`finished` (salvaged) take their record; drop those past their linger time
+    (call with ``_lock`` held)."""
+    for watched in _watched.values():
+        if watched.ended is None and watched.run.record is not None:
+            watched.record, watched.ended = watched.run.record, now
+            _account(watched)
+    for key in [k for k, w in _watched.items() if w.ended is not None and now - w.ended > LINGER_S]:
+        del _watched[key]
 
 
 def snapshot(run_id: str | None = None) -> list[LiveFigures]:
-    """The figures of every watched run (or of one), read now; drops finished runs past their linger time."""
-    now = time.monotonic()
+    """The figures of every watched run (or of one), read now, one per run (a run's pushgateway group)."""
     with _lock:
-        for watched in _watched.values():
-            if watched.ended is None and watched.run.record is not None:  # ended without finished() (salvaged)
-                watched.record, watched.ended = watched.run.record, now
-        for key in [k for k, w in _watched.items() if w.ended is not None and now - w.ended > LINGER_S]:
-            del _watched[key]
+        _sweep(time.monotonic())
         entries = [w for k, w in _watched.items() if run_id is None or k == run_id]
-    readings = []
+    return [reading for reading in _read_all(entries) if reading is not None]
+
+
+def series() -> list[LiveFigures]:
+    """What a scrape of the process shows: per project / experiment / team, the finished runs' totals plus the
+    running runs' figures so far (``run_id`` ""), and a series of its own for each run that asked for one."""
+    with _lock:
+        _sweep(time.monotonic())
+        totals = {key: list(values) for key, values in _totals.items()}
+        entries = [w for w in _watched.values() if not w.counted or _key(w.run)[3]]
+    sums: dict[Key, list[float]] = {key: [*values[:3], 0.0, 0.0, 0.0, values[3], 0.0] for key, values in totals.items()}
+    for reading, watched in zip(_read_all(entries, keep_none=True), entries, strict=True):
+        if reading is None:
+            continue
+        row = sums.setdefault(_key(watched.run), [0.0] * 8)
+        for i in range(3):
+            row[i] += reading.joules[i]
+            row[3 + i] += reading.watts[i]
+        row[6] += reading.grams
+        row[7] += reading.active
+    found = []
+    with _lock:
+        for key, row in sums.items():
+            counters = [row[0], row[1], row[2], row[6]]
+            if not key[3]:  # the accumulated counters never go down (a per-run series ends with its run)
+                shown = _shown.get(key)
+                if shown is not None:
+                    counters = [max(a, b) for a, b in zip(shown, counters, strict=True)]
+                _shown[key] = counters
+            project, experiment, team, run_id = key
+            joules = (counters[0], counters[1], counters[2])
+            found.append(
+                LiveFigures(
+                    project, experiment, run_id, joules, (row[3], row[4], row[5]), counters[3], int(row[7]), team
+                )
+            )
+    return found
+
+
+def _read_all(entries: list[Watched], keep_none: bool = False) -> list[LiveFigures | None]:
+    readings: list[LiveFigures | None] = []
     for watched in entries:
         try:
             reading = _read(watched)
         except Exception as exc:  # a scrape must never break; the run goes on
             logger.warning("could not read run %s for metrics: %r", watched.run.run_id, exc)
-            continue
-        if reading is not None:
+            reading = None
+        if reading is not None or keep_none:
             readings.append(reading)
     return readings
 
@@ -158,3 +251,5 @@ def forget_all() -> None:
     """Empty the watch list (tests; a forked child)."""
     with _lock:
         _watched.clear()
+        _totals.clear()
+        _shown.clear()

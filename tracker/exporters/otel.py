@@ -25,7 +25,7 @@ _lock = threading.Lock()
 def _energy(options: Any) -> Iterable[Any]:
     from opentelemetry.metrics import Observation
 
-    for reading in live.snapshot():
+    for reading in live.series():
         for component, joules in zip(live.COMPONENTS, reading.joules, strict=True):
             yield Observation(joules, {**reading.labels, "component": component})
 
@@ -33,7 +33,7 @@ def _energy(options: Any) -> Iterable[Any]:
 def _power(options: Any) -> Iterable[Any]:
     from opentelemetry.metrics import Observation
 
-    for reading in live.snapshot():
+    for reading in live.series():
         for component, watts in zip(live.COMPONENTS, reading.watts, strict=True):
             yield Observation(watts, {**reading.labels, "component": component})
 
@@ -41,15 +41,15 @@ def _power(options: Any) -> Iterable[Any]:
 def _emissions(options: Any) -> Iterable[Any]:
     from opentelemetry.metrics import Observation
 
-    for reading in live.snapshot():
+    for reading in live.series():
         yield Observation(reading.grams, reading.labels)
 
 
 def _active(options: Any) -> Iterable[Any]:
     from opentelemetry.metrics import Observation
 
-    for reading in live.snapshot():
-        yield Observation(1 if reading.active else 0, reading.labels)
+    for reading in live.series():
+        yield Observation(reading.active, reading.labels)
 
 
 def install(provider: Any | None = None) -> bool:
@@ -67,7 +67,7 @@ def install(provider: Any | None = None) -> bool:
             "tracker_energy_joules_total",
             [_energy],
             unit="J",
-            description="Energy of a run since it began, per component.",
+            description="Energy since exporting began, per component.",
         )
         meter.create_observable_gauge(
             "tracker_power_watts", [_power], unit="W", description="Average power over the last sampling interval."
@@ -76,7 +76,7 @@ def install(provider: Any | None = None) -> bool:
             "tracker_emissions_grams_total", [_emissions], unit="g", description="Location-based emissions (gCO2e)."
         )
         meter.create_observable_gauge(
-            "tracker_run_active", [_active], unit="1", description="1 while the run is measuring, 0 once ended."
+            "tracker_run_active", [_active], unit="1", description="How many runs are measuring now."
         )
         _installed.add(id(provider))
         logger.info("OpenTelemetry instruments registered on %r", provider)

@@ -4,7 +4,7 @@ Needs the optional extra ``tracker[prometheus]`` (prometheus-client), imported o
 Metric names and labels are documented in ``docs/metrics.md``; the values are read from the watch list of
 :mod:`tracker.exporters.live` at scrape or push time, so the sampler does no work for them.
 
-Pushes: each run is its own pushgateway group (``job="tracker"``, ``run=<run id>``), pushed every
+Pushes: each run is its own pushgateway group (``job="tracker"``, ``run=<run id>``, that run's figures), pushed every
 :data:`PUSH_EVERY_S` seconds while it runs and once more, with its final figures, at its end: the gateway keeps a
 finished run's last values, as it is meant to for batch jobs.
 """
@@ -24,9 +24,11 @@ logger = logging.getLogger(__name__)
 PUSH_EVERY_S = 15.0
 PUSH_TIMEOUT_S = 3.0
 JOB = "tracker"
-# The metric labels (docs/metrics.md), not the record's: few on purpose, since every label value makes its own
-# series in Prometheus; a run is ``run`` there (its id), and team and organisation are left to the stored records.
-LABELS = ("project", "experiment", "run")
+# The metric labels (docs/metrics.md): few on purpose, since every label value makes its own series, kept for the
+# server's whole retention. By default a series per project / experiment / team whose counters accumulate across
+# runs; the run id (``run``) only for runs that ask for it (``metrics_run_label``).
+LABELS = ("project", "experiment", "team")
+RUN_LABEL = "run"
 
 _servers: dict[tuple[str, int], Any] = {}  # (host, requested port) -> the running WSGI server
 _lock = threading.Lock()
@@ -44,32 +46,32 @@ class TrackerCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        readings = live.snapshot(self.run_id)
+        readings = live.snapshot(self.run_id) if self.run_id is not None else live.series()
+        names = (*LABELS, RUN_LABEL) if any(r.run_id for r in readings) else LABELS
         energy = CounterMetricFamily(
             "tracker_energy_joules",
-            "Energy used by a run since it began, per component (IT energy, before PUE).",
-            labels=(*LABELS, "component"),
+            "Energy used since the process began exporting, per component (IT energy, before PUE).",
+            labels=(*names, "component"),
         )
         power = GaugeMetricFamily(
             "tracker_power_watts",
-            "Average power over the last sampling interval, per component.",
-            labels=(*LABELS, "component"),
+            "Average power over the last sampling interval of the runs measuring now, per component.",
+            labels=(*names, "component"),
         )
         emissions = CounterMetricFamily(
             "tracker_emissions_grams",
-            "Location-based emissions of a run since it began (gCO2e, after PUE).",
-            labels=LABELS,
+            "Location-based emissions since the process began exporting (gCO2e, after PUE).",
+            labels=names,
         )
-        active = GaugeMetricFamily(
-            "tracker_run_active", "1 while the run is measuring, 0 once it has ended.", labels=LABELS
-        )
+        active = GaugeMetricFamily("tracker_run_active", "How many runs are measuring now.", labels=names)
         for reading in readings:
-            values = [reading.project, reading.experiment, reading.run_id]
+            labels = reading.labels
+            values = [labels.get(name, "") for name in names]
             for component, joules, watts in zip(live.COMPONENTS, reading.joules, reading.watts, strict=True):
                 energy.add_metric([*values, component], joules)
                 power.add_metric([*values, component], watts)
             emissions.add_metric(values, reading.grams)
-            active.add_metric(values, 1.0 if reading.active else 0.0)
+            active.add_metric(values, float(reading.active))
         yield from (energy, power, emissions, active)
 
 

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from tracker.errors import TrackerError
 from tracker.paths import data_dir
+from tracker.webio import ACCEPT_ENCODING, TooLarge, read_capped
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +46,16 @@ MAX_RANGE = timedelta(days=10)  # past-range accepts at most 10 days at hourly g
 # than two days ago is settled data (Electricity Maps finalises hourly values within ~48 h).
 TTL_S = {"latest": 300.0, "history": 900.0, "forecast": 1800.0, "past-range": 900.0}
 SETTLED_TTL_S = 7 * 24 * 3600.0
+# A year of forecast at 5-minute steps is ~105,000 points of ~60 bytes (about 6 MB): an answer that is, or
+# inflates to, more than this is refused as malformed (gzip bombs included: tracker.webio).
+MAX_BODY_BYTES = 10 * 2**20
+ERROR_BODY_BYTES = 4096  # of an error answer, only the start is kept (for the note)
+MAX_REDIRECTS = 3  # followed only within the configured base URL's scheme, host and port
 
 
 class ApiError(TrackerError):
-    """A call to Electricity Maps failed; ``kind`` is auth | rate-limit | server | network | malformed | off."""
+    """A call to Electricity Maps failed; ``kind`` is auth | rate-limit | server | network | malformed | redirect
+    (to another host: not followed) | off."""
 
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind
@@ -253,6 +261,52 @@ class Client:
         self._to_cache(path, body)
         return body
 
+    def _exchange(self, requests: Any, endpoint: str, params: dict[str, str]) -> tuple[int, Any, bytes]:
+        """One GET, following redirects only within the base URL's origin: (status, headers, body).
+
+        The token goes to the configured host and nowhere else (requests strips ``Authorization`` on a redirect
+        to another host, not our ``auth-token``), so redirects are followed here, by hand, and one that leaves
+        the origin is refused: another host's answer is never taken for live data. The body is read raw and
+        inflated with a ceiling (:data:`MAX_BODY_BYTES`), whatever its ``Content-Encoding``.
+        """
+        origin = _origin(self.url)
+        url: str = f"{self.url}/carbon-intensity/{endpoint}"
+        query: dict[str, str] | None = params
+        headers = {"auth-token": self.token or "", "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+        for _ in range(MAX_REDIRECTS + 1):
+            response = requests.get(
+                url, params=query, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
+            )
+            try:
+                status = response.status_code
+                if response.is_redirect:
+                    target = urljoin(response.url, response.headers.get("location", ""))
+                    if _origin(target) != origin:
+                        raise ApiError("redirect", f"HTTP {status}: redirected away from {self.url}; not followed")
+                    url, query = target, None  # the Location carries its own query
+                    continue
+                limit = MAX_BODY_BYTES if status == 200 else ERROR_BODY_BYTES
+                encoding = response.headers.get("content-encoding")
+
+                def read(n: int, raw: Any = response.raw) -> bytes:
+                    try:
+                        return raw.read(n, decode_content=False)
+                    except Exception as exc:  # urllib3's read errors: a network failure, as requests says
+                        raise requests.ConnectionError(exc) from exc
+
+                try:
+                    body = read_capped(read, limit, encoding)
+                except TooLarge as exc:
+                    if status == 200:
+                        raise ApiError("malformed", str(exc)) from exc
+                    body = b""
+                except ValueError as exc:
+                    raise ApiError("malformed", str(exc)) from exc
+                return status, response.headers, body
+            finally:
+                response.close()
+        raise ApiError("redirect", f"more than {MAX_REDIRECTS} redirects from {self.url}")
+
     def _block(self, seconds: float, reason: str) -> None:
         with _state_lock:
             _blocked[self.url] = (time.monotonic() + seconds, reason)
@@ -268,12 +322,7 @@ class Client:
 
         def fetch() -> None:
             try:
-                outcome["response"] = requests.get(
-                    f"{self.url}/carbon-intensity/{endpoint}",
-                    params=params,
-                    headers={"auth-token": self.token or "", "Accept": "application/json"},
-                    timeout=self.timeout,
-                )
+                outcome["response"] = self._exchange(requests, endpoint, params)
             except Exception as exc:  # handed over to the caller below
                 outcome["error"] = exc
 
@@ -289,29 +338,39 @@ class Client:
             reason = f"network error: {type(error).__name__}"
             self._block(COOLDOWN_S, reason)
             raise ApiError("network", reason) from error
+        if isinstance(error, ApiError):
+            if error.kind == "redirect":
+                self._block(COOLDOWN_S, str(error))
+            raise error
         if error is not None:
             raise error
-        response = outcome["response"]
-        status = response.status_code
+        status, headers, raw = outcome["response"]
         if status in (401, 403):
             self._block(math.inf, f"HTTP {status} (token refused)")
             raise ApiError("auth", f"HTTP {status}: the token was refused; check {TOKEN_ENV}")
         if status == 429:
-            wait = _retry_after(response.headers.get("Retry-After"))
+            wait = _retry_after(headers.get("Retry-After"))
             self._block(wait, "HTTP 429 (rate limit)")
             raise ApiError("rate-limit", f"HTTP 429: rate limit reached; not asking again for {wait:.0f} s")
         if status >= 500:
             self._block(COOLDOWN_S, f"HTTP {status}")
             raise ApiError("server", f"HTTP {status} from Electricity Maps")
         if status != 200:
-            raise ApiError("malformed", f"HTTP {status}: {response.text[:200]}")
+            raise ApiError("malformed", f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}")
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError as exc:
             raise ApiError("malformed", "the answer is not JSON") from exc
         if not isinstance(body, dict):
             raise ApiError("malformed", "the answer is not a JSON object")
         return body
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what "the same host" means for the token."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 def _retry_after(header: str | None) -> float:

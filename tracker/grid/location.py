@@ -12,7 +12,8 @@ Order (docs/methodology.md, "Location"):
 5. the world average, labelled as such and logged once per process: never a silent guess of a country.
 
 :func:`start` returns at once. Detection runs on a daemon thread, cached per process and per relevant
-settings, and :meth:`LocationHandle.result` waits a bounded time (the budgets plus a margin) and never
+settings, and :meth:`LocationHandle.result` waits a bounded time (the budgets plus a margin, counted from the
+detection's start: later runs of the process wait only for what is left of it, or not at all) and never
 raises: whatever is unknown by then falls through to the next step, and the notes say why.
 
 Endpoints can be pointed elsewhere (tests use servers on 127.0.0.1): the module attributes
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 METADATA_BUDGET_S = 0.3  # all metadata services together, when nothing answers
 GEOIP_TIMEOUT_S = 1.5  # the opt-in geo-IP lookup (an internet round trip)
 WAIT_MARGIN_S = 0.2  # slack for thread start-up on a loaded machine
+# The most a geo-IP answer may be, decoded (a few hundred bytes of JSON; tracker.webio refuses more, gzip bombs
+# included). Metadata answers are read with http.client, which asks for no compression: 64 KiB at most (_http).
+GEOIP_MAX_BYTES = 64 * 1024
 
 # The link-local address every one of the three clouds serves its metadata on (GCP's
 # metadata.google.internal resolves to it too; the literal avoids a DNS query off the machine).
@@ -84,6 +88,10 @@ class _Detection:
         self.found: Location | None = None
         self.notes = notes
         self.wait_s = wait_s
+        # One wait per detection, not per run: every run's end waits only until this moment (the first run's
+        # budget, counted from the detection's start), so a network that drops packets costs the process one
+        # budget in all while the detection thread stays blocked (in DNS, say), not one per run.
+        self.deadline = time.monotonic() + wait_s
 
 
 class LocationHandle:
@@ -110,7 +118,7 @@ class LocationHandle:
         detection = self._detection
         assert detection is not None and self._fallback is not None
         try:
-            finished = detection.done.wait(detection.wait_s)
+            finished = detection.done.wait(max(0.0, detection.deadline - time.monotonic()))
             notes = list(detection.notes)
             if finished and detection.found is not None:
                 located = detection.found._replace(notes=tuple(notes))
@@ -278,12 +286,21 @@ def ask_metadata(providers: tuple[str, ...], budget_s: float) -> tuple[tuple[str
 
 def ask_geoip(url: str, timeout: float) -> tuple[str, float | None, float | None]:
     """Country (alpha-2) and coordinates from a geo-IP JSON service. Raises on any failure."""
+    import json
+
     import requests  # imported here: most runs never ask
 
-    response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
-    if response.status_code != 200:
-        raise OSError(f"HTTP {response.status_code}")
-    body = response.json()
+    from tracker.webio import ACCEPT_ENCODING, read_capped
+
+    headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+    with requests.get(url, timeout=timeout, headers=headers, stream=True) as response:
+        if response.status_code != 200:
+            raise OSError(f"HTTP {response.status_code}")
+        raw = response.raw
+        text = read_capped(
+            lambda n: raw.read(n, decode_content=False), GEOIP_MAX_BYTES, response.headers.get("content-encoding")
+        )
+    body = json.loads(text)
     if not isinstance(body, dict):
         raise ValueError("not a JSON object")
     country = body.get("country_code") or body.get("countryCode") or body.get("country")

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFER_TICKS = 60  # deferred ticks are worked out at least once a minute (a bounded, warm batch)
+# An open run's timeline stays bounded: ticks older than COMPACT_AFTER_S behind the last one are compacted into
+# hour points (Timeline.compact), once every COMPACT_EVERY ticks (an amortised pass, not per-tick work).
+COMPACT_AFTER_S = 2 * 3600.0
+COMPACT_EVERY = 3600
 
 
 #: The package's one clock for intervals: ``perf_counter`` in seconds (spans use its nanoseconds). The function
@@ -71,6 +75,8 @@ class Meter:
         self._stat_fd: int | None = None
         self.deferrable = False
         self.job: JobInfo | None = None  # this process's place in a multi-rank job (tracker.measure.job)
+        self.wall_offset = 0.0  # Unix time minus the clock, taken at start: where the UTC hours fall
+        self.compact_at = COMPACT_EVERY  # the timeline's length that triggers the next compaction
 
     @classmethod
     def for_config(cls, config: Config, pid: int | None = None) -> Meter:
@@ -89,6 +95,7 @@ class Meter:
         for chain in self.chains.values():
             chain.start()
         self.last = self.clock()
+        self.wall_offset = time.time() - self.last
         self.timeline.reset(self.last)
         self._stat_fd = proc_stat_fd()
         self._check_deferrable()
@@ -166,6 +173,8 @@ class Meter:
             usage = probe.usage_from(busy, total, t - previous)
             timeline.append(t, cpu_chain.energy(usage), gpu_chain.energy(usage), ram_chain.energy(usage))
             previous = t
+        if len(timeline.t) >= self.compact_at:
+            self.compact()
 
     def sample(self) -> float:
         """Read every source once, append to the timeline, fold finished spans. Returns the tick's time."""
@@ -187,10 +196,20 @@ class Meter:
                 ram *= usage.ram_share
             self.timeline.append(t, cpu, gpu, ram)
             self.last = t
+            if len(self.timeline.t) >= self.compact_at:
+                self.compact()
             if self.profiles:
                 for profile in tuple(self.profiles):
                     profile.fold(self.timeline, t)
             return t
+
+    def compact(self) -> None:
+        """Compact the ticks older than :data:`COMPACT_AFTER_S` into hour points, keeping each run's start (call
+        with the lock held). Spans are folded at the tick after they end, so only a span open for longer than
+        that reaches back into the compacted part (its start is then interpolated within its hour)."""
+        timeline = self.timeline
+        timeline.compact(timeline.t[-1] - COMPACT_AFTER_S, [p.t0 for p in self.profiles], self.wall_offset)
+        self.compact_at = len(timeline.t) + COMPACT_EVERY
 
     def trim(self) -> None:
         """Drop timeline samples older than every attached run's start."""

@@ -51,6 +51,43 @@ class Timeline:
         if i > 0:
             del self.t[:i], self.cpu[:i], self.gpu[:i], self.ram[:i]
 
+    def compact(self, before: float, keep: list[float], wall_offset: float) -> None:
+        """Replace the samples older than ``before`` by points at UTC hour boundaries and at the ``keep`` times
+        (the runs' starts), so that an open run's timeline stays small (a week at 1 s: a few hundred points for
+        the old part instead of 600,000 ticks).
+
+        Nothing a run reads changes: ``at()`` is linear between samples, so its value at each kept point is
+        exactly the old one, and a run's energy (``between(t0, t)``) and hour buckets (``hours``, split at the
+        same boundaries, ``wall_offset`` being the runs' offset) stay exact. Only a span that began before
+        ``before`` and is still open gets its start interpolated within its hour.
+        """
+        ts = self.t
+        last = bisect.bisect_right(ts, before) - 1  # the last sample at or before `before`: kept, with all after
+        if last <= 1:
+            return
+        first = ts[0]
+        end = ts[last]
+        points = {first, end, *(k for k in keep if first < k < end)}
+        start = first
+        while True:  # the boundaries exactly as hours() computes them
+            wall = start + wall_offset
+            boundary = wall - wall % 3600 + 3600.0 - wall_offset
+            if boundary <= start:
+                boundary = start + 1e-6
+            if boundary >= end:
+                break
+            points.add(boundary)
+            start = boundary
+        kept = sorted(points)
+        values = [self.at(t) for t in kept]
+        for column, new in (
+            (self.t, kept),
+            (self.cpu, [v[0] for v in values]),
+            (self.gpu, [v[1] for v in values]),
+            (self.ram, [v[2] for v in values]),
+        ):
+            column[: last + 1] = array("d", new)
+
     def at(self, t: float) -> Joules:
         """Cumulative joules at ``t``, interpolated; clamped to the first and last samples."""
         ts = self.t

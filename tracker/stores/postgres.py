@@ -14,9 +14,12 @@ when the peer's kernel keeps acknowledging a frozen process: see :mod:`tracker.s
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -214,6 +217,12 @@ class PostgresStore(Store):
         options.update({key: value for key, value in KEEPALIVE.items() if key not in given})
         began = time.monotonic()
         try:
+            options.update(self._resolve(given, float(given.get("connect_timeout") or CONNECT_TIMEOUT_S)))
+        except StoreError:
+            if time.monotonic() - began > SLOW_CONNECT_S:
+                self._retry_at = time.monotonic() + BACKOFF_S
+            raise
+        try:
             conn = psycopg.connect(self.location, **options)
         except psycopg.Error as exc:
             if time.monotonic() - began > SLOW_CONNECT_S:
@@ -229,6 +238,45 @@ class PostgresStore(Store):
             raise StoreError(f"cannot prepare the schema of {self.label}: {_first_line(exc)}") from exc
         self._local.conn = conn
         return conn
+
+    def _resolve(self, given: dict[str, Any], timeout: float) -> dict[str, str]:
+        """``host``/``hostaddr`` for a host given by name, looked up within ``timeout`` seconds.
+
+        libpq's ``connect_timeout`` starts after the name lookup (psycopg resolves names itself, before it), and a
+        resolver that gets no answer takes 10 s or more (5 s x 2 attempts by default): the promised bound would not
+        hold. So the lookup runs on a daemon thread and is given up at the connect timeout; the addresses found go
+        to libpq as ``hostaddr`` (the name stays ``host``, for TLS and ``.pgpass``). Nothing to do for an address,
+        a Unix socket, several hosts, or a ``hostaddr`` already given.
+        """
+        host = str(given.get("host") or os.environ.get("PGHOST") or "")
+        if not host or "," in host or host.startswith("/") or given.get("hostaddr") or os.environ.get("PGHOSTADDR"):
+            return {}
+        try:
+            ipaddress.ip_address(host)
+            return {}
+        except ValueError:
+            pass
+        port = str(given.get("port") or os.environ.get("PGPORT") or "5432")
+        outcome: list[Any] = []
+
+        def lookup() -> None:
+            try:
+                outcome.append(socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM))
+            except (OSError, ValueError) as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=lookup, name="tracker-pg-resolve", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if not outcome:
+            raise StoreError(
+                f"cannot connect to PostgreSQL store {self.label}: the name {host!r} was not resolved in {timeout:g} s"
+            )
+        found = outcome[0]
+        if isinstance(found, Exception):
+            raise StoreError(f"cannot connect to PostgreSQL store {self.label}: cannot resolve {host!r}: {found}")
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        return {"host": ",".join([host] * len(addresses)), "hostaddr": ",".join(addresses)}
 
     def _call(self, what: str, action: Callable[[psycopg.Connection[Any]], T], deadline_s: float | None = None) -> T:
         """Run ``action`` on this thread's connection; a connection found broken is replaced and tried once more.
