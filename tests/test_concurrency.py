@@ -349,3 +349,102 @@ def test_a_span_ending_while_its_run_finishes_is_counted(store_path: str, monkey
     monkeypatch.setattr(SpanProfile, "close", close_after_the_span_ends)
     record = run.stop()
     assert [(s.name, s.calls) for s in record.spans] == [("open-at-the-end", 1)]
+
+
+# -- found in review ------------------------------------------------------------------------------------------------
+
+
+def test_new_task_objects_in_a_loop_do_not_grow_the_context(store_path: str) -> None:
+    import contextvars
+
+    with tracker.track(store=store_path, **QUIET) as run:
+        before = len(contextvars.copy_context())
+        for _ in range(20_000):
+            with tracker.task("step"):
+                pass
+        for _ in range(50):
+            with tracker.track(save=False, **QUIET):
+                pass
+        after = len(contextvars.copy_context())
+    assert after <= before + 1  # one variable for every open block and span, not one per object
+    assert run.spans[0].calls == 20_000
+
+
+def test_a_generator_keeps_the_run_it_makes_current_between_its_items() -> None:
+    seen: list[str] = []
+
+    @tracker.track(save=False, project="outer", **QUIET)
+    def rows() -> Iterator[object]:
+        with tracker.track(save=False, project="inner", **QUIET) as inner:
+            for i in range(3):
+                seen.append(tracker.current_run().config.project)  # type: ignore[union-attr]
+                with tracker.task("step"):
+                    pass
+                yield i
+        yield inner
+
+    *_, inner = rows()
+    assert seen == ["inner", "inner", "inner"]
+    assert [(s.name, s.calls) for s in inner.spans] == [("step", 3)]  # type: ignore[attr-defined]
+
+
+def test_a_cross_context_exit_never_stops_another_threads_live_block() -> None:
+    shared = tracker.track(save=False, project="shared", **QUIET)
+    inside, leave = threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def worker() -> None:
+        with shared as run:
+            seen["worker"] = run
+            inside.set()
+            leave.wait(5)
+            seen["worker_active_at_exit"] = run.active
+
+    stack = contextlib.ExitStack()
+    mine = stack.enter_context(shared)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    inside.wait(5)
+    closer = threading.Thread(target=stack.close)  # hands the main thread's block over: the oldest is closed
+    closer.start()
+    closer.join()
+    assert not mine.active and seen["worker"].active  # type: ignore[attr-defined]
+    leave.set()
+    thread.join()
+    assert seen["worker_active_at_exit"] is True
+
+
+def test_trackers_stopped_out_of_order_leave_the_later_one_current(store_path: str) -> None:
+    a = tracker.Tracker(store=store_path, project="a", **QUIET)
+    b = tracker.Tracker(store=store_path, project="b", **QUIET)
+    a.start()
+    second = b.start()
+    a.stop()
+    assert tracker.current_run() is second
+    with tracker.task("work"):
+        pass
+    assert [s.name for s in b.stop().spans] == ["work"]
+
+
+def test_a_decorator_can_name_its_runs(store_path: str) -> None:
+    @tracker.track(name="nightly-batch", store=store_path, **QUIET)
+    def job() -> int:
+        return 7
+
+    assert job() == 7
+    (record,) = runs_in(store_path)
+    assert record.name == "nightly-batch"
+
+
+def test_the_last_fold_never_gives_a_span_negative_time_or_energy() -> None:
+    from tracker.core.spans import SpanProfile
+    from tracker.measure.timeline import Timeline
+
+    timeline = Timeline()
+    timeline.append(0.0, 0.0, 0.0, 0.0)
+    timeline.append(3.0, 30.0, 0.0, 3.0)
+    profile = SpanProfile()
+    profile.add("late-start", round(2.5e9), round(3.0e9))  # began after the run's end at 2.0 s
+    profile.close(timeline, 2.0)
+    calls, seconds, *joules = profile.stats["late-start"]
+    assert calls == 1 and seconds == 0.0 and all(j == 0.0 for j in joules)

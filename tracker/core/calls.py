@@ -20,9 +20,12 @@ the consumer's code between items. A block (or span) left from another context t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
+import sys
+import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextvars import ContextVar
@@ -51,42 +54,86 @@ def _end_span(run: Run, name: str, start: int, end: int) -> None:
         run.profile.late((name, start, end), run.run_id)
 
 
+#: what this context has open, across every ``track(...)`` and ``task`` object: (owner, entry) pairs, newest last.
+#: One variable for all of them: a ``ContextVar`` per object would add a key to every context it is ever set in,
+#: and ``with task("step"):`` in a loop makes a new object each time.
+_OPEN: ContextVar[tuple[tuple[Any, Any], ...]] = ContextVar("tracker_open", default=())
+
+
+class _Entry:
+    """One open block or span: what it holds, and the thread and asyncio task that opened it."""
+
+    __slots__ = ("task", "thread", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.thread = threading.current_thread()
+        self.task: Any = None
+        aio = sys.modules.get("asyncio")  # never imported here: a program without asyncio has no task
+        if aio is not None:
+            with contextlib.suppress(RuntimeError):  # no running event loop in this thread
+                self.task = aio.current_task()
+
+    def opener_gone(self) -> bool:
+        """Whether the thread or task that opened this has finished (so it cannot leave the block itself)."""
+        return not self.thread.is_alive() or (self.task is not None and self.task.done())
+
+
 class _Open:
     """What one object (a ``track(...)`` or a ``task``) has open, per context and in all contexts.
 
-    The context's stack says which entry a normal exit closes; the object-wide list says which entries are still
-    open anywhere, so that an exit from another context closes its own (the newest still open) and an entry
-    closed elsewhere is skipped by its own context later. ``list.append`` / ``remove`` / ``pop`` are atomic.
+    The context's pairs in :data:`_OPEN` say which entry a normal exit closes; the object-wide list says which
+    entries are still open anywhere. An exit from a context that opened none of this object's entries (an
+    ``ExitStack`` closed by another thread, an async-generator fixture finalised by another task) closes one
+    opened elsewhere: preferably one whose opener has finished, else the oldest (the usual hand-over), with a
+    debug log when there was a choice. An entry closed that way is skipped when its own context exits later, and
+    that exit closes nothing else. ``list.append`` / ``remove`` are atomic.
     """
 
-    __slots__ = ("live", "stack")
+    __slots__ = ("live",)
 
-    def __init__(self, name: str) -> None:
-        self.stack: ContextVar[tuple[Any, ...]] = ContextVar(name, default=())
-        self.live: list[Any] = []
+    def __init__(self) -> None:
+        self.live: list[_Entry] = []
 
-    def push(self, entry: Any) -> None:
-        self.stack.set((*self.stack.get(), entry))
+    def push(self, value: Any) -> None:
+        entry = _Entry(value)
+        _OPEN.set((*_OPEN.get(), (self, entry)))
         self.live.append(entry)
 
     def pop(self) -> Any | None:
-        """The entry this exit closes: this context's newest still open, else (another context) the newest open
-        anywhere; ``None`` when nothing is open."""
-        stack = self.stack.get()
-        while stack:
-            *rest, entry = stack
-            stack = tuple(rest)
+        """The value this exit closes (see the class); ``None`` when it closes nothing."""
+        pairs = _OPEN.get()
+        skipped = False
+        for i in range(len(pairs) - 1, -1, -1):
+            owner, entry = pairs[i]
+            if owner is not self:
+                continue
+            _OPEN.set(pairs[:i] + pairs[i + 1 :])
+            pairs = _OPEN.get()
             try:
                 self.live.remove(entry)
-            except ValueError:  # closed from another context already: skip it
+            except ValueError:  # closed from another context already
+                skipped = True
                 continue
-            self.stack.set(stack)
-            return entry
-        self.stack.set(())
-        try:
-            return self.live.pop()
-        except IndexError:
+            return entry.value
+        if skipped:  # this context's own entries were all closed elsewhere: closing another would be a guess
             return None
+        return self._from_elsewhere()
+
+    def _from_elsewhere(self) -> Any | None:
+        live = list(self.live)
+        if not live:
+            return None
+        gone = [entry for entry in live if entry.opener_gone()]
+        chosen = (gone or live)[0]
+        if len(live) > 1:
+            logger.debug("left from another context with %d open; closing the %s", len(live),
+                         "one whose opener has finished" if gone else "oldest")  # fmt: skip
+        try:
+            self.live.remove(chosen)
+        except ValueError:  # another thread closed it meanwhile: try again
+            return self._from_elsewhere()
+        return chosen.value
 
 
 class _Track:
@@ -99,7 +146,7 @@ class _Track:
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
         self.labels = {key: str(settings[key]) for key in LABELS if settings.get(key) is not None}
-        self._open = _Open(f"tracker_track_{id(self)}")
+        self._open = _Open()
 
     # context manager: always a new run
     def __enter__(self) -> Run:
@@ -119,7 +166,9 @@ class _Track:
 
     # decorator: a span inside a run of the same labels, else a new run named after the function
     def __call__(self, fn: F) -> F:
-        return _wrap(fn, _name(fn), self.settings, self.labels, runs=True)
+        settings = dict(self.settings)
+        name = settings.pop("name", None) or _name(fn)  # @track(name="x") names the runs; default: the function
+        return _wrap(fn, name, settings, self.labels, runs=True)
 
 
 class task:
@@ -133,7 +182,7 @@ class task:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._open = _Open("tracker_task")
+        self._open = _Open()
 
     def __enter__(self) -> task:
         self._open.push((current_run(), _perf_ns()))
@@ -212,6 +261,13 @@ def _span_run(labels: dict[str, str]) -> Run | None:
 
 def _wrap_function(fn: Callable[..., Any], name: str, settings: dict[str, Any], labels: dict[str, str], runs: bool):
     current, perf, slow = _current, _perf_ns, current_run
+    last: list[tuple[str, bool]] = [("", False)]  # (run id, joins it?) of the last run seen: labels are compared once
+
+    def joins(run: Run) -> bool:
+        seen = last[0]  # one tuple, swapped whole: threads never see a run id with another run's answer
+        if seen[0] is not run.run_id:
+            seen = last[0] = (run.run_id, _joins(run, labels))
+        return seen[1]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -219,7 +275,7 @@ def _wrap_function(fn: Callable[..., Any], name: str, settings: dict[str, Any], 
         run = current.get()
         if run is None or not run.active:
             run = slow()
-        if run is not None and (not labels or _joins(run, labels)):
+        if run is not None and (not labels or joins(run)):
             t0 = perf()
             try:
                 return fn(*args, **kwargs)
@@ -279,21 +335,30 @@ def _wrap_generator(fn: Callable[..., Any], name: str, settings: dict[str, Any],
 
 
 def _resumed_in(run: Run, gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
-    """``yield from gen`` with ``run`` as the current run while ``gen``'s code runs (not the consumer's)."""
+    """``yield from gen`` with ``run`` as the current run while ``gen``'s code runs (not the consumer's).
+
+    What the generator's own code makes current (a ``with track(...)`` around a ``yield``) is what it finds
+    again when resumed, cleanup at ``close()`` included: its context is kept between steps, like a task's."""
+    inside: Run | None = run  # the generator's current run, as it left it
     value: Any = None
     error: BaseException | None = None
     while True:
-        token = _current.set(run)
+        token = _current.set(inside)
         try:
             item = gen.send(value) if error is None else gen.throw(error)
         except StopIteration as stop:
             return stop.value
         finally:
+            inside = _current.get()
             _current.reset(token)
         try:
             value, error = (yield item), None
         except GeneratorExit:
-            gen.close()
+            token = _current.set(inside)
+            try:
+                gen.close()
+            finally:
+                _current.reset(token)
             raise
         except BaseException as exc:  # thrown in by the consumer: pass it on
             value, error = None, exc
@@ -311,20 +376,27 @@ def _wrap_async_generator(
         agen = fn(*args, **kwargs)
         value: Any = None
         error: BaseException | None = None
+        inside: Run | None = started  # the generator's own current run, kept between its steps
         try:
             while True:
-                token = _current.set(started) if started is not None else None
+                token = _current.set(inside) if started is not None else None
                 try:
                     item = await (agen.asend(value) if error is None else agen.athrow(error))
                 except StopAsyncIteration:
                     break
                 finally:
                     if token is not None:
+                        inside = _current.get()
                         _current.reset(token)
                 try:
                     value, error = (yield item), None
                 except GeneratorExit:
-                    await agen.aclose()
+                    token = _current.set(inside) if started is not None else None
+                    try:
+                        await agen.aclose()
+                    finally:
+                        if token is not None:
+                            _current.reset(token)
                     raise
                 except BaseException as exc:
                     value, error = None, exc

@@ -198,9 +198,11 @@ class Tracker:
             raise TrackerError("this tracker was never started")
         record = self.run.stop(status, error)
         if self._token is not None:
-            # stopped from another context (a thread, a callback): nothing to restore there
-            with contextlib.suppress(ValueError):
-                _current.reset(self._token)
+            # only where this run is still the current one: a run started later and still going stays current
+            # (stopped out of order), and in another context (a thread, a callback) there is nothing to restore
+            if _current.get() is self.run:
+                with contextlib.suppress(ValueError):
+                    _current.reset(self._token)
             self._token = None
         return record
 

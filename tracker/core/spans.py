@@ -61,8 +61,9 @@ class SpanProfile:
             name, a_ns, b_ns = spans.popleft()
             a, b = a_ns / 1e9, b_ns / 1e9
             if b > upto:
-                if final:
+                if final:  # cut at the run's end; a span that began after it adds a call and nothing else
                     b = upto
+                    a = min(a, upto)
                 else:
                     pending.append((name, a_ns, b_ns))
                     continue

@@ -73,7 +73,8 @@ def _find_line(table: str, prefix: str) -> str | None:
 
 def microarchitecture(brand: str) -> str | None:
     """The microarchitecture of a CPU brand string, by its model number (``None`` without one, or unknown)."""
-    key = " ".join(sorted(model_tokens(normalize_cpu_name(brand))))
+    # "Xeon(R) CPU E5-2670 0 @ 2.60GHz": the lone 0 (Sandy Bridge-EP's "version 0") is no model number
+    key = " ".join(sorted(t for t in model_tokens(normalize_cpu_name(brand)) if t != "0"))
     if not key:
         return None
     line = _find_line("cpu_microarchitectures.csv", f"{key},")
@@ -81,8 +82,13 @@ def microarchitecture(brand: str) -> str | None:
 
 
 def instance(provider: str | None, instance_type: str) -> tuple[str, int, tuple[str, ...]] | None:
-    """(provider, vCPUs, microarchitectures) of a cloud instance type, from CCF's instance tables."""
+    """(provider, vCPUs, microarchitectures) of a cloud instance type, from CCF's instance tables.
+
+    Azure's own spelling (``Standard_D2s_v3``, as its metadata service and portal give it) reads as CCF's
+    (``D2s v3``)."""
     name = instance_type.strip().lower()
+    if name.startswith("standard_") or (provider == "azure" and "_" in name):
+        name = name.removeprefix("standard_").replace("_", " ")
     for candidate in (provider,) if provider else ("aws", "azure", "gcp"):
         line = _find_line("cloud_instances.csv", f"{candidate},{name},")
         if line:
