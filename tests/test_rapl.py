@@ -633,3 +633,36 @@ def test_an_end_to_end_run_counts_mirrored_dies_once_from_the_environments_root(
     assert run.cpu_method == "rapl"
     assert run.cpu_energy_kwh * 3.6e6 == pytest.approx(MIRROR_TICKS + 1, rel=1e-9)
     assert any("package-0-die-0, package-0-die-1 show one counter" in note for note in run.notes)
+
+
+def test_copies_of_one_counter_read_a_counter_update_apart_are_still_one(tmp_path: Path) -> None:
+    """Two files of one counter are read microseconds apart: the counter may update (~1 ms) in between."""
+    tree = build_powercap(tmp_path / "sys", packages=1, dies=2, mirrored=True, psys=False, mmio=False, dram=False)
+    cpu = started(Component.CPU, tree.root)
+    assert "package-0-die-0 = package-0-die-1 read alike" in cpu.describe()
+    total = 0.0
+    for n in range(MIRROR_TICKS):
+        tree.add("intel-rapl:0", 100_000_000)  # 100 W for 1 s
+        if n == 1:  # die 1 read one update (1 ms at 100 W) later than die 0
+            tree.write_raw("intel-rapl:1", f"{tree.get('intel-rapl:0') + 100_000}\n")
+        total += tick(cpu)
+    assert total == pytest.approx(300.0, rel=1e-9)  # the socket's joules once, read through die 0
+    assert cpu.devices() == ["package-0-die-0"]
+    assert "read alike" not in cpu.describe()
+
+
+def test_a_counter_unreadable_when_an_idle_meter_is_rebased_takes_its_baseline_at_the_next_read(
+    tree: FakePowercap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = build_chains(resolve({}), MACHINE, powercap_root=tree.root)[Component.CPU]
+    chain.start()
+    tree.add("intel-rapl:1", 50_000_000)  # used while no run was attached: thrown away
+    deny_reads_of(monkeypatch, {"intel-rapl:1"}, lambda path: OSError(errno.EIO, "Input/output error"))
+    chain.rebase(USAGE)
+    monkeypatch.undo()
+    tree.add("intel-rapl:0", 1_000_000)
+    tree.add("intel-rapl:1", 2_000_000)
+    assert chain.energy(USAGE) == pytest.approx(1.0)  # package-1's reading is its new baseline, not 52 J
+    tree.add("intel-rapl:1", 2_000_000)
+    assert chain.energy(USAGE) == pytest.approx(2.0)
+    assert chain.method == "rapl"

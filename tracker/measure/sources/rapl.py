@@ -59,6 +59,8 @@ MIRROR_TICKS = 3
 #: reads (~1 ms each): equal means within this many uJ plus MIRROR_SLACK_S seconds at the tick's power
 MIRROR_SLACK_UJ = 100_000
 MIRROR_SLACK_S = 0.005
+#: baselines closer than this may be one counter (~10 ms of a socket at full power); told apart at the first tick
+MIRROR_BASELINE_UJ = 2_000_000
 _UNBOUNDED = 1 << 64  # the top of a counter whose range is unknown (energy_uj is an unsigned 64-bit number)
 _NO_BASELINE = 1 << 80  # a zone whose baseline could not be read: its next reading becomes the baseline
 _MAX_LEVELS = 4  # root, control type, zone, sub-zone
@@ -336,7 +338,7 @@ class RaplSource(PowerSource):
         groups: list[list[Zone]] = []
         for zone in zones:
             for group in groups:
-                if _gap(group[0], zone) <= MIRROR_SLACK_UJ:
+                if _gap(group[0], zone) <= MIRROR_BASELINE_UJ:
                     group.append(zone)
                     break
             else:
@@ -520,4 +522,7 @@ class RaplSource(PowerSource):
             return f"RAPL {', '.join(self.devices())} counter: the whole platform, no package zone here (measured)"
         if self.kind == "in-psys":
             return "0 W here (counted in the CPU's RAPL psys reading, which covers the whole platform)"
-        return f"RAPL counters ({', '.join(self.devices())}) (measured)"
+        text = f"RAPL counters ({', '.join(self.devices())})"
+        for group in self._mirrors:  # not settled before the first ticks: say how they are counted meanwhile
+            text += f"; {' = '.join(zone.label for zone in group.zones)} read alike, counted once while they do"
+        return f"{text} (measured)"
