@@ -666,3 +666,15 @@ def test_a_counter_unreadable_when_an_idle_meter_is_rebased_takes_its_baseline_a
     tree.add("intel-rapl:1", 2_000_000)
     assert chain.energy(USAGE) == pytest.approx(2.0)
     assert chain.method == "rapl"
+
+
+def test_a_short_tick_does_not_make_a_peak_that_flags_every_long_interval(tree: FakePowercap) -> None:
+    """A run's last reading may come microseconds after a tick: one counter step then looks like kilowatts."""
+    cpu = started(Component.CPU, tree.root)
+    tree.add("intel-rapl:0", 100_000)  # one ~1 ms update at 100 W, read 10 us after the last reading: "10 kW"
+    tick(cpu, dt=0.000_01)
+    tree.add("intel-rapl:0", 100_000_000)  # 100 W over a 1 s tick
+    tick(cpu, dt=1.0)
+    tree.add("intel-rapl:0", 6_000_000_000)  # 100 W over a 60 s tick (interval=60): far from a wrap (2,621 s)
+    assert tick(cpu, dt=60.0) == pytest.approx(6_000.0)
+    assert not [text for text in notes_of(cpu) if "wrap" in text]

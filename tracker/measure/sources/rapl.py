@@ -63,6 +63,7 @@ MIRROR_SLACK_S = 0.005
 MIRROR_BASELINE_UJ = 2_000_000
 _UNBOUNDED = 1 << 64  # the top of a counter whose range is unknown (energy_uj is an unsigned 64-bit number)
 _NO_BASELINE = 1 << 80  # a zone whose baseline could not be read: its next reading becomes the baseline
+_PEAK_MIN_DT = 0.1  # the shortest tick whose power counts towards a zone's peak (1 ms steps: within 1 %)
 _MAX_LEVELS = 4  # root, control type, zone, sub-zone
 _ZONE_ID = re.compile(r"^intel-rapl(-mmio)?((?::[0-9a-f]+)+)$")  # the kernel names zones "%s:%x"
 _CONTROL_TYPES = frozenset({"intel-rapl", "intel-rapl-mmio"})
@@ -224,12 +225,10 @@ class Zone:
         "tick_uj",
         "top",
         "withheld",
-        "zone_id",
     )
 
     def __init__(self, path: Path, label: str, max_range_uj: int, last_uj: int = 0) -> None:
         self.path = path
-        self.zone_id = path.name
         self.counter = path / "energy_uj"
         self.label = label
         self.max_range_uj = max_range_uj  # 0: unknown
@@ -434,7 +433,7 @@ class RaplSource(PowerSource):
         return clamped
 
     def _peak(self, zone: Zone, delta: int, dt: float) -> None:
-        if dt <= 0:
+        if dt < _PEAK_MIN_DT:  # a counter moves in ~1 ms steps: a short tick's power could be off many times over
             return
         zone.peak = delta / dt
         if zone.max_range_uj and zone.max_range_uj / zone.peak < self._wrap_s:
