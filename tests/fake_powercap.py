@@ -14,6 +14,11 @@ control type::
     intel-rapl-mmio -> .../powercap/intel-rapl-mmio             (control type)
     intel-rapl-mmio:0 -> .../intel-rapl-mmio/intel-rapl-mmio:0  name = package-0 (same package, MMIO interface)
 
+Zones are numbered in hex (the kernel names them ``"%s:%x"``): the eleventh package is ``intel-rapl:a``. A
+multi-die part has one zone per die, named ``package-N-die-M``; on some (and on AMD's per-CCD zones before the
+2024 kernel fix) every die's zone reads the one socket counter: ``mirrored`` zones here move together.
+:func:`build_vm_exporter_tree` writes the tree a VM host exporter (Scaphandre's qemu exporter) gives its guests.
+
 Each zone holds ``name``, ``energy_uj`` (a counter in microjoules that wraps around ``max_energy_range_uj``),
 ``max_energy_range_uj`` and ``enabled``. Counters are written the way the kernel presents them: decimal text and
 a newline.
@@ -37,6 +42,10 @@ class FakePowercap:
 
     root: Path
     zones: dict[str, Path] = field(default_factory=dict)
+    #: zone -> the zones that show the same counter (they read what it reads)
+    twins: dict[str, list[str]] = field(default_factory=dict)
+    #: the folder the kernel keeps the zones in (``/sys/devices/virtual/powercap``): a nested layout's root
+    devices: Path | None = None
 
     def path(self, zone: str) -> Path:
         return self.zones[zone]
@@ -45,25 +54,32 @@ class FakePowercap:
         return (self.zones[zone] / "name").read_text().strip()
 
     def max_range(self, zone: str) -> int:
-        return int((self.zones[zone] / "max_energy_range_uj").read_text())
+        """The zone's ``max_energy_range_uj``; 0 where the tree has no such file (a VM exporter's)."""
+        path = self.zones[zone] / "max_energy_range_uj"
+        return int(path.read_text()) if path.exists() else 0
 
     def get(self, zone: str) -> int:
         return int((self.zones[zone] / "energy_uj").read_text())
 
     def set(self, zone: str, uj: int) -> None:
         """Set a zone's counter (0 <= uj <= max_energy_range_uj, as the kernel can report)."""
-        top = self.max_range(zone)
+        top = self.max_range(zone) or 2**64 - 1
         if not 0 <= uj <= top:
             raise ValueError(f"{zone}: energy_uj {uj} outside [0, {top}]")
+        for each in (zone, *self.twins.get(zone, ())):
+            self.write_raw(each, f"{uj}\n")
+
+    def write_raw(self, zone: str, text: str) -> None:
+        """Make ``energy_uj`` read ``text``, whatever it is (a value out of range, nothing, garbage)."""
         # sysfs reads are atomic; a rewrite in place could be read half-done by a sampler thread: replace instead
         target = self.zones[zone] / "energy_uj"
         staging = target.with_name(".energy_uj.new")
-        staging.write_text(f"{uj}\n")
+        staging.write_text(text)
         os.replace(staging, target)
 
     def add(self, zone: str, uj: int) -> int:
         """Let ``uj`` microjoules flow through a zone; the counter wraps around ``max_energy_range_uj``."""
-        value = (self.get(zone) + uj) % self.max_range(zone)
+        value = (self.get(zone) + uj) % (self.max_range(zone) or 2**64)
         self.set(zone, value)
         return value
 
@@ -86,25 +102,39 @@ def build_powercap(
     mmio: bool = True,
     package_names: Sequence[str] | None = None,
     start_uj: int = 1_000_000,
+    dies: int = 1,
+    mirrored: bool = False,
 ) -> FakePowercap:
     """Build the tree under ``base`` and return it; ``FakePowercap.root`` is the ``/sys/class/powercap`` stand-in.
 
-    ``package_names`` overrides the packages' ``name`` files (e.g. ``["package-0", "package-0"]`` for a multi-die
-    part that repeats the package's name). Every counter starts at a distinct value derived from ``start_uj``.
+    ``package_names`` overrides the package zones' ``name`` files (e.g. ``["package-0", "package-0"]`` for a
+    multi-die part that repeats the package's name). ``dies`` > 1 gives each package one zone per die, named
+    ``package-N-die-M`` as the kernel names them; ``mirrored`` makes every die of a package show die 0's counters
+    (package and DRAM). Every other counter starts at a distinct value derived from ``start_uj``.
     """
-    names = list(package_names) if package_names is not None else [f"package-{i}" for i in range(packages)]
-    if len(names) != packages:
-        raise ValueError("package_names needs one name per package")
+    zones_wanted = packages * dies
+    if package_names is not None:
+        names = list(package_names)
+    elif dies > 1:
+        names = [f"package-{p}-die-{d}" for p in range(packages) for d in range(dies)]
+    else:
+        names = [f"package-{i}" for i in range(packages)]
+    if len(names) != zones_wanted:
+        raise ValueError("package_names needs one name per package (and die)")
     devices = base / "devices" / "virtual" / "powercap"
     root = base / "class" / "powercap"
     root.mkdir(parents=True)
-    tree = FakePowercap(root)
+    tree = FakePowercap(root, devices=devices)
     counter = start_uj
 
-    def add_zone(zone_id: str, parent: Path, name: str, max_range: int) -> Path:
+    def add_zone(zone_id: str, parent: Path, name: str, max_range: int, twin_of: str | None = None) -> Path:
         nonlocal counter
-        folder = _zone(parent / zone_id, name, counter, max_range)
-        counter += 1_000_000
+        value = tree.get(twin_of) if twin_of else counter
+        folder = _zone(parent / zone_id, name, value, max_range)
+        if twin_of:
+            tree.twins.setdefault(twin_of, []).append(zone_id)
+        else:
+            counter += 1_000_000
         (root / zone_id).symlink_to(folder, target_is_directory=True)
         tree.zones[zone_id] = folder
         return folder
@@ -114,13 +144,19 @@ def build_powercap(
     (msr / "enabled").write_text("1\n")
     (root / "intel-rapl").symlink_to(msr, target_is_directory=True)
     for i, name in enumerate(names):
-        package = add_zone(f"intel-rapl:{i}", msr, name, PACKAGE_RANGE_UJ)
-        add_zone(f"intel-rapl:{i}:0", package, "core", PACKAGE_RANGE_UJ)
-        add_zone(f"intel-rapl:{i}:1", package, "uncore", PACKAGE_RANGE_UJ)
+        first_die = i - i % dies
+        twin = mirrored and i != first_die
+        package = add_zone(
+            f"intel-rapl:{i:x}", msr, name, PACKAGE_RANGE_UJ, f"intel-rapl:{first_die:x}" if twin else None
+        )
+        add_zone(f"intel-rapl:{i:x}:0", package, "core", PACKAGE_RANGE_UJ)
+        add_zone(f"intel-rapl:{i:x}:1", package, "uncore", PACKAGE_RANGE_UJ)
         if dram:
-            add_zone(f"intel-rapl:{i}:2", package, "dram", DRAM_RANGE_UJ)
+            add_zone(
+                f"intel-rapl:{i:x}:2", package, "dram", DRAM_RANGE_UJ, f"intel-rapl:{first_die:x}:2" if twin else None
+            )
     if psys:
-        add_zone(f"intel-rapl:{packages}", msr, "psys", PACKAGE_RANGE_UJ)
+        add_zone(f"intel-rapl:{zones_wanted:x}", msr, "psys", PACKAGE_RANGE_UJ)
     if mmio:
         mmio_dir = devices / "intel-rapl-mmio"
         mmio_dir.mkdir(parents=True)
@@ -128,3 +164,16 @@ def build_powercap(
         (root / "intel-rapl-mmio").symlink_to(mmio_dir, target_is_directory=True)
         add_zone("intel-rapl-mmio:0", mmio_dir, names[0], PACKAGE_RANGE_UJ)
     return tree
+
+
+def build_vm_exporter_tree(base: Path, energy_uj: int = 5_000_000) -> FakePowercap:
+    """The tree Scaphandre's qemu exporter writes on the host for one guest, as the guest mounts it.
+
+    One zone folder ``intel-rapl:0`` holding only ``energy_uj`` (no ``name``, no ``max_energy_range_uj``; the
+    number is written without a newline and rewritten in place) and an empty ``intel-rapl:0:0`` folder.
+    """
+    root = base / "scaphandre"
+    (root / "intel-rapl:0:0").mkdir(parents=True)
+    (root / "intel-rapl:0").mkdir()
+    (root / "intel-rapl:0" / "energy_uj").write_text(str(energy_uj))
+    return FakePowercap(root, {"intel-rapl:0": root / "intel-rapl:0"})

@@ -338,8 +338,9 @@ def _canonical_zones(values: dict[str, Any]) -> None:
         table.cloud(values["cloud_provider"], values["cloud_region"])  # ConfigError when unknown
 
 
-# Environment variables that point tracker.grid.location at other endpoints (tests, proxies): not settings.
-_ENDPOINT_ENV = ("TRACKER_METADATA_", "TRACKER_GEOIP_URL")
+# Environment variables that point tracker.grid.location at other endpoints (tests, proxies), and RAPL at another
+# powercap tree (tracker.measure.sources.rapl, read where its sources are built): not settings.
+_ENDPOINT_ENV = ("TRACKER_METADATA_", "TRACKER_GEOIP_URL", "TRACKER_POWERCAP_ROOT")
 _warned_env: set[str] = set()  # unknown TRACKER_* names already warned about: once per process, not per run
 
 

@@ -116,7 +116,7 @@ class Meter:
             usage = self.probe.read(t - self.last)  # thrown away with the idle gap
             if not self.deferrable:  # counters move on to now; models keep no state: nothing to throw away
                 for chain in self.chains.values():
-                    chain.energy(usage)
+                    chain.rebase(usage)
             self.last = t
             self.timeline.reset(t)
             self._pending.clear()  # a tick noted before the clear is dropped by catch_up (older than `t`)

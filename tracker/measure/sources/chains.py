@@ -58,6 +58,8 @@ class SourceChain:
     def start(self) -> None:
         while self._factories:
             source = self._factories.pop(0)()
+            if isinstance(source, RaplSource):  # its notes (faults it rides out, mirrored zones) go to the record
+                source.notes = self.notes
             try:
                 source.start()
             except MeasurementError as exc:
@@ -100,6 +102,20 @@ class SourceChain:
             except MeasurementError:
                 return 0.0
 
+    def rebase(self, usage: Usage) -> None:
+        """Move the active source on to now after an idle gap, its energy thrown away (``Meter.rebase``).
+
+        A counter is read afresh without the checks of a tick (a gap of hours is not a long tick); other sources
+        are simply read, as a tick.
+        """
+        if isinstance(self.active, RaplSource):
+            try:
+                self.active.rebase()
+                return
+            except MeasurementError:
+                pass  # the tick's path notes the fault and moves on
+        self.energy(usage)
+
     @property
     def method(self) -> str:
         """How the component was measured: ``"rapl"``, ``"tdp-model"``; ``"rapl>tdp-model"`` after a fallback."""
@@ -119,11 +135,12 @@ def build_chains(
 ) -> dict[Component, SourceChain]:
     """One chain per component for this configuration (sources are not started yet).
 
-    ``powercap_root`` defaults to :data:`tracker.measure.sources.rapl.DEFAULT_ROOT`, read at call time so that tests
-    can point it at a fake sysfs tree. ``job``: this process's place in a multi-rank job; host-level
-    components are then counted once per node (``tracker.measure.job``, ``docs/jobs.md``).
+    ``powercap_root`` defaults to ``TRACKER_POWERCAP_ROOT`` or :data:`tracker.measure.sources.rapl.DEFAULT_ROOT`,
+    read at call time (containers mount the host's tree elsewhere; tests point it at a fake sysfs tree).
+    ``job``: this process's place in a multi-rank job; host-level components are then counted once per node
+    (``tracker.measure.job``, ``docs/jobs.md``).
     """
-    root = powercap_root or rapl.DEFAULT_ROOT
+    root = powercap_root or rapl.powercap_root()
 
     def forced(component: Component, watts: float | None, rest: list[Factory]) -> list[Factory]:
         if watts is not None:
@@ -135,11 +152,12 @@ def build_chains(
     if cpu_tdp is not None:  # the user's TDP (CodeCarbon's force_cpu_power), used even where RAPL could measure
         cpu_sources = [lambda: CpuModel(machine, cpu_tdp)]
     cpu = forced(Component.CPU, config.cpu_watts, cpu_sources)
+    psys_in_cpu = config.cpu_watts is None and cpu_tdp is None  # RAPL psys, where alone, holds RAM: then 0 J for RAM
     gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source])
     ram = forced(
         Component.RAM,
         config.ram_watts,
-        [lambda: RaplSource(Component.RAM, root), lambda: RamModel(machine.memory_bytes)],
+        [lambda: RaplSource(Component.RAM, root, psys_in_cpu=psys_in_cpu), lambda: RamModel(machine.memory_bytes)],
     )
     if job is not None:  # several ranks on a node: count each joule of the node once
         node = job.node
