@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # imported where used: `import tracker` stays cheap (CSV pars
 
 logger = logging.getLogger(__name__)
 
-MODES = ("machine", "process")
+MODES = ("machine", "process", "cgroup", "auto")
 
 
 # -- rules that belong to one key (its declaration in Config names them) ------------------------------------
@@ -139,7 +139,13 @@ class Config:
         check=within(0, why=_WATTS),
     )
     mode: str = setting(
-        "machine", help="attribution: the whole machine, or the process tree's share", coerce=to_text, choices=MODES
+        "machine",
+        help=(
+            "attribution: the whole machine, the process tree's share, the cgroup's share, or auto (cgroup in a "
+            "container's or SLURM job's cgroup, else machine; what an unset mode does)"
+        ),
+        coerce=to_text,
+        choices=MODES,
     )
     interval: float = setting(
         1.0,
@@ -245,7 +251,8 @@ class Config:
 
     def measurement_key(self) -> tuple[Any, ...]:
         """The settings that change how power is measured: runs that share them share one meter."""
-        return (self.mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp, self.instance_type)
+        mode = self.mode if "mode" in self.origins else "auto"  # unset: resolved by the meter (measure/cgroup.py)
+        return (mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp, self.instance_type)
 
 
 #: every setting's declaration, by key, in declaration order

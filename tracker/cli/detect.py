@@ -46,7 +46,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
             "logical_cpus": machine.logical_cpus,
             "memory_gib": round(machine.memory_bytes / 2**30, 2),
             "virtualised": machine.virtualised,
-            "attribution": config.mode,
+            "attribution": meter.mode,
+            "attribution_reason": meter.probe.choice.reason if meter.probe.choice else "",
+            "cgroup": _cgroup_info(meter),
             "interval_s": config.interval,
             "sources": {c.value: meter.chains[c].active.describe() for c in Component},
             "methods": {c.value: meter.chains[c].method for c in Component},
@@ -87,7 +89,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     print(f"memory       {info['memory_gib']} GiB")
     for component in Component:
         print(f"{component.value} power    {info['sources'][component.value]}")
-    print(f"attribution  {config.mode} (interval {config.interval:g} s)")
+    print(f"attribution  {meter.mode} (interval {config.interval:g} s): {info['attribution_reason']}")
+    if info["cgroup"]:
+        group = info["cgroup"]
+        print(f"cgroup       {group['what']}: {group['path']} (cgroup v{group['version']})")
     print(f"location     {where.zone or 'world average'} (decided by: {where.source})")
     print(
         f"intensity    {intensity.g_per_kwh:g} g/kWh {intensity.factor_type}: {intensity.label} ({intensity.zone}, "
@@ -105,3 +110,24 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for note in info["notes"]:
         print(f"note         {note}")
     return 0
+
+
+def _cgroup_info(meter: Any) -> dict[str, Any] | None:
+    """The cgroup this process is in, what it is and why (``None`` where none below the root can be read)."""
+    choice = meter.probe.choice
+    group = choice.group if choice is not None else None
+    if group is None:
+        return None
+    return {
+        "path": group.path,
+        "own_path": group.own_path,
+        "version": group.version,
+        "what": group.what,
+        "kind": group.kind,
+        "why": group.reason,
+        "cpu_file": group.cpu_file,
+        "memory_file": group.memory_file,
+        "limits": dict(group.limits),
+        "allocation": choice.allocation.describe() if choice.allocation else None,
+        "used": meter.mode == "cgroup",
+    }

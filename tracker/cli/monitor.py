@@ -100,8 +100,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from tracker.core.run import Run
 
     every = parse_duration(args.every)
-    if args.mode == "process":
-        raise ConfigError("mode", "process", "tracker monitor measures the whole machine (machine mode)")
+    if args.mode in ("process", "cgroup"):
+        raise ConfigError("mode", args.mode, "tracker monitor measures the whole machine (machine mode)")
     host = platform.node() or "localhost"
     values = settings(args)
     values["mode"] = "machine"

@@ -155,7 +155,7 @@ def build_record(
         cpu_method=methods[Component.CPU],
         gpu_method=methods[Component.GPU],
         ram_method=methods[Component.RAM],
-        attribution=config.mode,
+        attribution=meter.mode if meter is not None else config.mode,
         host=machine.host if machine else "",
         cpu_model=machine.cpu_brand if machine else "",
         cpu_count=machine.logical_cpus if machine else 0,

@@ -81,11 +81,17 @@ class Meter:
     @classmethod
     def for_config(cls, config: Config, pid: int | None = None) -> Meter:
         """The meter a configuration asks for: detected sources, a usage probe (``pid``: process mode's root)."""
-        from tracker.measure import hardware, job
+        from tracker.measure import cgroup, hardware, job
         from tracker.measure.sources.chains import build_chains
 
         info = job.detect()
-        meter = cls(build_chains(config, hardware.detect(), job=info), UsageProbe(config.mode, pid), config.interval)
+        machine = hardware.detect()
+        # a mode no layer set is resolved here, once per meter: cgroup mode in a container's or job's cgroup
+        choice = cgroup.choose(config.mode, "mode" in config.origins, pid)
+        gpus = choice.allocation.gpus if choice.mode == "cgroup" and choice.allocation else None
+        chains = build_chains(config, machine, job=info, allowed_gpus=gpus)
+        probe = UsageProbe(config.mode, pid, choice, (machine.logical_cpus, machine.memory_bytes))
+        meter = cls(chains, probe, config.interval)
         meter.job = info
         return meter
 
@@ -230,8 +236,15 @@ class Meter:
 
     def notes_since(self, t0: float) -> list[str]:
         """Notes from detection, and those made at or after ``t0`` (a run's start)."""
-        return [text for chain in self.chains.values() for t, text in chain.notes if t >= t0 or t == -math.inf]
+        chains = [text for chain in self.chains.values() for t, text in chain.notes if t >= t0 or t == -math.inf]
+        return [*self.probe.notes, *chains]
+
+    @property
+    def mode(self) -> str:
+        """The attribution in use (a mode no layer set is resolved to ``machine`` or ``cgroup`` at creation)."""
+        return self.probe.mode
 
     def close(self) -> None:
         for chain in self.chains.values():
             chain.close()
+        self.probe.close()

@@ -1,9 +1,10 @@
-"""The usage probe: machine CPU utilisation and, in process mode, the tracked process tree's share.
+"""The usage probe: machine CPU utilisation and, in process or cgroup mode, the tracked share.
 
 In ``machine`` mode every share is 1.0. In ``process`` mode the CPU share is the tree's CPU time over the
 machine's busy CPU time in the same tick (so all processes' shares add up to the machine's power), and the RAM
-share is the tree's resident memory over installed memory. Reading ``/proc/stat`` never blocks (unlike
-``psutil.cpu_percent(interval=...)``).
+share is the tree's resident memory over installed memory. In ``cgroup`` mode the same with the cgroup's CPU time
+and memory (``tracker.measure.cgroup``), each share bounded by the cgroup's limits and a SLURM job's allocation.
+Reading ``/proc/stat`` never blocks (unlike ``psutil.cpu_percent(interval=...)``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tracker.errors import MeasurementError
 from tracker.forks import after_fork
 from tracker.measure.sources.base import Usage
+
+if TYPE_CHECKING:
+    from tracker.measure.cgroup import Choice, Counters
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +97,17 @@ def machine_cpu_seconds() -> tuple[float, float]:
 class UsageProbe:
     """Reads utilisation once per tick; shared by every source of a meter."""
 
-    def __init__(self, mode: str = "machine", pid: int | None = None) -> None:
-        self.mode = mode
+    def __init__(
+        self,
+        mode: str = "machine",
+        pid: int | None = None,
+        choice: Choice | None = None,
+        machine: tuple[int, int] | None = None,
+    ) -> None:
+        """``choice``: cgroup mode's group and why (``tracker.measure.cgroup.choose``); its mode wins over
+        ``mode``. ``machine``: (logical CPUs, installed bytes), which bound a cgroup's shares."""
+        self.choice = choice
+        self.mode = choice.mode if choice is not None else mode
         self.pid = pid if pid is not None else os.getpid()
         self._process: Any = None  # a psutil.Process in process mode
         self._busy = 0.0
@@ -101,11 +115,23 @@ class UsageProbe:
         self._tree_cpu = 0.0
         self._memory = 1.0
         self._gone = False
+        self._machine = machine
+        self._counters: Counters | None = None  # cgroup mode
+        self._cpu_cap = 1.0  # the most of the machine's CPU (and RAM) a cgroup is charged: its limits, allocation
+        self._ram_cap = 1.0
+        #: what the probe decided, for every record of the meter (attribution, its cgroup, bounds, faults)
+        self.notes: list[str] = []
 
     def start(self) -> None:
         _watch_forks()  # registered at the first probe, not at import (no import-time side effects)
         self._busy, self._total = machine_cpu_seconds()
-        if self.mode == "process":
+        if self.choice is not None and (self.mode == "cgroup" or self.choice.fell_back):
+            self.notes.append(f"attribution: {self.mode} ({self.choice.reason})")
+            if self.choice.fell_back:
+                logger.warning("%s", self.choice.reason)
+        if self.mode == "cgroup":
+            self._start_cgroup()
+        elif self.mode == "process":
             import psutil  # only process mode needs per-process accounting
 
             self._memory = float(psutil.virtual_memory().total)
@@ -115,6 +141,49 @@ class UsageProbe:
                 self._process = None
                 self._gone = True
             self._tree_cpu, _ = self._tree()
+
+    def _start_cgroup(self) -> None:
+        from tracker.measure.cgroup import Counters
+
+        assert self.choice is not None and self.choice.group is not None
+        group, allocation = self.choice.group, self.choice.allocation
+        cpus, memory = self._machine or (os.cpu_count() or 1, _installed_memory())
+        self._memory = float(memory)
+        self._counters = Counters(group)
+        bounds: list[str] = []
+        limit_cpus: list[tuple[float, str]] = []
+        limit_memory: list[tuple[float, str]] = []
+        if "cpus" in group.limits:
+            limit_cpus.append((group.limits["cpus"], "the cgroup's cpu.max / cpuset"))
+        if "memory_bytes" in group.limits:
+            limit_memory.append((group.limits["memory_bytes"], "the cgroup's memory.max"))
+        if allocation is not None:
+            if allocation.cpus is not None:
+                limit_cpus.append((allocation.cpus, f"SLURM_CPUS_ON_NODE of job {allocation.job_id}"))
+            if allocation.memory_bytes is not None:
+                limit_memory.append((allocation.memory_bytes, f"the SLURM memory of job {allocation.job_id}"))
+        if limit_cpus:
+            value, source = min(limit_cpus)
+            self._cpu_cap = min(1.0, value / cpus)
+            bounds.append(f"cpu share at most {value:g} of {cpus} CPUs ({source})")
+        if limit_memory:
+            value, source = min(limit_memory)
+            self._ram_cap = min(1.0, value / memory)
+            bounds.append(f"ram share at most {value / 2**30:.3g} of {memory / 2**30:.3g} GiB ({source})")
+        if group.memory_file is None:
+            bounds.append("the cgroup's memory is not accounted here: ram counted at the cpu share")
+        self.notes.append(f"cgroup: {group.describe()}" + (f"; {'; '.join(bounds)}" if bounds else ""))
+        try:
+            self._tree_cpu = self._counters.cpu_seconds()
+        except MeasurementError as exc:
+            self._cgroup_fault(exc)
+
+    def _cgroup_fault(self, exc: MeasurementError) -> None:
+        """The cgroup's counters cannot be read (the group was removed): its share is 0 from now on, said once."""
+        if not self._gone:
+            self._gone = True
+            logger.warning("cgroup attribution stopped: %s", exc)
+            self.notes.append(f"cgroup: attribution stopped, its share counted as 0 from then on: {exc}")
 
     def _tree(self) -> tuple[float, float]:
         """(CPU seconds, resident bytes) of the process and all its descendants, reaped ones included."""
@@ -156,6 +225,8 @@ class UsageProbe:
         d_busy, d_total = busy - self._busy, total - self._total
         self._busy, self._total = busy, total
         util = min(1.0, max(0.0, d_busy / d_total)) if d_total > 0 else 0.0
+        if self.mode == "cgroup":
+            return self._cgroup_usage(dt, util, d_busy)
         if self.mode != "process":
             return Usage(dt=dt, cpu_util=util)
         tree_cpu, rss = self._tree()
@@ -168,3 +239,36 @@ class UsageProbe:
         else:
             share = 1.0 if d_tree > 0 else 0.0
         return Usage(dt=dt, cpu_util=util, cpu_share=share, ram_share=min(1.0, rss / self._memory))
+
+    def _cgroup_usage(self, dt: float, util: float, d_busy: float) -> Usage:
+        """cgroup mode: the group's CPU seconds over the machine's busy seconds, its memory over installed."""
+        counters = self._counters
+        assert counters is not None
+        used = self._tree_cpu
+        if not self._gone:
+            try:
+                used = counters.cpu_seconds()
+            except MeasurementError as exc:
+                self._cgroup_fault(exc)
+        d_used = max(0.0, used - self._tree_cpu)
+        self._tree_cpu = max(self._tree_cpu, used)
+        if d_busy > 0:
+            share = min(self._cpu_cap, d_used / d_busy)
+        else:
+            share = self._cpu_cap if d_used > 0 else 0.0
+        memory = None if self._gone else counters.memory_bytes()
+        ram = share if memory is None else min(self._ram_cap, memory / self._memory)
+        return Usage(dt=dt, cpu_util=util, cpu_share=share, ram_share=ram)
+
+    def close(self) -> None:
+        if self._counters is not None:
+            self._counters.close()
+
+
+def _installed_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - not POSIX
+        import psutil
+
+        return int(psutil.virtual_memory().total)

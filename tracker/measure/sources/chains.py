@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tracker.config import Config
 from tracker.errors import MeasurementError
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 _logged: set[str] = set()
 
 Factory = Callable[[], PowerSource]
+T = TypeVar("T")
 
 
 def log_once(level: int, message: str) -> None:
@@ -132,13 +134,15 @@ def build_chains(
     powercap_root: Path | None = None,
     nvml_factory: Factory | None = None,
     job: JobInfo | None = None,
+    allowed_gpus: tuple[str, ...] | None = None,
 ) -> dict[Component, SourceChain]:
     """One chain per component for this configuration (sources are not started yet).
 
     ``powercap_root`` defaults to ``TRACKER_POWERCAP_ROOT`` or :data:`tracker.measure.sources.rapl.DEFAULT_ROOT`,
     read at call time (containers mount the host's tree elsewhere; tests point it at a fake sysfs tree).
     ``job``: this process's place in a multi-rank job; host-level components are then counted once per node
-    (``tracker.measure.job``, ``docs/jobs.md``).
+    (``tracker.measure.job``, ``docs/jobs.md``). ``allowed_gpus``: the indexes of a SLURM job's GPUs (cgroup
+    mode), which bound the GPUs counted (:func:`allocated_gpus`).
     """
     root = powercap_root or rapl.powercap_root()
 
@@ -153,7 +157,10 @@ def build_chains(
         cpu_sources = [lambda: CpuModel(machine, cpu_tdp)]
     cpu = forced(Component.CPU, config.cpu_watts, cpu_sources)
     psys_in_cpu = config.cpu_watts is None and cpu_tdp is None  # RAPL psys, where alone, holds RAM: then 0 J for RAM
-    gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source])
+    gpu_factory = nvml_factory or _nvml_source
+    if allowed_gpus is not None:
+        gpu_factory = _allocated(gpu_factory, allowed_gpus)
+    gpu = forced(Component.GPU, config.gpu_watts, [gpu_factory])
     ram = forced(
         Component.RAM,
         config.ram_watts,
@@ -207,7 +214,34 @@ def _picking(factory: Factory, job: JobInfo) -> Factory:
 
         source = factory()
         if isinstance(source, NvmlSource):
-            source.pick = job.pick_gpus
+            first = source.pick  # a SLURM allocation's bound (cgroup mode) comes before the ranks' split
+            source.pick = job.pick_gpus if first is None else lambda devices: job.pick_gpus(first(devices))
+        return source
+
+    return make
+
+
+def allocated_gpus(devices: list[T], allowed: tuple[str, ...], index: Callable[[T], int]) -> list[T]:
+    """The GPUs of a SLURM job's allocation (``SLURM_JOB_GPUS``: indexes on the node) among ``devices``.
+
+    Only where the job sees more GPUs than it was given (no device constraint, ``CUDA_VISIBLE_DEVICES`` unset):
+    with ``ConstrainDevices`` the job sees its own GPUs alone, renumbered from 0, and all of them are its own.
+    """
+    wanted = {int(g) for g in allowed if g.isdigit()}
+    if len(devices) <= len(allowed) or len(wanted) != len(allowed):
+        return devices
+    return [d for d in devices if index(d) in wanted]
+
+
+def _allocated(factory: Factory, allowed: tuple[str, ...]) -> Factory:
+    """An NVML factory whose source counts only a SLURM job's allocated GPUs."""
+
+    def make() -> PowerSource:
+        from tracker.measure.sources.nvml import NvmlSource
+
+        source = factory()
+        if isinstance(source, NvmlSource) and source.pick is None:
+            source.pick = lambda devices: allocated_gpus(devices, allowed, lambda d: d.index)
         return source
 
     return make
