@@ -305,3 +305,21 @@ def test_your_own_factor_is_at_its_best(host: FakePowercap, capsys: pytest.Captu
 def test_a_configuration_error_exits_2(host: FakePowercap, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--country", "XX"]) == 2
     assert "country" in capsys.readouterr().err
+
+
+def test_a_failing_live_source_is_advice(
+    host: FakePowercap, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tracker.grid import electricitymaps
+
+    monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", "a-token")
+    monkeypatch.setenv("ELECTRICITYMAPS_API_URL", "http://127.0.0.1:9/v3")  # a closed port: refused at once
+    electricitymaps.reset()
+    try:
+        code, report, _ = doctor(capsys, "--zone", "DE")
+    finally:
+        electricitymaps.reset()
+    assert code == 1
+    [fix] = finding(report, "location")["advice"]
+    assert fix["counts"] is True and "live intensity unavailable" in fix["why"]
+    assert fix["fix"][0].startswith("tracker intensity --live on")
