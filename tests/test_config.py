@@ -642,6 +642,8 @@ REFUSED: dict[str, Any] = {
     "cloud_metadata": "sometimes",
     "live": "yes",
     "emission_factor_type": "operational",
+    "intensity_g_per_kwh": -5,
+    "intensity_source": "\x1b[2J",
     "embodied_kg": -3,
     "embodied_lifetime_years": 0,
     "embodied_share": 1.5,

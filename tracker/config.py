@@ -74,6 +74,23 @@ def _split_cloud(text: str) -> dict[str, str]:
     return {"cloud_provider": provider, "cloud_region": region}
 
 
+#: no grid emits more: coal-only grids are about 1,000 gCO2e/kWh; a bound that catches lb/MWh and kg/MWh mix-ups
+MAX_G_PER_KWH = 2000.0
+
+
+def _to_year(key: str, value: Any) -> int:
+    number = to_float(key, value)
+    if not (number.is_integer() and 1900 <= number <= 2100):
+        raise ConfigError(key, value, "expected a year, e.g. 2024")
+    return int(number)
+
+
+def _check_label_text(key: str, value: str) -> None:
+    """Text that goes into a record's provenance column: not blank, and storable like a label."""
+    not_blank(key, value)
+    storable(key, value)
+
+
 _WHERE = (*MEASURING, "intensity")  # `tracker intensity` takes the location settings too
 _CLOUD = Flag(
     "--cloud",
@@ -196,6 +213,25 @@ class Config:
         choices=("lifecycle", "direct"),
         flag=Flag("--factor", commands=("intensity",)),
     )
+    # a factor of the user's own (a national agency's annual figure): replaces the embedded and live values
+    intensity_g_per_kwh: float | None = setting(
+        help="your own grid intensity (gCO2e/kWh, location-based), of the type emission_factor_type says; "
+        "replaces the embedded and live values",
+        coerce=to_float,
+        check=within(0, MAX_G_PER_KWH, why=f"a grid intensity is between 0 and {MAX_G_PER_KWH:g} gCO2e/kWh"),
+        flag=Flag(commands=_WHERE),
+    )
+    intensity_source: str | None = setting(
+        help="where intensity_g_per_kwh comes from (e.g. 'UBA 2024, German electricity mix'), kept in the record",
+        coerce=to_text,
+        check=_check_label_text,
+        flag=Flag(commands=_WHERE),
+    )
+    intensity_year: int | None = setting(
+        help="the year intensity_g_per_kwh applies to, kept in the record",
+        coerce=_to_year,
+        flag=Flag(commands=_WHERE),
+    )
     # facility and contracts
     pue_schedule: str | None = setting(
         help="daily or monthly PUE values of the site (date,pue)", coerce=to_text, flag=Flag(metavar="CSV")
@@ -295,6 +331,7 @@ def _validate(values: dict[str, Any]) -> None:
     """Each key's own checks (its declaration), then the checks across keys; canonical codes replace the given."""
     _check_each(values)
     _check_cloud_pair(values)
+    _check_own_factor(values)
     _canonical_country(values)
     _canonical_zones(values)
 
@@ -320,6 +357,18 @@ def _check_cloud_pair(values: Mapping[str, Any]) -> None:
         given = "cloud_provider" if missing == "cloud_region" else "cloud_region"
         raise ConfigError(
             given, values.get(given), f"set {missing} as well (e.g. cloud_provider=aws, cloud_region=eu-west-1)"
+        )
+
+
+def _check_own_factor(values: Mapping[str, Any]) -> None:
+    """``intensity_source`` and ``intensity_year`` describe ``intensity_g_per_kwh``; live data would replace it."""
+    if values.get("intensity_g_per_kwh") is None:
+        for key in ("intensity_source", "intensity_year"):
+            if values.get(key) is not None:
+                raise ConfigError(key, values[key], "it describes intensity_g_per_kwh: set intensity_g_per_kwh too")
+    elif values.get("live") == "on":
+        raise ConfigError(
+            "live", "on", "intensity_g_per_kwh is set: your own factor replaces live data (set one of the two)"
         )
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.cli._common import add_settings, settings
+
+if TYPE_CHECKING:
+    from tracker.config import Config
+    from tracker.grid.intensity import Intensity
+    from tracker.grid.location import Location
 
 ORDER = 20
 
@@ -18,11 +23,21 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=cmd_detect)
 
 
+def intensity_now(config: Config, where: Location) -> Intensity:
+    """The intensity a run with ``config`` at ``where`` would get for the current UTC hour."""
+    from datetime import datetime, timezone
+
+    from tracker.grid.intensity import provider_for
+
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    (intensity,) = provider_for(config).intensities(where, [hour])
+    return intensity
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from tracker.config import resolve
     from tracker.core.context import RunContext
     from tracker.grid import location
-    from tracker.grid.intensity import provider_for
     from tracker.measure import hardware
     from tracker.measure.meter import Meter
     from tracker.measure.sources.base import Component
@@ -33,11 +48,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     meter = Meter.for_config(config)
     meter.start()
     try:
-        from datetime import datetime, timezone
-
-        hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
         where = place.result()
-        (intensity,) = provider_for(config).intensities(where, [hour])
+        intensity = intensity_now(config, where)
         info = {
             "host": machine.host,
             "cpu": machine.cpu_brand,

@@ -33,7 +33,11 @@ def cmd_intensity(args: argparse.Namespace) -> int:
     embedded = EmbeddedIntensity().for_location(place)
     live = None
     live_error = "off (set ELECTRICITYMAPS_API_TOKEN, or --live on)"
-    if live_enabled(config):
+    own = None  # the user's own factor (intensity_g_per_kwh): what runs use instead of the two others
+    if config.intensity_g_per_kwh is not None:
+        own = provider_for(config).intensities(place, [datetime.now(timezone.utc)])[0]
+        live_error = "not used (intensity_g_per_kwh is set)"
+    elif live_enabled(config):
         live = provider_for(config).intensities(place, [datetime.now(timezone.utc)])[0]
         live_error = ""
         if "live intensity unavailable" in live.note:  # the provider fell back to the embedded value
@@ -44,6 +48,7 @@ def cmd_intensity(args: argparse.Namespace) -> int:
             "embedded": embedded._asdict(),
             "live": live._asdict() if live else None,
             "live_note": live_error,
+            "configured": own._asdict() if own else None,
         }
         print(json.dumps(out, indent=2, default=list))
         return 0
@@ -53,7 +58,9 @@ def cmd_intensity(args: argparse.Namespace) -> int:
     print(f"location   {where}, from {place.source}")
     print(_line("embedded", embedded))
     print(_line("live", live) if live else f"live       {live_error}")
-    for note in dict.fromkeys([*place.notes, embedded.note, live.note if live else ""]):
+    if own is not None:
+        print(_line("yours", own))
+    for note in dict.fromkeys([*place.notes, embedded.note, live.note if live else "", own.note if own else ""]):
         if note:
             print(f"note       {note}")
     return 0

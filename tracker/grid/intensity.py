@@ -1,7 +1,7 @@
 """Grid carbon intensity: the provider interface, the embedded provider and the Electricity Maps provider.
 
 A provider answers "what intensity applied to this location during this hour?" with an :class:`Intensity`
-that says where the value came from. Two providers:
+that says where the value came from. Three providers:
 
 * :class:`EmbeddedIntensity` -- offline yearly values (``tracker/grid/zones.py``): the location's zone row
   (Electricity Maps yearly zone, or an eGRID US state, flagged ``direct``), else the cloud region's own
@@ -11,9 +11,12 @@ that says where the value came from. Two providers:
   one request for all the hours of a run where possible, falling back hour by hour to the embedded provider
   with a note saying why.
 
+* :class:`ConfiguredIntensity` -- the user's own factor (``intensity_g_per_kwh=``, with ``intensity_source=`` and
+  ``intensity_year=``), for every hour and location: it replaces the other two, and the record says so.
+
 :func:`provider_for` picks one from the configuration (``live``: auto = when ``ELECTRICITYMAPS_API_TOKEN``
 is set). Factor types are carried, never mixed silently: each :class:`Intensity` says ``lifecycle`` or
-``direct``, and a fallback of another type says so in its ``note``.
+``direct``, and a fallback of another type says so in its ``note`` (``direct`` asked without live data too).
 """
 
 from __future__ import annotations
@@ -118,11 +121,23 @@ def _old(year: int, zone: str) -> str:
 
 
 class EmbeddedIntensity:
-    """Yearly values from the embedded tables; the world average, labelled, when nothing is known."""
+    """Yearly values from the embedded tables; the world average, labelled, when nothing is known.
 
-    def __init__(self, table: ZoneTable | None = None) -> None:
+    ``asked``: the factor type the configuration asked for where no live data answers it (``direct`` without a
+    token); a value of another type carries a note with ``why``, so the record says what it used.
+    """
+
+    def __init__(self, table: ZoneTable | None = None, asked: str | None = None, why: str = "") -> None:
         self._table = table
         self._memo: dict[Location, Intensity] = {}
+        self.asked = asked
+        self.why = why
+
+    def _as_asked(self, value: Intensity) -> Intensity:
+        if self.asked is None or value.factor_type == self.asked:
+            return value
+        note = f"emission_factor_type={self.asked}, but {self.why}: the embedded {value.factor_type} value was used"
+        return value._replace(note="; ".join(n for n in (value.note, note) if n))
 
     @property
     def table(self) -> ZoneTable:
@@ -135,9 +150,10 @@ class EmbeddedIntensity:
     def intensity(self, zone: str | None, hour: datetime) -> Intensity:
         """A zone key or country code (None: the world average)."""
         if zone is None:
-            return self.world("world average (no country configured)")
+            return self._as_asked(self.world("world average (no country configured)"))
         row = self.table.get(self.table.canonical(zone))
-        return Intensity(row.g_per_kwh, row.source, row.year, row.zone, row.factor_type, row.name, _old(row.year, zone))
+        old = _old(row.year, zone)
+        return self._as_asked(Intensity(row.g_per_kwh, row.source, row.year, row.zone, row.factor_type, row.name, old))
 
     def world(self, label: str, note: str = "") -> Intensity:
         # country_table(), not the zone table: the default path (no location) must not parse zones.csv
@@ -198,7 +214,7 @@ class EmbeddedIntensity:
         """The same yearly value for every hour (remembered per location: every run's end asks)."""
         value = self._memo.get(location)
         if value is None:
-            value = self.for_location(location)
+            value = self._as_asked(self.for_location(location))
             if len(self._memo) < 256:
                 self._memo[location] = value
         return [value for _ in hours]
@@ -317,6 +333,36 @@ class LiveIntensity:
         return out
 
 
+class ConfiguredIntensity:
+    """The user's own factor (``intensity_g_per_kwh=``, e.g. a national agency's annual figure): the same value for
+    every hour and every location, its source, year and factor type as the configuration gives them."""
+
+    def __init__(self, g_per_kwh: float, source: str, year: int | None, factor_type: str, note: str) -> None:
+        self.value = Intensity(g_per_kwh, source, year, "", factor_type, "your own factor", note)
+
+    def intensity(self, zone: str | None, hour: datetime) -> Intensity:
+        return self.value._replace(zone=zone or "")
+
+    def intensities(self, location: Location, hours: list[datetime]) -> list[Intensity]:
+        value = self.value._replace(zone=location.zone or location.country or "")
+        return [value for _ in hours]
+
+
+def configured(config: Any) -> ConfiguredIntensity:
+    """The provider of ``intensity_g_per_kwh``: the record's source says it is the user's, and which."""
+    g_per_kwh = float(config.intensity_g_per_kwh)
+    label = config.intensity_source or "no intensity_source given"
+    origin = getattr(config, "origins", {}).get("intensity_g_per_kwh", "argument")
+    return ConfiguredIntensity(
+        g_per_kwh,
+        f"{label} (user-set intensity_g_per_kwh)",
+        config.intensity_year,
+        config.emission_factor_type,
+        f"grid intensity {g_per_kwh:g} g/kWh set by the user (intensity_g_per_kwh, from {origin}): "
+        "the location's embedded and live values were not used",
+    )
+
+
 def live_enabled(config: Any) -> bool:
     """Whether the configuration asks for live data (auto: when a token is set).
 
@@ -328,9 +374,17 @@ def live_enabled(config: Any) -> bool:
 
 
 def provider_for(config: Any) -> IntensityProvider:
-    """The provider the configuration asks for (cached per relevant settings)."""
+    """The provider the configuration asks for (cached per relevant settings): the user's own factor, else live
+    data, else the embedded values (with a note on each value that is not of the factor type asked)."""
+    if getattr(config, "intensity_g_per_kwh", None) is not None:
+        return configured(config)
     if not live_enabled(config):
-        return default_provider()
+        asked = getattr(config, "emission_factor_type", "lifecycle")
+        if asked == "lifecycle":  # what every embedded row but eGRID's is: the shared provider, no notes
+            return default_provider()
+        off = getattr(config, "live", "auto") == "off"
+        why = "live data is off (live=off)" if off else "ELECTRICITYMAPS_API_TOKEN is not set"
+        return _asked_provider(asked, why)
     from tracker.grid.electricitymaps import base_url, token
 
     return _live_provider(getattr(config, "emission_factor_type", "lifecycle"), base_url(), token())
@@ -341,3 +395,8 @@ def _live_provider(factor_type: str, url: str, api_token: str | None) -> Intensi
     from tracker.grid.electricitymaps import Client
 
     return LiveIntensity(factor_type, Client(api_token=api_token, url=url), default_provider())  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=4)
+def _asked_provider(asked: str, why: str) -> IntensityProvider:
+    return EmbeddedIntensity(asked=asked, why=why)

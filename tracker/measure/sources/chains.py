@@ -45,6 +45,11 @@ def log_once(level: int, message: str) -> None:
         logger.log(level, message)
 
 
+def permission_denied(exc: MeasurementError) -> bool:
+    """Whether a source failed only for want of read access (RAPL since CVE-2020-8694): the user can fix it."""
+    return "readable by root" in str(exc)
+
+
 class SourceChain:
     """The candidate sources of one component, in order of preference, and the one in use."""
 
@@ -55,6 +60,8 @@ class SourceChain:
         #: (perf_counter time, text); notes made at detection carry -inf so that every run reports them
         self.notes: list[tuple[float, str]] = []
         self.used: list[str] = []
+        #: the candidates that failed at start, and why (``tracker doctor`` turns them into fixes)
+        self.skipped: list[tuple[PowerSource, MeasurementError]] = []
         self._started = False
 
     def start(self) -> None:
@@ -65,8 +72,9 @@ class SourceChain:
             try:
                 source.start()
             except MeasurementError as exc:
+                self.skipped.append((source, exc))
                 message = f"{self.component.value}: {source.name} unavailable: {exc}"
-                if "readable by root" in str(exc):  # fixable by the user: say so in the log and the record
+                if permission_denied(exc):  # fixable by the user: say so in the log and the record
                     self.notes.append((time.perf_counter() if self._started else -math.inf, message))
                     log_once(logging.WARNING, message)
                 else:  # simply absent here (no RAPL, no GPU): the method column says what was used
