@@ -168,6 +168,7 @@ FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "gpu_watts": (["--gpu-watts", "0"], 0.0),
     "ram_watts": (["--ram-watts", "3.5"], 3.5),
     "mode": (["--mode", "process"], "process"),
+    "overlap": (["--overlap", "split"], "split"),
     "interval": (["--interval", "0.5"], 0.5),
     "store": (["--store", "STORE"], "STORE"),
     "csv": (["--csv", "out.csv"], "out.csv"),

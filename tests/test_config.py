@@ -636,6 +636,7 @@ REFUSED: dict[str, Any] = {
     "gpu_watts": float("nan"),
     "ram_watts": float("-inf"),
     "mode": "both",
+    "overlap": "half",
     "interval": 0.001,
     "store": "https://example.org/runs",
     "cloud_provider": "ibm",

@@ -155,6 +155,15 @@ class Config:
         coerce=to_float,
         check=within(0, why=_WATTS),
     )
+    overlap: str = setting(
+        "whole",
+        help=(
+            "concurrent runs on one meter: whole (each gets all the energy measured while it runs) or split "
+            "(each tick's energy shared by the CPU time of each run's thread: the runs add up to the machine)"
+        ),
+        coerce=to_text,
+        choices=("whole", "split"),
+    )
     mode: str = setting(
         "machine",
         help=(
@@ -288,7 +297,7 @@ class Config:
     def measurement_key(self) -> tuple[Any, ...]:
         """The settings that change how power is measured: runs that share them share one meter."""
         mode = self.mode if "mode" in self.origins else "auto"  # unset: resolved by the meter (measure/cgroup.py)
-        return (mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp, self.instance_type)
+        return (mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp, self.instance_type, self.overlap)
 
 
 #: every setting's declaration, by key, in declaration order

@@ -52,6 +52,14 @@ def finish(run: RunState, t1: float, status: str, error: str | None) -> RunRecor
         run.profile.close(meter.timeline, min(t1, last))
         joules = meter.timeline.between(run.t0, t1)
         hours = [(hour, kwh(sum(j))) for hour, _, j in meter.timeline.hours(run.t0, t1, run.wall_offset)]
+        share = run.profile.share
+        if share is not None:  # overlap="split": the run's part of each tick, not the whole meter's energy
+            whole = sum(joules)
+            joules = (share.joules[0], share.joules[1], share.joules[2])
+            hours = [(hour, kwh(j)) for hour, j in share.hour_buckets()]
+            run.profile.scale = sum(joules) / whole if whole > 0 else 0.0
+            notes.append(f"energy split with concurrent runs by their threads' CPU time (overlap=split): "
+                         f"{run.profile.scale:.1%} of the meter's energy over this run")  # fmt: skip
     get_sampler().detach(meter, run.profile)
     notes.extend(meter.notes_since(run.t0))
     record = build_record(run, t1, status, error, Measured(joules, hours), notes)
@@ -179,18 +187,21 @@ def _configured_country(country: str | None) -> Location:
 
 
 def span_stats(run: RunState, kg_per_kwh: float) -> list[SpanStat]:
-    """The run's spans, one per name, in the order each name was first entered."""
+    """The run's spans, one per name, in the order each name was first entered. A split run's spans get its
+    share of the meter's energy over the run (``overlap="split"``: the span's own ticks are not split again)."""
     spans = []
+    scale = run.profile.scale
     for name, s in run.profile.in_entry_order():
-        energy = kwh(s[2] + s[3] + s[4])
+        cpu, gpu, ram = kwh(s[2]) * scale, kwh(s[3]) * scale, kwh(s[4]) * scale
+        energy = cpu + gpu + ram
         spans.append(
             SpanStat(
                 name=name,
                 calls=int(s[0]),
                 duration_s=s[1],
-                cpu_energy_kwh=kwh(s[2]),
-                gpu_energy_kwh=kwh(s[3]),
-                ram_energy_kwh=kwh(s[4]),
+                cpu_energy_kwh=cpu,
+                gpu_energy_kwh=gpu,
+                ram_energy_kwh=ram,
                 energy_kwh=energy,
                 emissions_kg=energy * kg_per_kwh,
             )

@@ -118,6 +118,10 @@ class Run(RunState):
         profile.marks = self.meter.marks()
         now = time.perf_counter()
         self.t0 = profile.t0 = now if at is None else at
+        if self.meter.split:  # overlap="split": this run's share of each tick, by its thread's CPU time
+            from tracker.measure.share import CpuShare, thread_clock
+
+            profile.share = CpuShare(*thread_clock(), self.t0)
         self.wall_offset = (time.time() - now) if wall_offset is None else wall_offset
         self.active = True
         with _active_lock:

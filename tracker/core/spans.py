@@ -14,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tracker.measure.share import CpuShare
     from tracker.measure.timeline import Timeline
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class SpanProfile:
     in that order (nested spans: the outer one first), not in the order they happened to end.
     """
 
-    __slots__ = ("_lock", "_lost", "closed", "entered", "marks", "spans", "stats", "t0")
+    __slots__ = ("_lock", "_lost", "closed", "entered", "marks", "scale", "share", "spans", "stats", "t0")
 
     def __init__(self) -> None:
         self.spans: deque[tuple[str, int, int]] = deque()
@@ -36,6 +37,8 @@ class SpanProfile:
         self.t0 = 0.0  # the run's start (perf_counter seconds): the meter keeps its timeline from here
         self.marks: dict[Any, int] = {}  # how many sources each chain had used at the run's start
         self.closed = False  # the last fold is done: the record's spans are final
+        self.share: CpuShare | None = None  # its part of a split meter's energy (overlap="split")
+        self.scale = 1.0  # what the spans' energy is multiplied by: the run's part of the meter's (split runs)
         self._lock = threading.Lock()  # orders close() and late(): nothing else takes it
         self._lost: set[str] = set()  # names of spans that ended after close(), logged once each
 

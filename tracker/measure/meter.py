@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tracker.measure.share import CpuShare, split_tick
 from tracker.measure.sources.base import Component
 from tracker.measure.sources.chains import SourceChain
 from tracker.measure.timeline import Timeline
@@ -45,6 +46,7 @@ class Subscriber(Protocol):
     t0: float  # the run's start: the timeline is kept from the oldest subscriber's start
     spans: Sized  # finished spans waiting to be folded (a tick with any works its energy out at once)
     marks: dict[Any, int]
+    share: CpuShare | None  # its part of a split meter's energy (overlap="split"), else None
 
     def fold(self, timeline: Timeline, upto: float, final: bool = False) -> None: ...
 
@@ -75,6 +77,7 @@ class Meter:
         self._stat_fd: int | None = None
         self.deferrable = False
         self.job: JobInfo | None = None  # this process's place in a multi-rank job (tracker.measure.job)
+        self.split = False  # concurrent runs share each tick by CPU time (overlap="split", tracker.measure.share)
         self.wall_offset = 0.0  # Unix time minus the clock, taken at start: where the UTC hours fall
         self.compact_at = COMPACT_EVERY  # the timeline's length that triggers the next compaction
 
@@ -93,6 +96,7 @@ class Meter:
         probe = UsageProbe(config.mode, pid, choice, (machine.logical_cpus, machine.memory_bytes))
         meter = cls(chains, probe, config.interval)
         meter.job = info
+        meter.split = config.overlap == "split"
         return meter
 
     def start(self) -> None:
@@ -113,6 +117,7 @@ class Meter:
             self.probe.mode == "machine"
             and self._stat_fd is not None
             and all(c.active.deferrable for c in self._ordered)
+            and not self.split  # a split reads every run's thread clock at each tick
         )
 
     def rebase(self) -> None:
@@ -202,6 +207,8 @@ class Meter:
                 ram *= usage.ram_share
             self.timeline.append(t, cpu, gpu, ram)
             self.last = t
+            if self.split:  # concurrent runs share this tick by CPU time (tracker.measure.share)
+                split_tick(self.timeline, [p.share for p in self.profiles if p.share is not None], self.wall_offset)
             if len(self.timeline.t) >= self.compact_at:
                 self.compact()
             if self.profiles:
