@@ -444,7 +444,7 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: not UTF-8
         raise ConfigError(str(path), "<file>", f"cannot read TOML: {exc}") from exc
     _toml_cache[path] = (stamp, data)
     return data
@@ -485,7 +485,10 @@ def _anchor(section: dict[str, Any], folder: Path) -> dict[str, Any]:
     for key in ("pue_schedule", "pue"):
         value = section.get(key)
         if isinstance(value, str) and (key == "pue_schedule" or value.strip().lower().endswith(".csv")):
-            path = Path(value.strip()).expanduser()
+            try:
+                path = Path(value.strip()).expanduser()
+            except RuntimeError:  # "~user" without a home: the schedule's loading says so, naming the key
+                continue
             if not path.is_absolute():
                 section[key] = str(folder / path)
     return section

@@ -69,6 +69,8 @@ def _supplier(entry: Any) -> Supplier:
             number = float(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise ConfigError("suppliers", entry, f"{label} of {name!s} must be a number") from None
+        except OverflowError:  # an integer of 10**309 or more (TOML and Python give one): no float holds it
+            raise ConfigError("suppliers", entry, f"{label} of {name!s} must be a finite number") from None
         if isinstance(raw, bool) or not math.isfinite(number):
             raise ConfigError("suppliers", entry, f"{label} of {name!s} must be a finite number")
         numbers.append(number)

@@ -57,7 +57,7 @@ class PueSchedule(NamedTuple):
     @classmethod
     def load(cls, path: str) -> PueSchedule:
         """Read and validate the whole file at start: a bad row is a :class:`ConfigError` naming it."""
-        file = Path(path).expanduser()
+        file = _expanded(path)
         try:
             text = file.read_text(encoding="utf-8-sig")
         except OSError as exc:
@@ -68,6 +68,13 @@ class PueSchedule(NamedTuple):
             raise ConfigError("pue_schedule", path, f"not a usable path: {exc}") from None
         if "\x00" in text:
             raise ConfigError("pue_schedule", path, "the PUE schedule holds a NUL byte: not a CSV text file")
+        try:
+            return cls._parse(path, text)
+        except csv.Error as exc:  # a field over the csv module's limit (128 KiB)
+            raise ConfigError("pue_schedule", path, f"not a CSV the schedule can use: {exc}") from None
+
+    @classmethod
+    def _parse(cls, path: str, text: str) -> PueSchedule:
         reader = csv.DictReader(text.splitlines())
         fields = {name.strip().lower() for name in reader.fieldnames or []}
         if not {"date", "pue"} <= fields:
@@ -96,15 +103,23 @@ class PueSchedule(NamedTuple):
 
     def value(self, moment: datetime) -> float | None:
         """The value for the UTC day of ``moment``, else its month, else ``None``."""
-        utc = moment.astimezone(timezone.utc)
-        day = self.daily.get(utc.strftime("%Y-%m-%d"))
-        return day if day is not None else self.monthly.get(utc.strftime("%Y-%m"))
+        day = moment.astimezone(timezone.utc).date().isoformat()  # not strftime: "%Y" of the year 999 is "999"
+        found = self.daily.get(day)
+        return found if found is not None else self.monthly.get(day[:7])
+
+
+def _expanded(path: str) -> Path:
+    """``path`` with ``~`` expanded; :class:`ConfigError` for a ``~user`` with no home (pathlib's RuntimeError)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise ConfigError("pue_schedule", path, "cannot expand '~': no such user or no home directory") from None
 
 
 def _bucket(date: str, where: str) -> str:
     for pattern, size in (("%Y-%m-%d", 10), ("%Y-%m", 7)):
         try:
-            return datetime.strptime(date, pattern).strftime(pattern)[:size]
+            return datetime.strptime(date, pattern).date().isoformat()[:size]  # YYYY-MM-DD, the year in 4 digits
         except ValueError:
             continue
     raise ConfigError("pue_schedule", f"{where}: {date!r}", "dates must be YYYY-MM-DD (daily) or YYYY-MM (monthly)")
@@ -139,9 +154,9 @@ def _schedule_at(path: str, stamp: tuple[int, int]) -> PueSchedule:
 def load_schedule(path: str) -> PueSchedule:
     """Read a PUE schedule once per version of the file (a run's end must not re-parse it every time)."""
     try:
-        stat = Path(path).expanduser().stat()
+        stat = _expanded(path).stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
-    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path (and ConfigError: a ~user without a home)
         stamp = (0, 0)  # PueSchedule.load raises the ConfigError that names the path
     return _schedule_at(path, stamp)
 

@@ -102,6 +102,11 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _text_or_none(value: Any) -> str | None:
+    """An optional text field: what is not a string (a number, a list) is not what the API sends, so none."""
+    return value if isinstance(value, str) else None
+
+
 def parse_reading(item: Any, zone: str, factor: str) -> Reading:
     """One point of any endpoint's answer; :class:`ApiError` (malformed) when a field is missing or wrong."""
     try:
@@ -115,12 +120,12 @@ def parse_reading(item: Any, zone: str, factor: str) -> Reading:
             g_per_kwh=float(value),
             datetime=_parse_time(item["datetime"]),
             emission_factor_type=str(item.get("emissionFactorType") or factor),
-            is_estimated=item.get("isEstimated"),
-            estimation_method=item.get("estimationMethod"),
-            updated_at=item.get("updatedAt"),
+            is_estimated=estimated if isinstance(estimated := item.get("isEstimated"), bool) else None,
+            estimation_method=_text_or_none(item.get("estimationMethod")),
+            updated_at=_text_or_none(item.get("updatedAt")),
             granularity=str(item.get("temporalGranularity") or "hourly"),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: 1e400 as an integer, year 0
         raise ApiError("malformed", f"unexpected carbon-intensity point: {exc}") from exc
 
 
@@ -233,7 +238,7 @@ class Client:
             stored = json.loads(path.read_text(encoding="utf-8"))
             if time.time() - float(stored["fetched_at"]) <= ttl and isinstance(stored["body"], dict):
                 return stored["body"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError):  # unusable: a miss
             return None
         return None
 
@@ -359,7 +364,7 @@ class Client:
             raise ApiError("malformed", f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}")
         try:
             body = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested deeper than the parser goes
             raise ApiError("malformed", "the answer is not JSON") from exc
         if not isinstance(body, dict):
             raise ApiError("malformed", "the answer is not a JSON object")
@@ -377,5 +382,7 @@ def _retry_after(header: str | None) -> float:
     try:
         seconds = float(header) if header else COOLDOWN_S
     except ValueError:
+        seconds = COOLDOWN_S
+    if math.isnan(seconds):  # "nan" parses, and max(nan, 1.0) is nan: no cool-down at all
         seconds = COOLDOWN_S
     return min(max(seconds, 1.0), 24 * 3600.0)

@@ -176,6 +176,9 @@ def _check(line: dict[str, str]) -> None:
         low = 1.0 if column == "pue" else 0.0
         if not low <= number <= high:
             raise ValueError(f"{column}: {text[:40]} is outside {low:g}..{high:g}")
+    energy, emissions = (float((line.get(c) or "").strip() or 0) for c in ("energy_consumed", "emissions"))
+    if energy > 0 and not math.isfinite(emissions * 1000.0 / energy):  # the record's intensity (g/kWh)
+        raise ValueError(f"emissions / energy_consumed: {emissions:g} kg for {energy:g} kWh is no finite intensity")
     try:
         moment = _timestamp(line.get("timestamp") or "")
         start = moment - timedelta(seconds=float((line.get("duration") or "0").strip() or 0))
