@@ -58,7 +58,7 @@ class SourceChain:
     def start(self) -> None:
         while self._factories:
             source = self._factories.pop(0)()
-            if isinstance(source, RaplSource):  # its notes (faults it rides out, mirrored zones) go to the record
+            if isinstance(getattr(source, "notes", None), list):  # RAPL, NVML, hwmon: their notes go to the record
                 source.notes = self.notes
             try:
                 source.start()
@@ -153,7 +153,7 @@ def build_chains(
         cpu_sources = [lambda: CpuModel(machine, cpu_tdp)]
     cpu = forced(Component.CPU, config.cpu_watts, cpu_sources)
     psys_in_cpu = config.cpu_watts is None and cpu_tdp is None  # RAPL psys, where alone, holds RAM: then 0 J for RAM
-    gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source])
+    gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source(config.mode != "machine")])
     ram = forced(
         Component.RAM,
         config.ram_watts,
@@ -192,11 +192,16 @@ def _cpu_model(config: Config, machine: Machine) -> Factory:
     return lambda: CpuModel(machine)
 
 
-def _nvml_source() -> PowerSource:
-    """NVML's source, its module imported only when a GPU is looked for (most runs of most machines: none)."""
-    from tracker.measure.sources.nvml import NvmlSource
+def _nvml_source(per_process: bool) -> Factory:
+    """NVML's source, its module imported only when a GPU is looked for (most runs of most machines: none);
+    ``per_process``: share each GPU between processes (process and cgroup modes)."""
 
-    return NvmlSource()
+    def make() -> PowerSource:
+        from tracker.measure.sources.nvml import NvmlSource
+
+        return NvmlSource(per_process=per_process)
+
+    return make
 
 
 def _picking(factory: Factory, job: JobInfo) -> Factory:
