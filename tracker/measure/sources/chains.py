@@ -132,13 +132,14 @@ def build_chains(
     powercap_root: Path | None = None,
     nvml_factory: Factory | None = None,
     job: JobInfo | None = None,
+    drm_root: Path | None = None,
 ) -> dict[Component, SourceChain]:
     """One chain per component for this configuration (sources are not started yet).
 
     ``powercap_root`` defaults to ``TRACKER_POWERCAP_ROOT`` or :data:`tracker.measure.sources.rapl.DEFAULT_ROOT`,
     read at call time (containers mount the host's tree elsewhere; tests point it at a fake sysfs tree).
     ``job``: this process's place in a multi-rank job; host-level components are then counted once per node
-    (``tracker.measure.job``, ``docs/jobs.md``).
+    (``tracker.measure.job``, ``docs/jobs.md``). ``drm_root``: where AMD GPUs' DRM cards are (tests: a fake sysfs).
     """
     root = powercap_root or rapl.powercap_root()
 
@@ -153,7 +154,10 @@ def build_chains(
         cpu_sources = [lambda: CpuModel(machine, cpu_tdp)]
     cpu = forced(Component.CPU, config.cpu_watts, cpu_sources)
     psys_in_cpu = config.cpu_watts is None and cpu_tdp is None  # RAPL psys, where alone, holds RAM: then 0 J for RAM
-    gpu = forced(Component.GPU, config.gpu_watts, [nvml_factory or _nvml_source(config.mode != "machine")])
+    nvml = nvml_factory or _nvml_source
+    if config.mode != "machine":  # process (and cgroup) mode: each GPU shared by process where NVML can tell
+        nvml = _per_process(nvml)
+    gpu = forced(Component.GPU, config.gpu_watts, [nvml, _amdgpu_source(drm_root)])
     ram = forced(
         Component.RAM,
         config.ram_watts,
@@ -192,14 +196,32 @@ def _cpu_model(config: Config, machine: Machine) -> Factory:
     return lambda: CpuModel(machine)
 
 
-def _nvml_source(per_process: bool) -> Factory:
-    """NVML's source, its module imported only when a GPU is looked for (most runs of most machines: none);
-    ``per_process``: share each GPU between processes (process and cgroup modes)."""
+def _nvml_source() -> PowerSource:
+    """NVML's source, its module imported only when a GPU is looked for (most runs of most machines: none)."""
+    from tracker.measure.sources.nvml import NvmlSource
+
+    return NvmlSource()
+
+
+def _amdgpu_source(root: Path | None) -> Factory:
+    """AMD GPUs through the amdgpu driver's hwmon files (after NVML: a node has one vendor's GPUs)."""
 
     def make() -> PowerSource:
-        from tracker.measure.sources.nvml import NvmlSource
+        from tracker.measure.sources.amdgpu import AmdGpuSource
 
-        return NvmlSource(per_process=per_process)
+        return AmdGpuSource(root)
+
+    return make
+
+
+def _per_process(factory: Factory) -> Factory:
+    """A GPU factory whose source shares each GPU between processes (``Usage.pids``) where it can."""
+
+    def make() -> PowerSource:
+        source = factory()
+        if hasattr(source, "per_process"):
+            source.per_process = True  # type: ignore[attr-defined]
+        return source
 
     return make
 
@@ -208,11 +230,9 @@ def _picking(factory: Factory, job: JobInfo) -> Factory:
     """An NVML factory whose source keeps only this rank's share of the GPUs the node's ranks all see."""
 
     def make() -> PowerSource:
-        from tracker.measure.sources.nvml import NvmlSource
-
         source = factory()
-        if isinstance(source, NvmlSource):
-            source.pick = job.pick_gpus
+        if hasattr(source, "pick"):  # NVML, amdgpu
+            source.pick = job.pick_gpus  # type: ignore[attr-defined]
         return source
 
     return make
