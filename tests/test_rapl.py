@@ -678,3 +678,37 @@ def test_a_short_tick_does_not_make_a_peak_that_flags_every_long_interval(tree: 
     tree.add("intel-rapl:0", 6_000_000_000)  # 100 W over a 60 s tick (interval=60): far from a wrap (2,621 s)
     assert tick(cpu, dt=60.0) == pytest.approx(6_000.0)
     assert not [text for text in notes_of(cpu) if "wrap" in text]
+
+
+def test_an_amd_epyc_tree_reads_its_packages_and_leaves_ram_to_the_model(tmp_path: Path) -> None:
+    """AMD Zen (family 17h/19h/1Ah) RAPL: the kernel's intel_rapl_msr driver registers the same ``intel-rapl``
+    control type for AMD, with a package zone per socket and a ``core`` sub-zone, and no DRAM, uncore or psys zone
+    (AMD's MSRs have none); the counter is 32 bits of 15.3 uJ units."""
+    amd_range = 65_535_999_984
+    devices = tmp_path / "devices" / "virtual" / "powercap" / "intel-rapl"
+    root = tmp_path / "class" / "powercap"
+    root.mkdir(parents=True)
+    devices.mkdir(parents=True)
+    (root / "intel-rapl").symlink_to(devices, target_is_directory=True)
+    for socket in range(2):
+        package = devices / f"intel-rapl:{socket}"
+        for folder, name in ((package, f"package-{socket}"), (package / f"intel-rapl:{socket}:0", "core")):
+            folder.mkdir(parents=True)
+            (folder / "name").write_text(f"{name}\n")
+            (folder / "energy_uj").write_text(f"{40_000_000 if socket == 0 else amd_range - 3_000_000}\n")
+            (folder / "max_energy_range_uj").write_text(f"{amd_range}\n")
+            (root / folder.name).symlink_to(folder, target_is_directory=True)
+    cpu = started(Component.CPU, root)
+    assert cpu.devices() == ["package-0", "package-1"]  # the core zones are inside their package
+    (devices / "intel-rapl:0" / "energy_uj").write_text(f"{40_000_000 + 95_000_000}\n")
+    (devices / "intel-rapl:1" / "energy_uj").write_text(f"{amd_range - 2_000_000}\n")
+    assert cpu.energy(USAGE) == pytest.approx(95.0 + 1.0)
+    (devices / "intel-rapl:1" / "energy_uj").write_text("4000000\n")  # wrapped at the AMD range
+    assert cpu.energy(USAGE) == pytest.approx(6.0)
+    chains_ = build_chains(resolve({}), MACHINE, powercap_root=root)
+    for chain in chains_.values():
+        chain.start()
+    assert chains_[Component.CPU].method == "rapl"
+    assert chains_[Component.RAM].method == "ram-model"
+    for chain in chains_.values():
+        chain.close()

@@ -121,6 +121,8 @@ class UsageProbe:
         self._ram_cap = 1.0
         #: what the probe decided, for every record of the meter (attribution, its cgroup, bounds, faults)
         self.notes: list[str] = []
+        #: the tracked processes at the last reading (process mode), for sources that share a device by process
+        self.pids: frozenset[int] = frozenset()
 
     def start(self) -> None:
         _watch_forks()  # registered at the first probe, not at import (no import-time side effects)
@@ -196,6 +198,7 @@ class UsageProbe:
         except psutil.Error:
             self._gone = True
             return self._tree_cpu, 0.0
+        self.pids = frozenset(proc.pid for proc in processes)
         cpu = rss = 0.0
         for proc in processes:
             try:
@@ -238,7 +241,7 @@ class UsageProbe:
             share = min(1.0, d_tree / d_busy)
         else:
             share = 1.0 if d_tree > 0 else 0.0
-        return Usage(dt=dt, cpu_util=util, cpu_share=share, ram_share=min(1.0, rss / self._memory))
+        return Usage(dt=dt, cpu_util=util, cpu_share=share, ram_share=min(1.0, rss / self._memory), pids=self.pids)
 
     def _cgroup_usage(self, dt: float, util: float, d_busy: float) -> Usage:
         """cgroup mode: the group's CPU seconds over the machine's busy seconds, its memory over installed."""

@@ -27,12 +27,15 @@ class Usage(NamedTuple):
 
     ``cpu_util`` is the whole machine's busy fraction (0..1). ``cpu_share`` and ``ram_share`` are the tracked
     processes' share of the machine's busy CPU time and of installed memory (both 1.0 in machine mode).
+    ``pids``: the tracked processes (process mode; a cgroup's members in cgroup mode), for sources that can share
+    a device between processes (NVML); ``None`` in machine mode.
     """
 
     dt: float
     cpu_util: float
     cpu_share: float = 1.0
     ram_share: float = 1.0
+    pids: frozenset[int] | None = None
 
 
 class PowerSource(ABC):

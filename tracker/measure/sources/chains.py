@@ -67,7 +67,7 @@ class SourceChain:
     def start(self) -> None:
         while self._factories:
             source = self._factories.pop(0)()
-            if isinstance(source, RaplSource):  # its notes (faults it rides out, mirrored zones) go to the record
+            if isinstance(getattr(source, "notes", None), list):  # RAPL, NVML, hwmon: their notes go to the record
                 source.notes = self.notes
             try:
                 source.start()
@@ -143,6 +143,7 @@ def build_chains(
     nvml_factory: Factory | None = None,
     job: JobInfo | None = None,
     allowed_gpus: tuple[str, ...] | None = None,
+    drm_root: Path | None = None,
 ) -> dict[Component, SourceChain]:
     """One chain per component for this configuration (sources are not started yet).
 
@@ -150,7 +151,8 @@ def build_chains(
     read at call time (containers mount the host's tree elsewhere; tests point it at a fake sysfs tree).
     ``job``: this process's place in a multi-rank job; host-level components are then counted once per node
     (``tracker.measure.job``, ``docs/jobs.md``). ``allowed_gpus``: the indexes of a SLURM job's GPUs (cgroup
-    mode), which bound the GPUs counted (:func:`allocated_gpus`).
+    mode), which bound the GPUs counted (:func:`allocated_gpus`). ``drm_root``: where AMD GPUs' DRM cards are
+    (tests: a fake sysfs).
     """
     root = powercap_root or rapl.powercap_root()
 
@@ -165,10 +167,12 @@ def build_chains(
         cpu_sources = [lambda: CpuModel(machine, cpu_tdp)]
     cpu = forced(Component.CPU, config.cpu_watts, cpu_sources)
     psys_in_cpu = config.cpu_watts is None and cpu_tdp is None  # RAPL psys, where alone, holds RAM: then 0 J for RAM
-    gpu_factory = nvml_factory or _nvml_source
+    nvml = nvml_factory or _nvml_source
     if allowed_gpus is not None:
-        gpu_factory = _allocated(gpu_factory, allowed_gpus)
-    gpu = forced(Component.GPU, config.gpu_watts, [gpu_factory])
+        nvml = _allocated(nvml, allowed_gpus)
+    if config.mode != "machine":  # process (and cgroup) mode: each GPU shared by process where NVML can tell
+        nvml = _per_process(nvml)
+    gpu = forced(Component.GPU, config.gpu_watts, [nvml, _amdgpu_source(drm_root)])
     ram = forced(
         Component.RAM,
         config.ram_watts,
@@ -214,14 +218,35 @@ def _nvml_source() -> PowerSource:
     return NvmlSource()
 
 
+def _amdgpu_source(root: Path | None) -> Factory:
+    """AMD GPUs through the amdgpu driver's hwmon files (after NVML: a node has one vendor's GPUs)."""
+
+    def make() -> PowerSource:
+        from tracker.measure.sources.amdgpu import AmdGpuSource
+
+        return AmdGpuSource(root)
+
+    return make
+
+
+def _per_process(factory: Factory) -> Factory:
+    """A GPU factory whose source shares each GPU between processes (``Usage.pids``) where it can."""
+
+    def make() -> PowerSource:
+        source = factory()
+        if hasattr(source, "per_process"):
+            source.per_process = True  # type: ignore[attr-defined]
+        return source
+
+    return make
+
+
 def _picking(factory: Factory, job: JobInfo) -> Factory:
     """An NVML factory whose source keeps only this rank's share of the GPUs the node's ranks all see."""
 
     def make() -> PowerSource:
-        from tracker.measure.sources.nvml import NvmlSource
-
         source = factory()
-        if isinstance(source, NvmlSource):
+        if hasattr(source, "pick"):  # NVML, amdgpu
             first = source.pick  # a SLURM allocation's bound (cgroup mode) comes before the ranks' split
             source.pick = job.pick_gpus if first is None else lambda devices: job.pick_gpus(first(devices))
         return source
