@@ -55,6 +55,8 @@ def test_run_charges_a_busy_command_more_than_an_idle_one(store_path: str) -> No
         "busy",
         "--interval",
         "0.1",
+        "--cpu-tdp",  # the TDP curve on every machine (a VM's vCPU model has a flatter one: idle 25 % of full)
+        "100",
         "--",
         sys.executable,
         "-c",
@@ -62,7 +64,8 @@ def test_run_charges_a_busy_command_more_than_an_idle_one(store_path: str) -> No
         store=store_path,
     )
     cli(
-        "run", "--project", "idle", "--interval", "0.1", "--", sys.executable, "-c", "import time; time.sleep(1.5)",
+        "run", "--project", "idle", "--interval", "0.1", "--cpu-tdp", "100", "--",
+        sys.executable, "-c", "import time; time.sleep(1.5)",
         store=store_path,
     )  # fmt: skip
     frame = tracker.load_runs(store_path).set_index("project")
