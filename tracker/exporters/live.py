@@ -59,7 +59,7 @@ class Watched:
 
 
 _watched: dict[str, Watched] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a signal handler writing the last records may interrupt its holder
 
 
 def emissions_grams(run: RunState, hours: list[tuple[datetime, float]]) -> float:
