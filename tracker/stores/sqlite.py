@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import operator
-import os
 import sqlite3
 import threading
 import weakref
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
-from tracker.forks import Gate, before_fork
+from tracker.forks import before_fork
 from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord
 from tracker.stores import sql
 from tracker.stores.base import Store
@@ -48,18 +47,9 @@ def _sql_type(column: str) -> str:
 
 
 _checkpointers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-_gate: Gate | None = None  # every call into SQLite here passes it: a fork() never copies SQLite's locks held
 # (path, thread) of the schema upgrades under way: a signal handler on that thread must not wait for the write lock
 # that the upgrade it interrupted holds (it would wait for ever); its record goes to the spool instead
 _migrating: set[tuple[str, int]] = set()
-
-
-def gate() -> Gate:
-    """The process's gate for SQLite calls (made at the first store; see :class:`tracker.forks.Gate`)."""
-    global _gate
-    if _gate is None:
-        _gate = Gate()
-    return _gate
 
 
 def _finish_checkpoints_before_fork() -> None:
@@ -68,33 +58,6 @@ def _finish_checkpoints_before_fork() -> None:
     for thread in list(_checkpointers):
         if thread.ident is not None:  # started (it is added just before it starts)
             thread.join(1.0)
-
-
-_orphans: list[sqlite3.Connection] = []  # a forked child's copies of the parent's connections: never closed
-
-
-class _Closer:
-    """Closes a thread's connection through the gate when the thread ends (its thread-local data goes): left to
-    itself the connection would close with the GIL released, outside the gate.
-
-    In a forked child the parent's connections are never closed, nor freed (closing one touches SQLite state that
-    a thread of the parent may have held at the fork, and frees nothing the child needs): they are kept here."""
-
-    __slots__ = ("conn", "pid")
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.pid = os.getpid()
-
-    def __del__(self) -> None:
-        if os.getpid() != self.pid:
-            _orphans.append(self.conn)
-            return
-        try:
-            with gate():
-                self.conn.close()
-        except Exception:  # at a thread's end there is nobody to tell
-            pass
 
 
 _values = operator.itemgetter(*COLUMNS)  # a row's values in column order, in C
@@ -110,11 +73,9 @@ class SqliteStore(Store):
         self._ready = False
         self._writes = 0  # since the last background checkpoint
         self._checkpointer: threading.Thread | None = None
-        self._gate = gate()
         before_fork(_finish_checkpoints_before_fork)
 
     def _connect(self) -> sqlite3.Connection:
-        """This thread's connection (called with the gate passed)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
@@ -139,7 +100,6 @@ class SqliteStore(Store):
                     self._migrate(conn)
                 self._ready = True
         self._local.conn = conn
-        self._local.closer = _Closer(conn)
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -170,8 +130,7 @@ class SqliteStore(Store):
     def write(self, record: RunRecord) -> None:
         row = record.to_row()
         try:
-            with self._gate:
-                self._connect().execute(_INSERT, _values(row))
+            self._connect().execute(_INSERT, _values(row))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
         self._wrote()
@@ -193,12 +152,11 @@ class SqliteStore(Store):
         """Copy the WAL into the database file without blocking writers (``PASSIVE``); faults are only logged:
         the records are safe in the WAL, and SQLite's own checkpoint remains."""
         try:
-            with self._gate:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                finally:
-                    conn.close()
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
         except sqlite3.Error as exc:
             logger.debug("background checkpoint of %s failed: %s", self.path, exc)
 
@@ -214,9 +172,8 @@ class SqliteStore(Store):
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         try:
-            with self._gate:
-                cursor = self._connect().execute(query, params)
-                return [dict(zip(COLUMNS, values, strict=False)) for values in cursor]
+            cursor = self._connect().execute(query, params)
+            return [dict(zip(COLUMNS, values, strict=False)) for values in cursor]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from exc
 
@@ -232,13 +189,10 @@ class SqliteStore(Store):
         from tracker.stores.sqlite_rollup import rollup
 
         where, params = sql.where(sql.SQLITE, since, until, filters)
-        with self._gate:
-            return rollup(self.path, self._connect(), by, TOTALS, period, where, params)
+        return rollup(self.path, self._connect(), by, TOTALS, period, where, params)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            with self._gate:
-                conn.close()
+            conn.close()
             self._local.conn = None
-            self._local.closer = None
