@@ -187,3 +187,17 @@ def test_method_says_only_what_happened_during_this_run(store_path: str) -> None
     second = t.start()
     assert second.meter is first.meter
     assert t.stop().cpu_method == "constant"  # the hand-over happened before this run began
+
+
+def test_ctrl_c_while_a_record_is_being_built_still_writes_it(store_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt inside the run's end (a store write, the location wait) used to lose the record."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finish, "carbon_of", interrupted)  # the accounting step: a salvaged record skips it
+    run = tracker.Tracker(project="ctrl-c", store=store_path).start()
+    with pytest.raises(KeyboardInterrupt):
+        run.stop()
+    assert run.record is not None and run.record.status == "interrupted"
+    assert tracker.load_runs(store_path)["project"].tolist() == ["ctrl-c"]

@@ -16,6 +16,12 @@ _registered: set[tuple[str, Callable[[], None]]] = set()
 _lock = threading.Lock()
 
 
+def _new_lock() -> None:
+    """In a forked child: another thread of the parent may have held the registry's lock at the fork."""
+    global _lock
+    _lock = threading.Lock()
+
+
 def _register(when: str, fn: Callable[[], None]) -> None:
     key = (when, fn)
     if key in _registered or not hasattr(os, "register_at_fork"):  # the usual case, without the lock
@@ -23,6 +29,8 @@ def _register(when: str, fn: Callable[[], None]) -> None:
     with _lock:
         if key in _registered:
             return
+        if not _registered:
+            os.register_at_fork(after_in_child=_new_lock)
         _registered.add(key)
     os.register_at_fork(**{when: fn})
 
@@ -35,3 +43,4 @@ def after_fork(fn: Callable[[], None]) -> None:
 def before_fork(fn: Callable[[], None]) -> None:
     """Run ``fn`` in the parent just before every later ``fork()``: let work that holds a lock finish."""
     _register("before", fn)
+

@@ -29,7 +29,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _current: ContextVar[Run | None] = ContextVar("tracker_current_run", default=None)
 _active: list[Run] = []  # every active run in this process, oldest first (what exit and SIGTERM stop)
+# runs whose stop() is under way: no longer active, but their record is not written yet. The exit and signal
+# handlers still find them there, so a signal that lands while a run is ending does not lose its record.
+_finishing: list[Run] = []
 _active_lock = threading.RLock()  # re-entrant: the SIGTERM handler stops runs on the main thread
+# How long the exit and signal handlers wait for another thread's stop() of a run before writing its record
+# themselves: that thread may be waiting for a lock held by the frame the signal interrupted.
+STOP_WAIT_S = 2.0
 _perf_ns = time.perf_counter_ns
 
 
@@ -44,18 +50,37 @@ def current_run() -> Run | None:
 
 
 def _stop_all(status: str) -> None:
-    for run in reversed(list(_active)):
+    """Write the record of every run still going or still ending (at exit: ``aborted``; on SIGTERM or SIGHUP:
+    ``terminated``), newest first. Waits for no lock without a bound."""
+    with _active_lock:
+        runs = [*_active, *_finishing]
+    for run in reversed(runs):
         try:
-            run.stop(status)
+            lock = run._stop_lock
+            if lock.acquire(timeout=STOP_WAIT_S):  # re-entrant: at once when the interrupted frame holds it
+                try:
+                    run.stop(status)
+                finally:
+                    lock.release()
+            elif run.record is None:  # another thread's stop() did not end in time: write what is known
+                logger.warning("run %s: its stop() did not end within %g s; writing its record now", run.run_id,
+                               STOP_WAIT_S)  # fmt: skip
+                run._end(run.__dict__.get("_ending_at") or time.perf_counter(), status, None)
         except Exception as exc:  # at exit nothing may stop the other records from being written
             logger.error("could not finish run %s: %r", run.run_id, exc)
 
 
 def _forget_after_fork() -> None:
-    for run in _active:
+    """In a forked child: the parent's runs are the parent's (a child leaving their block writes nothing), and no
+    lock the parent's threads held at the fork may stay held here."""
+    global _active_lock
+    _active_lock = threading.RLock()
+    for run in (*_active, *_finishing):
         run.active = False
         run.forked = True  # the parent writes this run; the child's stop() returns quietly
+        run._stop_lock = threading.RLock()
     _active.clear()
+    _finishing.clear()
     _current.set(None)
 
 
@@ -146,22 +171,42 @@ class Run(RunState):
                 if self.forked:  # a forked child leaving the parent's block: the parent owns this run
                     logger.debug("run %s belongs to the parent process; not stopped in the child", self.run_id)
                     return self.record  # type: ignore[return-value]
-                if self.record is None:
+                if self.record is not None:
+                    return self.record
+                ending = self.__dict__.get("_ending_at")
+                if ending is None:
                     raise TrackerError("this run was never started")
-                return self.record
+                # a signal handler interrupted this run's own stop() before its record was written: write it here
+                return self._end(ending, status, error)
             t1 = time.perf_counter() if at is None else at
+            self._ending_at = t1
             self.active = False
-            with _active_lock:
+            with _active_lock:  # still findable by the exit and signal handlers until the record is written
                 if self in _active:
                     _active.remove(self)
-            from tracker.core import finish
-
+                _finishing.append(self)
             try:
-                self.record = finish.finish(self, t1, status, error)
-            except Exception as exc:  # never raise into user code after start, never lose the record
-                logger.error("could not account run %s: %r; writing what is known", self.run_id, exc)
-                self.record = finish.salvage(self, t1, status, error, exc)
-            return self.record
+                return self._end(t1, status, error)
+            finally:
+                with _active_lock:
+                    if self in _finishing:
+                        _finishing.remove(self)
+
+    def _end(self, t1: float, status: str, error: str | None) -> RunRecord:
+        """Account the run, build its record and deliver it (the stores, else the spool, else the log)."""
+        from tracker.core import finish
+
+        try:
+            self.record = finish.finish(self, t1, status, error)
+        except Exception as exc:  # never raise into user code after start, never lose the record
+            logger.error("could not account run %s: %r; writing what is known", self.run_id, exc)
+            self.record = finish.salvage(self, t1, status, error, exc)
+        except BaseException as exc:  # Ctrl-C (or an exit) while the record was being built: write what is known
+            if self.record is None:
+                interrupted = "interrupted" if isinstance(exc, KeyboardInterrupt) else status
+                self.record = finish.salvage(self, t1, interrupted, error, exc)
+            raise
+        return self.record
 
 
 class Tracker:

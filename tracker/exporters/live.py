@@ -71,7 +71,7 @@ class Watched:
 
 
 _watched: dict[str, Watched] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a signal handler writing the last records may interrupt its holder
 Key = tuple[str, str, str, str]  # project, experiment, team, run id ("" unless the run asked for its own series)
 # per key: the final figures of the finished runs (cpu J, gpu J, ram J, grams), and the counters last shown
 _totals: dict[Key, list[float]] = {}

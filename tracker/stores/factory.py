@@ -23,8 +23,11 @@ _cache_lock = threading.Lock()
 
 
 def _forget_after_fork() -> None:
-    """A forked child must not use the parent's connections (SQLite forbids it): drop them, unclosed."""
+    """A forked child must not use the parent's connections (SQLite forbids it): drop them, unclosed; and the
+    cache's lock, which another thread of the parent may have held at the fork, is a new one."""
+    global _cache_lock
     _cache.clear()
+    _cache_lock = threading.Lock()
 
 
 def open_store(location: str | None = None) -> Store:
@@ -37,6 +40,12 @@ def open_store(location: str | None = None) -> Store:
             store = _create(location)
             _cache[location] = store
         return store
+
+
+def open_uncached(location: str | None = None) -> Store:
+    """A new store object for a location, with its own connections and locks, not kept: for the records a process
+    writes as a signal ends it (the frame the signal interrupted may hold the cached store's locks)."""
+    return _create(location or default_store())
 
 
 def location_of(config: Config) -> str:

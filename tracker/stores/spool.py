@@ -48,7 +48,10 @@ KINDS = ("store", "csv")  # "store": open_store(location); "csv": a CSV file wha
 RECHECK_S = 1.0  # a target's spool found empty is looked at again after this long, or after any put() here
 
 _failing: set[tuple[str, str]] = set()  # targets whose last write failed in this process (log once, not per run)
-_failing_lock = threading.Lock()
+_failing_lock = threading.RLock()  # re-entrant: a signal handler writing the last records may interrupt its holder
+# Set by final_writes() when a signal ends the process: target -> the store opened afresh for it, or None once it
+# failed (not tried again: the remaining records go straight to the spool).
+_final: dict[tuple[str, str], Store | None] | None = None
 _empty: dict[tuple[str, str], tuple[float, int]] = {}  # target -> (monotonic time found empty, _puts then)
 _puts = 0  # records spooled by this process: each one makes every target look again
 
@@ -132,20 +135,77 @@ def open_target(kind: str, location: str) -> Store:
     return open_store(location)
 
 
+_hooked = False
+
+
+def _hook_fork() -> None:
+    global _hooked
+    _hooked = True
+    from tracker.forks import after_fork
+
+    after_fork(_reset_after_fork)
+
+
+def _reset_after_fork() -> None:
+    """A forked child: the parent's threads may have held the lock at the fork; the child starts with its own."""
+    global _failing_lock
+    _failing_lock = threading.RLock()
+
+
+def final_writes() -> None:
+    """The process is ending on a signal: from here on each target is opened afresh, with its own connection and
+    locks (the frame the signal interrupted may hold the cached store's, or be inside its connection), a target
+    that fails is not tried again, and nothing spooled earlier is delivered (that waits for a later run or
+    ``tracker sync``): the last records are written, or spooled, in bounded time."""
+    global _final
+    if _final is None:
+        _final = {}
+
+
+def _open_final(final: dict[tuple[str, str], Store | None], kind: str, location: str) -> Store:
+    target = (kind, location)
+    if target in final:
+        store = final[target]
+        if store is None:
+            from tracker.errors import StoreError
+
+            raise StoreError(f"{label(location)} already failed while the process ends; not tried again")
+        return store
+    final[target] = None  # until it is open: a failure to open is a failure
+    if kind == "csv":
+        from tracker.stores.csv import CsvStore
+
+        store = CsvStore(location)
+    else:
+        from tracker.stores.factory import open_uncached
+
+        store = open_uncached(location)
+    final[target] = store
+    return store
+
+
 def deliver(record: RunRecord, kind: str, location: str) -> bool:
     """Write ``record`` to one target; on failure spool it (with a note on the record). Never raises.
 
-    After a successful write, records spooled earlier for the same target are delivered too.
+    After a successful write, records spooled earlier for the same target are delivered too (not while the
+    process ends on a signal: :func:`final_writes`).
     """
+    if not _hooked:
+        _hook_fork()
+    final = _final
     try:
-        store = open_target(kind, location)
+        store = open_target(kind, location) if final is None else _open_final(final, kind, location)
         store.write(record)
     except Exception as exc:
         if refused_as_data(exc):
             _refused(record, kind, location, exc)
         else:
+            if final is not None:
+                final[(kind, location)] = None
             _failed(record, kind, location, exc)
         return False
+    if final is not None:
+        return True
     target = (kind, location)
     with _failing_lock:
         recovered = target in _failing

@@ -51,13 +51,17 @@ def _sql_type(column: str) -> str:
 
 
 _checkpointers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+# (path, thread) of the schema upgrades under way: a signal handler on that thread must not wait for the write lock
+# that the upgrade it interrupted holds (it would wait for ever); its record goes to the spool instead
+_migrating: set[tuple[str, int]] = set()
 
 
 def _finish_checkpoints_before_fork() -> None:
     """A child forked while a checkpoint holds one of SQLite's process-wide locks could hang at its first SQLite
     call: let a running checkpoint end first (a few ms; bounded)."""
     for thread in list(_checkpointers):
-        thread.join(1.0)
+        if thread.ident is not None:  # started (it is added just before it starts)
+            thread.join(1.0)
 
 
 def _create_private(path: Path) -> None:
@@ -85,6 +89,8 @@ class SqliteStore(Store):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
+        if (str(self.path), threading.get_ident()) in _migrating:
+            raise StoreError(f"{self.path}: a schema upgrade on this thread was interrupted (by a signal) and holds it")
         try:
             private_dir(self.path.parent)
             # SQLite creates a database 0644 and gives its -wal and -shm files the database's mode: a file
@@ -111,6 +117,14 @@ class SqliteStore(Store):
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         columns = ", ".join(f"{c} {_sql_type(c)}{' PRIMARY KEY' if c == 'run_id' else ''}" for c in COLUMNS)
+        key = (str(self.path), threading.get_ident())
+        _migrating.add(key)
+        try:
+            self._upgrade(conn, columns)
+        finally:
+            _migrating.discard(key)
+
+    def _upgrade(self, conn: sqlite3.Connection, columns: str) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({columns})")
@@ -172,9 +186,9 @@ class SqliteStore(Store):
             query += f" LIMIT {int(limit)}"
         try:
             cursor = self._connect().execute(query, params)
+            return [dict(zip(COLUMNS, values, strict=False)) for values in cursor]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from exc
-        return [dict(zip(COLUMNS, values, strict=False)) for values in cursor]
 
     def rollup(
         self,
