@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import tracker
+from tracker.reports.render.units import duration, energy, intensity, mass, pue
 
 
 @tracker.track
@@ -32,19 +33,20 @@ def main() -> None:
         with tracker.task("large"):
             prime_count(30_000_000)
 
-    print(f"run {run.run_id[:12]}: {run.status} in {run.duration_s:.2f} s")
+    # the record keeps SI values (kWh, kg, s); tracker's units helpers show each in a unit that fits
+    print(f"run {run.run_id[:12]}: {run.status} in {duration(run.duration_s)}")
     methods = f"CPU {run.cpu_method}, RAM {run.ram_method}, GPU {run.gpu_method}"
-    print(f"  energy    {run.energy_kwh * 1000:.5f} Wh ({methods})")
-    print(f"  emissions {run.emissions_kg * 1000:.5f} g CO2e at {run.intensity_g_per_kwh:.1f} g/kWh")
-    print(f"            ({run.country}, {run.intensity_year}; {run.intensity_source}), PUE {run.pue}")
-    print("  profile:")
+    print(f"  energy    {energy(run.energy_kwh)} ({methods})")
+    print(f"  emissions {mass(run.emissions_kg)} CO2e at {intensity(run.intensity_g_per_kwh)}")
+    print(f"            ({run.country}, {run.intensity_year}; {run.intensity_source}), PUE {pue(run.pue)}")
+    print("  profile (in the order entered):")
     for span in run.spans:
-        print(f"    {span.name:<24} {span.calls:>4} calls {span.duration_s:>7.3f} s {span.energy_kwh * 1000:.5f} Wh")
+        print(f"    {span.name:<24} {span.calls:>4} calls {duration(span.duration_s):>9} {energy(span.energy_kwh):>10}")
     for note in run.notes:
         print(f"  note: {note}")
 
     runs = tracker.load_runs(project="quickstart")
-    print(f"\n{len(runs)} quickstart run(s) in the store; total {runs['emissions_kg'].sum() * 1000:.5f} g CO2e")
+    print(f"\n{len(runs)} quickstart run(s) in the store; total {mass(runs['emissions_kg'].sum())} CO2e")
 
 
 if __name__ == "__main__":
