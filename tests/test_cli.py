@@ -191,6 +191,8 @@ FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "embodied_kg": (["--embodied-kg", "1200"], 1200.0),
     "embodied_lifetime_years": (["--embodied-lifetime-years", "5"], 5.0),
     "embodied_share": (["--embodied-share", "0.25"], 0.25),
+    "functional_unit": (["--functional-unit", "requests"], "requests"),
+    "functional_units": (["--functional-units", "1200"], 1200.0),
     "metrics_port": (["--metrics-port", "9464"], 9464),
     "metrics_host": (["--metrics-host", "0.0.0.0"], "0.0.0.0"),
     "pushgateway": (["--pushgateway", "http://127.0.0.1:9091"], "http://127.0.0.1:9091"),

@@ -648,6 +648,8 @@ REFUSED: dict[str, Any] = {
     "embodied_kg": -3,
     "embodied_lifetime_years": 0,
     "embodied_share": 1.5,
+    "functional_unit": "\x1b[2J",
+    "functional_units": -1,
 }
 
 

@@ -9,6 +9,11 @@
         ...
     print(run.energy_kwh, run.emissions_kg, run.cpu_method)
 
+    with track(project="api", functional_unit="requests") as run:
+        for request in requests:
+            ...
+            run.add_units()             # reports show CO2e per request (SCI)
+
 Importing this package is cheap (no pandas, no NVML, no threads); everything heavy starts with the first run.
 """
 
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker._version import __version__
 from tracker.core.calls import propagate, task, track
-from tracker.core.run import Run, Tracker, current_run
+from tracker.core.run import Run, Tracker, add_units, current_run
 from tracker.errors import ConfigError, MeasurementError, StoreError, TrackerError
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ __all__ = [
     "Tracker",
     "TrackerError",
     "__version__",
+    "add_units",
     "current_run",
     "estimate",
     "load_runs",

@@ -268,6 +268,19 @@ class Config:
         coerce=to_float,
         check=within(0, 1, above=True, why="the share of the device must be above 0 and at most 1"),
     )
+    # SCI per functional unit (docs/methodology.md): a run's carbon per request, sample, token, user...
+    functional_unit: str | None = setting(
+        help="the name of what a run serves (SCI's R: requests, samples, tokens, users); reports show CO2e per it",
+        coerce=to_text,
+        check=_check_label_text,
+        flag=Flag(commands=("run",)),
+    )
+    functional_units: float | None = setting(  # a known count; Run.add_units() counts while the run goes
+        help="how many functional units each run serves, when known at start (run.add_units(n) adds to it)",
+        coerce=to_float,
+        check=within(0, why="a count of functional units is a number >= 0"),
+        flag=Flag(commands=("run",)),
+    )
     # live metrics (docs/metrics.md)
     metrics_port: int | None = setting(help="serve Prometheus /metrics on this port", coerce=to_port, flag=_MONITOR)
     metrics_host: str = setting(
@@ -341,6 +354,7 @@ def _validate(values: dict[str, Any]) -> None:
     _check_each(values)
     _check_cloud_pair(values)
     _check_own_factor(values)
+    _check_unit_named(values)
     _canonical_country(values)
     _canonical_zones(values)
 
@@ -378,6 +392,14 @@ def _check_own_factor(values: Mapping[str, Any]) -> None:
     elif values.get("live") == "on":
         raise ConfigError(
             "live", "on", "intensity_g_per_kwh is set: your own factor replaces live data (set one of the two)"
+        )
+
+
+def _check_unit_named(values: Mapping[str, Any]) -> None:
+    """A count of functional units means nothing in a report without the unit's name (SCI's R is named)."""
+    if values.get("functional_units") is not None and values.get("functional_unit") is None:
+        raise ConfigError(
+            "functional_units", values["functional_units"], "name the unit: set functional_unit too (e.g. requests)"
         )
 
 

@@ -49,11 +49,36 @@ def table(records: list[Any], filters: dict[str, str]) -> str:
         f"{'started (UTC)':<20} {'project':<16} {'team':<12} {'status':<11} {'duration':>9} {'energy Wh':>10} "
         f"{'g CO2e':>9}"
     )
+    counted = any(r.functional_units is not None for r in records)
+    if counted:  # only when some run counted functional units: the SCI per unit (docs/methodology.md)
+        header += f"  {'functional units':<22} {'CO2e per unit':>14}"
     lines = [header]
     for r in records:
-        lines.append(
+        line = (
             f"{r.started_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {clip(label(r.project), 16):<16} "
             f"{clip(label(r.team) if r.team else '', 12):<12} {label(r.status):<11} {duration(r.duration_s):>9} "
             f"{number(r.energy_kwh * 1000):>10} {number(r.emissions_kg * 1000):>9}"
         )
+        if counted:
+            line += f"  {_units(r):<22} {_per_unit(r):>14}"
+        lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def _units(record: Any) -> str:
+    """``1,326 requests``, or nothing for a run that counted none."""
+    from tracker.reports.render.labels import clip, label
+    from tracker.reports.render.units import quantity
+
+    if record.functional_units is None:
+        return ""
+    return clip(f"{quantity(record.functional_units)} {label(record.functional_unit)}", 22)
+
+
+def _per_unit(record: Any) -> str:
+    """The run's SCI, ``(emissions_kg + embodied_kg) / functional_units``, in a mass unit that fits."""
+    from tracker.reports.render.units import mass
+
+    if not record.functional_units:  # none counted, or zero units: no rate
+        return ""
+    return mass((record.emissions_kg + record.embodied_kg) / record.functional_units)

@@ -140,6 +140,7 @@ def build_record(
         notes = notes + (job.notes(config.mode) if job else [])
     cpu, gpu, ram = (kwh(j) for j in joules)
     energy = cpu + gpu + ram
+    unit, units = _functional_units(run, notes)
     columns = carbon_columns(carbon, place, config, pue, duration)
     return RunRecord(
         run_id=run.run_id,
@@ -178,7 +179,22 @@ def build_record(
         notes=notes,
         spans=spans,
         **job_columns(job),  # job id, node and ranks (tracker.measure.job, docs/jobs.md)
+        functional_unit=unit,
+        functional_units=units,
     )
+
+
+def _functional_units(run: RunState, notes: list[str]) -> tuple[str | None, float | None]:
+    """SCI's R for the record: the unit's name and the count (``None``, ``None`` when the run counted nothing).
+    Units counted without a ``functional_unit`` setting are named ``units``, with a note saying so."""
+    count = run.take_units()
+    if count is None:
+        return run.config.functional_unit, None
+    name = run.config.functional_unit
+    if name is None:
+        name = "units"
+        notes.append("functional units counted without a functional_unit setting: named 'units'")
+    return name, float(count)
 
 
 def _configured_country(country: str | None) -> Location:

@@ -49,6 +49,16 @@ def current_run() -> Run | None:
     return run
 
 
+def add_units(n: float = 1) -> bool:
+    """Count ``n`` functional units (SCI's R) for this context's run (:func:`current_run`), for code that has no
+    handle on its run (a handler inside a ``@track``-ed service). ``False``, counting nothing, outside any run."""
+    run = current_run()
+    if run is None:
+        return False
+    run.add_units(n)
+    return True
+
+
 def _stop_all(status: str) -> None:
     """Write the record of every run still going or still ending (at exit: ``aborted``; on SIGTERM or SIGHUP:
     ``terminated``), newest first. Waits for no lock without a bound."""
@@ -88,7 +98,8 @@ class Run(RunState):
     """One tracked execution. While active it collects spans; after :meth:`stop` it holds its record.
 
     After the run, its record's fields read as attributes: ``run.energy_kwh``, ``run.emissions_kg``,
-    ``run.cpu_method``, ``run.spans`` (see :class:`tracker.records.schema.RunRecord`).
+    ``run.cpu_method``, ``run.spans`` (see :class:`tracker.records.schema.RunRecord`). While it goes,
+    ``run.add_units(n)`` counts the functional units it serves (``functional_unit="requests"``).
     """
 
     def __init__(

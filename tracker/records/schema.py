@@ -96,6 +96,10 @@ class RunRecord:
     tags: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     spans: list[SpanStat] = field(default_factory=list)
+    # SCI per functional unit (issue 12): R's name and count; None when the run counted none. Last, so that a CSV
+    # file written before these columns existed still reads back in order (tracker.stores.csv)
+    functional_unit: str | None = None
+    functional_units: float | None = None
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
@@ -167,6 +171,27 @@ TOTALS: tuple[str, ...] = (
 """The totals of every roll-up group, in this order: the contract of ``Store.rollup`` and of
 :func:`tracker.summarize`. ``runs`` is derived (the count of runs in the group); every other one is a float column
 of the record, summed, so roll-ups add up (an organisation's total is the sum of its teams')."""
+
+
+UNIT_TOTALS: tuple[str, ...] = ("functional_unit", "functional_units", "sci_emissions_kg", "sci_kg_per_unit")
+"""The Software Carbon Intensity of a roll-up group, ``((E x I) + M) per R`` (the Green Software Foundation's SCI
+specification): R's name (``functional_unit``), R summed over the group's runs that counted it
+(``functional_units``), the emissions of those runs, ``emissions_kg + embodied_kg`` (``sci_emissions_kg``), and the
+ratio (``sci_kg_per_unit``). Units of different names are not added: a group whose runs counted ``requests`` and
+``tokens`` has no name, no count and no ratio, only ``sci_emissions_kg``. A roll-up carries these columns after
+:data:`TOTALS` only when at least one of its runs counted units (``tracker.reports.summary``)."""
+
+
+UNIT_PARTS: tuple[str, ...] = ("unit_first", "unit_last", "units_counted", "units_kg")
+"""What a store's roll-up gives after :data:`TOTALS` so that :data:`UNIT_TOTALS` can be worked out: among the
+group's runs that counted functional units, the first and last unit name in text order (one name when they are
+equal; a counted run without a name is named ``units``, as a run's record names it), the units summed, and their
+``emissions_kg + embodied_kg`` summed (0 and ``None`` when no run counted any). A store that leaves them out has
+no units to report."""
+
+PART_MERGES: dict[str, str] = {UNIT_PARTS[0]: "min", UNIT_PARTS[1]: "max"}
+"""How partial roll-ups of one group combine (pandas' aggregation names): these two as the least and the greatest
+name, every other total and part as a sum."""
 
 
 def json_texts(items: list[str]) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tracker.carbon.equivalents import Equivalents
-from tracker.records.schema import TOTALS
+from tracker.records.schema import TOTALS, UNIT_TOTALS
 from tracker.reports.summary import group_columns, summarize
 
 if TYPE_CHECKING:
@@ -44,6 +44,12 @@ class Report:
         return [k for k in self.keys if k != "period"]
 
     @property
+    def has_units(self) -> bool:
+        """Whether some run of the report counted functional units: rows and total then carry
+        :data:`~tracker.records.schema.UNIT_TOTALS` (the SCI per unit)."""
+        return UNIT_TOTALS[0] in self.total
+
+    @property
     def chart_period(self) -> str:
         """The period of the time charts: the report's, else month."""
         return self.period or "month"
@@ -66,6 +72,8 @@ def build_report(
     total = {"runs": sum(int(r["runs"]) for r in rows)}
     for column in TOTALS[1:]:
         total[column] = math.fsum(float(r[column]) for r in rows)
+    if rows and UNIT_TOTALS[0] in rows[0]:
+        total.update(unit_total(rows))
     shown = dict(labels)
     if since is not None:
         shown["since"] = since.isoformat()
@@ -88,6 +96,21 @@ def build_report(
         report.groups = frame_rows(summarize(by=keys, **options)) if period else rows
         report.trends = frame_rows(summarize(by=keys, period=every, **options)) if keys else []
     return report
+
+
+def unit_total(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """:data:`~tracker.records.schema.UNIT_TOTALS` over groups, by the groups' rule: units add up only under one
+    name (a group with several names, ``functional_unit`` None beside its ``sci_emissions_kg``, has none)."""
+    unit, count, sci, per = UNIT_TOTALS
+    counted = [r for r in rows if r.get(sci) is not None]
+    if not counted:
+        return dict.fromkeys(UNIT_TOTALS)
+    names = {r[unit] for r in counted}
+    emitted = math.fsum(r[sci] for r in counted)
+    if len(names) != 1 or None in names:
+        return {unit: None, count: None, sci: emitted, per: None}
+    units = math.fsum(r[count] for r in counted)
+    return {unit: names.pop(), count: units, sci: emitted, per: emitted / units if units > 0 else None}
 
 
 def _with_empty_periods(timeline: list[dict[str, Any]], period: str) -> list[dict[str, Any]]:

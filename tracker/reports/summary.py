@@ -7,7 +7,9 @@ its rows and pandas totals them. Both paths give the same frame: the same column
 (sorted by the group keys), the same numbers (tests compare them).
 
 Every total is a plain sum over runs, so roll-ups add up: an organisation's total is the sum of its teams',
-which is the sum of their projects', which is the sum of their runs'.
+which is the sum of their projects', which is the sum of their runs'. When some of the runs counted functional
+units, the frame also carries the groups' Software Carbon Intensity (:data:`UNIT_TOTALS`), worked out here from
+the sums the store gives (:data:`UNIT_PARTS`), the same way for every store.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
-from tracker.records.schema import GROUPABLE, INT_COLUMNS, TOTALS
+from tracker.records.schema import GROUPABLE, INT_COLUMNS, PART_MERGES, TOTALS, UNIT_PARTS, UNIT_TOTALS
 from tracker.reports.periods import as_utc, check_period, period_series
 
 if TYPE_CHECKING:
@@ -57,7 +59,8 @@ def summarize(
     store: Store | str | None = None,
     **filters: Any,
 ) -> pd.DataFrame:
-    """Totals per group: one row per combination of ``by`` labels (and ``period``), columns keys + :data:`TOTALS`.
+    """Totals per group: one row per combination of ``by`` labels (and ``period``), columns keys + :data:`TOTALS`,
+    then :data:`UNIT_TOTALS` when at least one of the runs counted functional units (SCI per unit).
 
     ``runs``: a DataFrame from :func:`tracker.load_runs`; else the runs of ``store`` (a :class:`Store` or a
     location string; default: the configured store). ``by``: label columns (``organisation``, ``team``,
@@ -122,17 +125,65 @@ def _rollup_frame(runs: pd.DataFrame, keys: tuple[str, ...], period: str | None)
     work["runs"] = 1
     for column in TOTALS[1:]:
         work[column] = pd.to_numeric(runs[column], errors="coerce").fillna(0.0).astype(float)
+    _unit_parts(runs, work)
+    columns = [*TOTALS, *UNIT_PARTS]
     if not names:
         if work.empty:
-            return pd.DataFrame(columns=list(TOTALS))
-        return work[list(TOTALS)].sum().to_frame().T
-    return work.groupby(names, dropna=False, sort=False)[list(TOTALS)].sum().reset_index()
+            return pd.DataFrame(columns=columns)
+        return work[columns].agg(PART_AGGREGATES).to_frame().T
+    return work.groupby(names, dropna=False, sort=False)[columns].agg(PART_AGGREGATES).reset_index()
+
+
+#: every total and part summed, but the first and last unit name (the least and the greatest)
+PART_AGGREGATES: dict[str, str] = {**dict.fromkeys((*TOTALS, *UNIT_PARTS), "sum"), **PART_MERGES}
+
+
+def _unit_parts(runs: pd.DataFrame, work: pd.DataFrame) -> None:
+    """The :data:`UNIT_PARTS` of each run, as a store's roll-up sums them (columns of ``work``)."""
+    import pandas as pd
+
+    first, last, counted, kg = UNIT_PARTS
+    if "functional_units" in runs.columns:  # a frame of runs from before these columns reads as "none counted"
+        units = pd.to_numeric(runs["functional_units"], errors="coerce")
+    else:
+        units = pd.Series(float("nan"), index=runs.index)
+    has = units.notna()
+    name = runs["functional_unit"].astype(object) if "functional_unit" in runs.columns else None
+    names = pd.Series("units", index=runs.index, dtype=object) if name is None else name.where(name.notna(), "units")
+    work[first] = work[last] = names.where(has, None)
+    work[counted] = units.fillna(0.0).astype(float)
+    total = work["emissions_kg"] + work["embodied_kg"]
+    work[kg] = total.where(has, 0.0).astype(float)
+
+
+def _unit_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    """:data:`UNIT_TOTALS` from the parts, when any run counted units; else the frame without either."""
+    import pandas as pd
+
+    first, last, counted, kg = UNIT_PARTS
+    if not set(UNIT_PARTS) <= set(frame.columns):
+        return frame.drop(columns=[c for c in UNIT_PARTS if c in frame.columns])
+    lo = frame[first].astype(object).where(frame[first].notna(), None)
+    hi = frame[last].astype(object).where(frame[last].notna(), None)
+    some = lo.notna()
+    if not some.any():
+        return frame.drop(columns=list(UNIT_PARTS))
+    one = some & (lo == hi)  # one name among the group's counted runs: its units add up
+    units = pd.to_numeric(frame[counted], errors="coerce").astype(float)
+    emitted = pd.to_numeric(frame[kg], errors="coerce").astype(float)
+    unit, count, sci, per = UNIT_TOTALS
+    frame = frame.drop(columns=list(UNIT_PARTS))
+    frame[unit] = lo.where(one, None).astype(object)
+    frame[count] = units.where(one)
+    frame[sci] = emitted.where(some)
+    frame[per] = (emitted / units.where(units > 0)).where(one)
+    return frame
 
 
 def _normalise(frame: pd.DataFrame, keys: tuple[str, ...], period: str | None) -> pd.DataFrame:
     """Same columns, types and row order whichever path computed the frame."""
     names = list(keys) + (["period"] if period is not None else [])
-    frame = frame[names + list(TOTALS)].copy()
+    frame = _unit_totals(frame[[*names, *TOTALS, *(c for c in UNIT_PARTS if c in frame.columns)]].copy())
     for name in names:
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
         if name in INT_COLUMNS:  # pandas reads an integer column with gaps as floats

@@ -68,7 +68,9 @@ class Store(ABC):
         ``period``: ``day`` | ``week`` | ``month`` | ``quarter`` | ``year`` of ``started_at`` in UTC, as text
         (``2026-11-23``, ``2026-W47``, ``2026-11``, ``2026-Q4``, ``2026``) in a ``period`` column. Totals:
         :data:`~tracker.records.schema.TOTALS` (``runs``, ``duration_s``, the ``*_energy_kwh`` columns,
-        ``energy_kwh``, ``facility_energy_kwh``, ``emissions_kg``, ``emissions_market_kg``, ``embodied_kg``).
+        ``energy_kwh``, ``facility_energy_kwh``, ``emissions_kg``, ``emissions_market_kg``, ``embodied_kg``),
+        then :data:`~tracker.records.schema.UNIT_PARTS` (functional units: a store that leaves them out has none
+        to report).
         """
         return None
 

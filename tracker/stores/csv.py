@@ -4,6 +4,7 @@ The file is meant to be opened in a spreadsheet too: every text cell starting li
 a CR), or with an apostrophe, is written with one more apostrophe in front, which reading removes again, so a
 record reads back as it was written (``docs/stores.md``). Fields holding a quote, comma, CR or LF are quoted.
 A file this store creates is readable by its owner only (0600): a record holds the command line and the host.
+A file written before the record's last columns existed keeps its header; rows appended since carry them after it.
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ class CsvStore(Store):
             return []
         latest: dict[str, dict[str, Any]] = {}
         with self.path.open(newline="", encoding="utf-8") as fh:
-            for raw in csv.DictReader(fh):
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            if len(header) < len(COLUMNS) and tuple(header) == COLUMNS[: len(header)]:
+                # written before the columns added last existed: rows appended since carry them after the header's
+                reader.fieldnames = list(COLUMNS)
+            for raw in reader:
                 row = {c: _parse(c, raw.get(c) or "") for c in COLUMNS}
                 latest[row["run_id"]] = row
         rows = [r for r in latest.values() if all(v is None or r.get(k) == v for k, v in filters.items())]

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker.errors import StoreError
-from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord, iso
+from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, UNIT_PARTS, RunRecord, iso
 from tracker.stores import sql
 from tracker.stores.base import Store
 from tracker.stores.locations import redact
@@ -173,6 +173,17 @@ def _params(record: RunRecord) -> tuple[str]:
 _UPSERT = (
     "INSERT INTO runs SELECT * FROM json_populate_record(NULL::runs, %s::json) "
     f"ON CONFLICT (run_id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS if c != 'run_id')}"
+)
+
+
+# A group's UNIT_PARTS (tracker.records.schema): among its runs that counted functional units, the least and the
+# greatest unit name, the units, and their emissions with the embodied share
+_COUNTED = "FILTER (WHERE functional_units IS NOT NULL)"
+_UNIT_PARTS_SQL = (
+    f"min(coalesce(functional_unit, 'units')) {_COUNTED}",
+    f"max(coalesce(functional_unit, 'units')) {_COUNTED}",
+    "coalesce(sum(functional_units), 0)",
+    f"coalesce(sum(coalesce(emissions_kg, 0) + coalesce(embodied_kg, 0)) {_COUNTED}, 0)",
 )
 
 
@@ -359,8 +370,8 @@ class PostgresStore(Store):
     ) -> pd.DataFrame | None:
         """Totals per group computed by the server (``GROUP BY``, ``to_char`` of ``started_at`` in UTC).
 
-        Columns: the ``by`` keys, ``period`` when asked, then :data:`tracker.records.schema.TOTALS`;
-        :func:`tracker.summarize` puts the rows in order.
+        Columns: the ``by`` keys, ``period`` when asked, then :data:`tracker.records.schema.TOTALS` and
+        :data:`~tracker.records.schema.UNIT_PARTS`; :func:`tracker.summarize` puts the rows in order.
         """
         import pandas as pd
 
@@ -374,13 +385,13 @@ class PostgresStore(Store):
                 raise StoreError(f"unknown period {period!r}: expected one of {', '.join(PERIODS)}")
             select.append(f"to_char(started_at AT TIME ZONE 'UTC', '{PERIODS[period]}') AS period")
         names = [*keys, "period"] if period is not None else keys
-        sums = ["count(*)", *(f"coalesce(sum({c}), 0)" for c in TOTALS[1:])]
+        sums = ["count(*)", *(f"coalesce(sum({c}), 0)" for c in TOTALS[1:]), *_UNIT_PARTS_SQL]
         where, params = sql.where(sql.POSTGRES, since, until, filters)
         query = f"SELECT {', '.join([*select, *sums])} FROM runs{where}"
         if names:
             query += f" GROUP BY {', '.join(str(i + 1) for i in range(len(names)))}"
         result = self._call("roll up", lambda conn: conn.execute(query, params).fetchall())
-        frame = pd.DataFrame([tuple(r) for r in result], columns=[*names, *TOTALS])
+        frame = pd.DataFrame([tuple(r) for r in result], columns=[*names, *TOTALS, *UNIT_PARTS])
         if not names and len(frame) and frame["runs"].iloc[0] == 0:
             frame = frame.iloc[0:0]  # no runs: no group, as in pandas
         return frame

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 200  # writes (~1,000 WAL pages: SQLite's own default cadence), checkpointed in the background
 SAFETY_AUTOCHECKPOINT = 10_000  # WAL pages (~40 MB) after which a committing writer checkpoints itself
 PRIVATE_FILE = 0o600  # runs.db and, after it, its -wal and -shm files
-SCHEMA_VERSION = 2  # 2: location, market-based, embodied and job columns
+SCHEMA_VERSION = 3  # 2: location, market-based, embodied and job columns; 3: functional units (SCI)
 
 
 def _sql_type(column: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
-from tracker.records.schema import COLUMNS
+from tracker.records.schema import COLUMNS, PART_MERGES, UNIT_PARTS
 from tracker.reports.periods import sql_period
 
 if TYPE_CHECKING:
@@ -37,6 +37,24 @@ MAX_WORKERS = 4
 _NULL = "X'00'"
 
 
+# Each run's UNIT_PARTS (tracker.records.schema), and how two partial rows of a group combine: the least and the
+# greatest unit name (NULL: none counted; SQLite's two-argument MIN/MAX are NULL when either is), then two sums.
+_COUNTED = "functional_units IS NOT NULL"
+_NAME = f"CASE WHEN {_COUNTED} THEN IFNULL(functional_unit, 'units') END"
+_PART_VALUES = (
+    _NAME,
+    _NAME,
+    "IFNULL(functional_units, 0.0)",
+    f"CASE WHEN {_COUNTED} THEN IFNULL(emissions_kg, 0.0) + IFNULL(embodied_kg, 0.0) ELSE 0.0 END",
+)
+_PART_MERGES = (
+    "COALESCE(MIN({0}, excluded.{0}), {0}, excluded.{0})",
+    "COALESCE(MAX({0}, excluded.{0}), {0}, excluded.{0})",
+    "{0} + excluded.{0}",
+    "{0} + excluded.{0}",
+)
+
+
 def rollup(
     path: Path,
     conn: sqlite3.Connection,
@@ -46,7 +64,8 @@ def rollup(
     where: str,
     params: list[Any],
 ) -> pd.DataFrame:
-    """Group totals: ``by`` (+ ``period``) then ``totals`` (``runs`` = a count, the rest sums, NULL as 0)."""
+    """Group totals: ``by`` (+ ``period``), then ``totals`` (``runs`` = a count, the rest sums, NULL as 0), then
+    :data:`~tracker.records.schema.UNIT_PARTS`."""
     import pandas as pd
 
     unknown = [c for c in by if c not in COLUMNS]
@@ -63,7 +82,7 @@ def rollup(
     except sqlite3.Error as exc:
         raise StoreError(f"cannot summarise {path}: {exc}") from exc
     if low is None:
-        return pd.DataFrame(columns=[*names, *totals])
+        return pd.DataFrame(columns=[*names, *totals, *UNIT_PARTS])
     workers = min(MAX_WORKERS, os.cpu_count() or 1) if high - low >= PARALLEL_FROM_ROWS else 1
     step = (high - low) // workers + 1
     ranges = [(low + i * step, min(high + 1, low + (i + 1) * step)) for i in range(workers)]
@@ -76,9 +95,11 @@ def rollup(
             parts = [f.result() for f in futures]
     rows = [row for part in parts for row in part]
     key_names = names or ["_all"]
-    frame = pd.DataFrame(rows, columns=[*key_names, *totals])
+    parts = [*totals, *UNIT_PARTS]
+    frame = pd.DataFrame(rows, columns=[*key_names, *parts])
     if workers > 1:
-        frame = frame.groupby(key_names, dropna=False, sort=False)[list(totals)].sum().reset_index()
+        combine = {c: PART_MERGES.get(c, "sum") for c in parts}
+        frame = frame.groupby(key_names, dropna=False, sort=False)[parts].agg(combine).reset_index()
     return frame.drop(columns=["_all"]) if not names else frame
 
 
@@ -86,14 +107,20 @@ def _statement(keys: list[str], totals: Sequence[str], where: str) -> tuple[str,
     """The temp table's definition and the upsert that adds each run of a rowid range to its group."""
     key_columns = [f"k{i}" for i in range(len(keys))]
     sums = [f"s{i}" for i in range(len(totals) - 1)]
+    unit_columns = [f"u{i}" for i in range(len(_PART_VALUES))]
     create = (
         f"CREATE TEMP TABLE rollup ({', '.join(key_columns)}, runs INTEGER, "
-        f"{', '.join(s + ' REAL' for s in sums)}, PRIMARY KEY ({', '.join(key_columns)}))"
+        f"{', '.join(s + ' REAL' for s in sums)}, u0 TEXT, u1 TEXT, u2 REAL, u3 REAL, "
+        f"PRIMARY KEY ({', '.join(key_columns)}))"
     )
-    values = [*keys, "1", *(f"IFNULL({c}, 0.0)" for c in totals[1:])]
+    values = [*keys, "1", *(f"IFNULL({c}, 0.0)" for c in totals[1:]), *_PART_VALUES]
     bound = "rowid >= ? AND rowid < ?"
     condition = f"{where} AND {bound}" if where else f" WHERE {bound}"
-    updates = ["runs = runs + 1", *(f"{s} = {s} + excluded.{s}" for s in sums)]
+    updates = [
+        "runs = runs + 1",
+        *(f"{s} = {s} + excluded.{s}" for s in sums),
+        *(f"{u} = {merge.format(u)}" for u, merge in zip(unit_columns, _PART_MERGES, strict=True)),
+    ]
     upsert = (
         f"INSERT INTO temp.rollup SELECT {', '.join(values)} FROM runs{condition} "
         f"ON CONFLICT DO UPDATE SET {', '.join(updates)}"

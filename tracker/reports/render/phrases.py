@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tracker.records.schema import UNIT_TOTALS
 from tracker.reports.render import units
 from tracker.reports.render.labels import label, md
 
@@ -27,18 +28,74 @@ COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
 )
 
 
-def cells(row: dict[str, Any]) -> list[str]:
-    """A row's totals as :data:`COLUMNS` shows them."""
-    return [show(row[column]) for column, _, show in COLUMNS]
+#: a row's cell from the whole row (the SCI columns read the unit's name beside the number)
+Cell = Callable[[dict[str, Any]], str]
+
+
+def columns(report: Report) -> list[tuple[str, str, Cell]]:
+    """The columns a report's table shows: :data:`COLUMNS`, then, when some run counted functional units, the
+    units (``1,326 requests``) and the SCI, ``CO2e per request`` (``(emissions_kg + embodied_kg) / units``)."""
+    shown: list[tuple[str, str, Cell]] = [
+        (key, title, lambda row, key=key, show=show: show(row[key])) for key, title, show in COLUMNS
+    ]
+    if not report.has_units:
+        return shown
+    unit, count, _, per = UNIT_TOTALS
+    names = {r[unit] for r in [*report.rows, report.total] if r.get(count) is not None}
+    one = next(iter(names)) if len(names) == 1 else None
+    title = f"CO2e per {singular(one)}" if one is not None else "CO2e per unit"
+    shown.append((count, "functional units", units_cell))
+    shown.append((per, title, lambda row: sci_cell(row, named=one is None)))
+    return shown
+
+
+def units_cell(row: dict[str, Any]) -> str:
+    """``1,326 requests``; ``several units`` for a group whose runs counted units of different names; ``n/a``
+    where no run counted any."""
+    unit, count, sci, _ = UNIT_TOTALS
+    if row.get(count) is None:
+        return "several units" if row.get(sci) is not None else units.MISSING
+    return f"{units.quantity(row[count])} {label(row[unit])}"
+
+
+def sci_cell(row: dict[str, Any], *, named: bool) -> str:
+    """The SCI score in a mass unit that fits (``43.4 mg``), ``per request`` after it when the header cannot
+    name the unit (the rows' units differ)."""
+    unit, _, _, per = UNIT_TOTALS
+    value = row.get(per)
+    if value is None:
+        return units.MISSING
+    return f"{units.mass(value)} per {singular(label(row[unit]))}" if named else units.mass(value)
+
+
+def singular(name: str) -> str:
+    """``requests`` -> ``request`` for "CO2e per ...": the unit is named in the plural, as its count reads
+    (``queries`` -> ``query``, ``batches`` -> ``batch``); a name that reads as singular stays as it is."""
+    lower = name.lower()
+    if lower.endswith("ies") and len(name) > 3:
+        return name[:-3] + "y"
+    if lower.endswith(("ches", "shes", "sses", "xes")):
+        return name[:-2]
+    if lower.endswith("s") and not lower.endswith(("ss", "us", "is")) and len(name) > 1:
+        return name[:-1]
+    return name
+
+
+def cells(row: dict[str, Any], shown: list[tuple[str, str, Cell]] | None = None) -> list[str]:
+    """A row's totals as :data:`COLUMNS` (or the report's :func:`columns`) show them."""
+    if shown is None:
+        return [show(row[column]) for column, _, show in COLUMNS]
+    return [cell(row) for _, _, cell in shown]
 
 
 def grid(report: Report) -> tuple[list[str], list[list[str]]]:
     """The header and the lines of a report's table; the last line is the total (``total`` in the first
     column, or no label column when the report has no keys)."""
-    header = [*report.keys, *(title for _, title, _ in COLUMNS)]
-    lines = [[*(label(row[k]) for k in report.keys), *cells(row)] for row in report.rows]
+    shown = columns(report)
+    header = [*report.keys, *(title for _, title, _ in shown)]
+    lines = [[*(label(row[k]) for k in report.keys), *cells(row, shown)] for row in report.rows]
     total = {**report.total, "runs": int(report.total["runs"])}
-    lines.append([*(["total", *[""] * (len(report.keys) - 1)] if report.keys else []), *cells(total)])
+    lines.append([*(["total", *[""] * (len(report.keys) - 1)] if report.keys else []), *cells(total, shown)])
     return header, lines
 
 

@@ -114,6 +114,16 @@ def energy(kwh: float | None) -> str:
     return scaled(kwh, ENERGY_UNITS, "Wh")
 
 
+def quantity(value: float | None) -> str:
+    """A count of things (functional units): a whole number exactly, with separators (``1,326``); any other
+    with three significant figures (``2.5``)."""
+    odd = _odd(value)
+    if odd is not None:
+        return odd
+    assert value is not None
+    return count(value) if float(value).is_integer() else number(value)
+
+
 def duration(seconds: float | None) -> str:
     """A duration given in seconds: ms, s, min or h (``0.000842`` hours -> ``3.03 s``)."""
     return scaled(seconds, DURATION_UNITS, "s")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from tracker.records.schema import UNIT_TOTALS
 from tracker.reports.annual import AnnualStatement
 from tracker.reports.data import Report
 from tracker.reports.recommend import Recommendations
@@ -60,10 +61,19 @@ class CsvRenderer(Renderer):
     name = "csv"
 
     def report(self, report: Report) -> str:
-        """The group keys, then every total."""
+        """The group keys, then every total; then the SCI columns when some run counted functional units (the
+        unit's name as a label, the numbers raw, empty where there is none)."""
+        extra = UNIT_TOTALS if report.has_units else ()
         return _write(
-            [*report.keys, *TOTALS],
-            ([*(csv_label(row[k]) for k in report.keys), *(row[t] for t in TOTALS)] for row in report.rows),
+            [*report.keys, *TOTALS, *extra],
+            (
+                [
+                    *(csv_label(row[k]) for k in report.keys),
+                    *(row[t] for t in TOTALS),
+                    *(csv_label(row[u]) if u == UNIT_TOTALS[0] else row[u] for u in extra),
+                ]
+                for row in report.rows
+            ),
         )
 
     def annual(self, statement: AnnualStatement) -> str:

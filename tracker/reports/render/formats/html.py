@@ -20,7 +20,7 @@ from tracker.reports.render import units
 from tracker.reports.render.base import Renderer
 from tracker.reports.render.charts import column_chart, hbar_chart, line_chart
 from tracker.reports.render.labels import esc, group_label, label
-from tracker.reports.render.phrases import COLUMNS, equivalents, grid, hourly_note
+from tracker.reports.render.phrases import columns, equivalents, grid, hourly_note, singular
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -75,13 +75,18 @@ def _table(report: Report) -> str:
     total = lines[-1][nkeys:]
     cells = f'<td colspan="{max(1, nkeys)}">total</td>' if nkeys else ""
     cells += "".join(
-        f'<td class="n" data-total="{c}" data-value="{report.total[c]!r}">{esc(text)}</td>'
-        for (c, _, _), text in zip(COLUMNS, total, strict=True)
+        f'<td class="n" data-total="{c}"{_value(report.total.get(c))}>{esc(text)}</td>'
+        for (c, _, _), text in zip(columns(report), total, strict=True)
     )
     rows = "".join(body)
     return (
         f'<table id="totals"><thead><tr>{head}</tr></thead><tbody>{rows}<tr class="total">{cells}</tr></tbody></table>'
     )
+
+
+def _value(value: Any) -> str:
+    """The ``data-value`` attribute of an exact number; none for a missing one (no SCI where no unit counted)."""
+    return "" if value is None else f' data-value="{value!r}"'
 
 
 def _trend(report: Report, keys: list[str]) -> tuple[str, str]:
@@ -165,6 +170,9 @@ class HtmlRenderer(Renderer):
             ("facility_energy_kwh", units.energy(total["facility_energy_kwh"]), "from the grid (incl. PUE)"),
             ("runs", units.count(total["runs"]), "runs"),
         ]
+        if report.has_units and total["sci_kg_per_unit"] is not None:  # SCI: ((E x I) + M) per R, R named
+            unit = label(total["functional_unit"])
+            cards.append(("sci_kg_per_unit", units.mass(total["sci_kg_per_unit"]), f"CO2e per {singular(unit)}"))
         card_html = "".join(
             f'<div class="card" data-total="{key}" data-value="{total[key]!r}">'
             f"<b>{esc(text)}</b><span>{esc(caption)}</span></div>"
