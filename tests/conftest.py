@@ -10,7 +10,7 @@ import pytest
 
 from tracker import config as tracker_config
 from tracker.grid import location
-from tracker.measure import cgroup, hardware, sampler
+from tracker.measure import cgroup, hardware, instance, sampler
 from tracker.stores import factory as stores_factory
 
 LAUNCHER_VARIABLES = frozenset(
@@ -40,6 +40,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
     monkeypatch.setattr(location, "DMI_DIR", tmp_path / "no-dmi")
     location.reset()
+    instance.reset()  # the instance type asked of the metadata services (the vCPU model)
     # an unset mode resolves to cgroup attribution inside a container or a SLURM job: the suite sees no cgroup
     # (machine mode) wherever it runs; tests of cgroup attribution point this at a fake or the real /proc
     monkeypatch.setattr(cgroup, "PROC", str(tmp_path / "no-proc"))

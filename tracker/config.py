@@ -310,7 +310,9 @@ class Config:
     def measurement_key(self) -> tuple[Any, ...]:
         """The settings that change how power is measured: runs that share them share one meter."""
         mode = self.mode if "mode" in self.origins else "auto"  # unset: resolved by the meter (measure/cgroup.py)
-        return (mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp, self.instance_type, self.overlap)
+        # a VM's model reads the instance type, else asks the metadata service for it if cloud_metadata allows
+        vm = (self.instance_type, self.cloud_metadata, self.cloud_provider)
+        return (mode, self.cpu_watts, self.gpu_watts, self.ram_watts, self.cpu_tdp, vm, self.overlap)
 
 
 #: every setting's declaration, by key, in declaration order

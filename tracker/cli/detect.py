@@ -49,6 +49,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     meter.start()
     try:
         where = place.result()
+        cpu = meter.chains[Component.CPU]
+        cpu.settle(wait=True)  # a VM's model takes the instance type the metadata service names (bounded wait)
+        kind = getattr(cpu.active, "instance", None)
         intensity = intensity_now(config, where)
         info = {
             "host": machine.host,
@@ -58,6 +61,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             "logical_cpus": machine.logical_cpus,
             "memory_gib": round(machine.memory_bytes / 2**30, 2),
             "virtualised": machine.virtualised,
+            "instance_type": _instance_info(config, kind),
             "attribution": meter.mode,
             "attribution_reason": meter.probe.choice.reason if meter.probe.choice else "",
             "cgroup": _cgroup_info(meter),
@@ -99,6 +103,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         f"{machine.logical_cpus} logical"
     )
     print(f"memory       {info['memory_gib']} GiB")
+    learnt = info["instance_type"]
+    if learnt["name"]:
+        print(f"instance     {learnt['name']} (from {learnt['source']})")
+    elif machine.virtualised:  # the vCPU model falls back on the CPU's name: say why the type is not known
+        print(f"instance     unknown ({'; '.join(learnt['notes']) or 'no answer'}; set instance_type=)")
     for component in Component:
         print(f"{component.value} power    {info['sources'][component.value]}")
     print(f"attribution  {meter.mode} (interval {config.interval:g} s): {info['attribution_reason']}")
@@ -122,6 +131,18 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for note in info["notes"]:
         print(f"note         {note}")
     return 0
+
+
+def _instance_info(config: Config, kind: Any) -> dict[str, Any]:
+    """The cloud instance type: the one the CPU's vCPU model uses, else what a run would learn (bounded wait)."""
+    if kind is None:  # the CPU is not modelled per vCPU here (RAPL, bare metal, a forced value): ask anyway
+        from tracker.measure import instance
+
+        kind = instance.start(config).result()
+    source = (
+        kind.source if kind.provider is None or kind.source == "configuration" else f"{kind.source} ({kind.provider})"
+    )
+    return {"name": kind.name, "provider": kind.provider, "source": source, "notes": list(kind.notes)}
 
 
 def _cgroup_info(meter: Any) -> dict[str, Any] | None:

@@ -19,6 +19,10 @@ raises: whatever is unknown by then falls through to the next step, and the note
 Endpoints can be pointed elsewhere (tests use servers on 127.0.0.1): the module attributes
 :data:`METADATA_URLS` and :data:`GEOIP_URL`, or the environment variables ``TRACKER_METADATA_AWS_URL``,
 ``TRACKER_METADATA_GCP_URL``, ``TRACKER_METADATA_AZURE_URL`` and ``TRACKER_GEOIP_URL``.
+
+The same services also name the instance type (``m5.large``): :mod:`tracker.measure.instance` asks them for it
+through this module's requests (:func:`aws_get`, :func:`gcp_get`, :func:`azure_get`), endpoints, DMI signs and
+budget, when a virtual machine's CPU is modelled per vCPU.
 """
 
 from __future__ import annotations
@@ -185,7 +189,7 @@ def _read_hints() -> tuple[str, ...]:
     return tuple(hints)
 
 
-def _http(method: str, url: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
+def http_request(method: str, url: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
     """One plain HTTP request with http.client: no proxy (metadata is link-local), ~no import cost."""
     import http.client
     from urllib.parse import urlsplit
@@ -205,27 +209,47 @@ def _http(method: str, url: str, headers: dict[str, str], timeout: float) -> tup
         conn.close()
 
 
-def probe_aws(base: str, deadline: float) -> str:
-    """IMDSv2: a session token (PUT), then the region. Raises on anything unexpected."""
-    status, _, token = _http(
+def aws_get(base: str, path: str, deadline: float) -> bytes:
+    """IMDSv2: a session token (PUT), then one GET of ``path`` with it. Raises on anything unexpected."""
+    status, _, token = http_request(
         "PUT", f"{base}/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"}, deadline - time.monotonic()
     )
     if status != 200 or not token.strip():
         raise OSError(f"token request answered HTTP {status}")
     headers = {"X-aws-ec2-metadata-token": token.decode("ascii", "replace").strip()}
-    status, _, body = _http("GET", f"{base}/latest/meta-data/placement/region", headers, deadline - time.monotonic())
+    status, _, body = http_request("GET", f"{base}{path}", headers, deadline - time.monotonic())
     if status != 200:
-        raise OSError(f"region request answered HTTP {status}")
-    return body.decode("ascii", "replace").strip()
+        raise OSError(f"{path.rsplit('/', 1)[-1]} request answered HTTP {status}")
+    return body
+
+
+def gcp_get(base: str, path: str, deadline: float) -> bytes:
+    """One GET of GCP's metadata server, which must answer with ``Metadata-Flavor: Google``."""
+    status, headers, body = http_request(
+        "GET", f"{base}{path}", {"Metadata-Flavor": "Google"}, deadline - time.monotonic()
+    )
+    if status != 200 or headers.get("metadata-flavor") != "Google":
+        raise OSError(f"answered HTTP {status} without Metadata-Flavor: Google")
+    return body
+
+
+def azure_get(base: str, leaf: str, deadline: float) -> bytes:
+    """One text leaf of Azure IMDS's compute metadata (``location``, ``vmSize``)."""
+    url = f"{base}/metadata/instance/compute/{leaf}?api-version=2021-02-01&format=text"
+    status, _, body = http_request("GET", url, {"Metadata": "true"}, deadline - time.monotonic())
+    if status != 200:
+        raise OSError(f"answered HTTP {status}")
+    return body
+
+
+def probe_aws(base: str, deadline: float) -> str:
+    """AWS: the region (``eu-west-1``)."""
+    return aws_get(base, "/latest/meta-data/placement/region", deadline).decode("ascii", "replace").strip()
 
 
 def probe_gcp(base: str, deadline: float) -> str:
     """GCP: ``projects/<n>/zones/<zone>`` -> the region (zone without its ``-a`` suffix)."""
-    status, headers, body = _http(
-        "GET", f"{base}/computeMetadata/v1/instance/zone", {"Metadata-Flavor": "Google"}, deadline - time.monotonic()
-    )
-    if status != 200 or headers.get("metadata-flavor") != "Google":
-        raise OSError(f"answered HTTP {status} without Metadata-Flavor: Google")
+    body = gcp_get(base, "/computeMetadata/v1/instance/zone", deadline)
     zone = body.decode("ascii", "replace").strip().rsplit("/", 1)[-1]
     region, _, suffix = zone.rpartition("-")
     if not region or len(suffix) != 1:
@@ -235,21 +259,21 @@ def probe_gcp(base: str, deadline: float) -> str:
 
 def probe_azure(base: str, deadline: float) -> str:
     """Azure IMDS: the compute location (``westeurope``)."""
-    url = f"{base}/metadata/instance/compute/location?api-version=2021-02-01&format=text"
-    status, _, body = _http("GET", url, {"Metadata": "true"}, deadline - time.monotonic())
-    if status != 200:
-        raise OSError(f"answered HTTP {status}")
-    return body.decode("ascii", "replace").strip().lower()
+    return azure_get(base, "location", deadline).decode("ascii", "replace").strip().lower()
 
 
 PROBES: dict[str, Callable[[str, float], str]] = {"aws": probe_aws, "gcp": probe_gcp, "azure": probe_azure}
 
 
-def ask_metadata(providers: tuple[str, ...], budget_s: float) -> tuple[tuple[str, str] | None, list[str]]:
+def ask_metadata(
+    providers: tuple[str, ...], budget_s: float, probes: dict[str, Callable[[str, float], str]] | None = None
+) -> tuple[tuple[str, str] | None, list[str]]:
     """Ask each provider's metadata service in parallel; the first region found wins.
 
-    Returns ``((provider, region) or None, notes)``; waits at most ``budget_s`` in all.
+    Returns ``((provider, region) or None, notes)``; waits at most ``budget_s`` in all. ``probes``: what to ask
+    each provider instead of its region (the vCPU model asks the instance type, ``tracker.measure.instance``).
     """
+    probes = PROBES if probes is None else probes
     deadline = time.monotonic() + budget_s
     answers: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -258,7 +282,7 @@ def ask_metadata(providers: tuple[str, ...], budget_s: float) -> tuple[tuple[str
 
     def ask(provider: str) -> None:
         try:
-            region = PROBES[provider](metadata_url(provider), deadline)
+            region = probes[provider](metadata_url(provider), deadline)
             if not region:
                 raise OSError("empty answer")
             with lock:
@@ -426,7 +450,7 @@ def _detect(config: Any, providers: tuple[str, ...], detection: _Detection) -> N
         detection.done.set()
 
 
-def _metadata_providers(mode: str) -> tuple[tuple[str, ...], str | None]:
+def metadata_providers(mode: str) -> tuple[tuple[str, ...], str | None]:
     """Which providers to ask, and a note when none is asked."""
     if mode == "off":
         return (), "cloud metadata not tried (cloud_metadata=off)"
@@ -448,7 +472,7 @@ def start(config: Any) -> LocationHandle:
     if explicit is not None:
         return LocationHandle(explicit)
     mode = getattr(config, "cloud_metadata", "auto")
-    providers, skipped = _metadata_providers(mode)
+    providers, skipped = metadata_providers(mode)
     base_notes = [skipped] if skipped else []
     if not config.geoip:
         base_notes.append("geo-IP lookup off (opt-in: geoip=true)")

@@ -100,6 +100,7 @@ def components(
     try:
         for chain in started:
             chain.start()
+        chains[Component.CPU].settle(wait=True)  # the instance type a VM's model may still be asking (bounded)
         return [
             _cpu(chains[Component.CPU], offered[Component.CPU], config, machine),
             _gpu(chains[Component.GPU], offered[Component.GPU], config, pci_gpus(pci_root)),
@@ -197,12 +198,14 @@ def _cpu(chain: SourceChain, offered: SourceChain, config: Config, machine: Mach
 def _instance_type(source: PowerSource, config: Config) -> list[Advice]:
     """On a VM, the instance type names the platform CPU: CCF's coefficients for it, not a vendor's average."""
     basis = str(getattr(getattr(source, "spec", None), "basis", ""))
-    if config.instance_type and "is not in CCF's tables" not in basis:
+    known = getattr(source, "instance", None)  # configured, or from the cloud metadata (tracker.measure.instance)
+    name = known.name if known is not None else config.instance_type
+    if name and "is not in CCF's tables" not in basis:
         return []
     why = (
-        f"instance type {config.instance_type!r} is not in CCF's tables"
-        if config.instance_type
-        else "a virtual machine with no instance type configured"
+        f"instance type {name!r} ({known.source if known is not None else 'configuration'}) is not in CCF's tables"
+        if name
+        else "a virtual machine with no instance type configured, and none from the cloud metadata service"
     )
     return [
         Advice(

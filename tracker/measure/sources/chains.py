@@ -94,6 +94,24 @@ class SourceChain:
         if inputs:  # a model's inputs go into every record that uses it
             when = time.perf_counter() if self._started else -math.inf
             self.notes.append((when, f"{self.component.value}: {source.name}: {inputs}"))
+            if hasattr(source, "inputs_changed"):  # a model that learns an input later (the VM's instance type)
+                at = len(self.notes) - 1
+                source.inputs_changed = lambda why: self._restate(source, at, why)
+
+    def _restate(self, source: PowerSource, at: int, why: str) -> None:
+        """A model's inputs changed mid-run: the inputs note says the new ones (runs that start from now on see
+        only those), and a note at this moment says why and what held before (for the runs going on)."""
+        prefix = f"{self.component.value}: {source.name}: "
+        when, _before = self.notes[at]
+        self.notes[at] = (when, prefix + (source.inputs() or ""))
+        self.notes.append((time.perf_counter(), prefix + why))
+        log_once(logging.INFO, f"{self.component.value} power: {source.describe()}")
+
+    def settle(self, wait: bool = False) -> None:
+        """Let the source in use take inputs it learns in the background (``wait``: bounded; the CLI's report)."""
+        settle = getattr(self.active, "settle", None)
+        if settle is not None:
+            settle(wait)
 
     def energy(self, usage: Usage) -> float:
         """Joules since the last call, from the active source or, after a fault, from the next one."""
@@ -203,11 +221,17 @@ def build_chains(
 def _cpu_model(config: Config, machine: Machine) -> Factory:
     """The CPU model where no counter can be read: per vCPU on a virtual machine (or when the instance type is
     given), else the socket's TDP. A VM's brand string rarely names a model, and a host socket's TDP charged to
-    a few vCPUs over-counts many times (``tracker.measure.sources.vcpu_model``)."""
+    a few vCPUs over-counts many times (``tracker.measure.sources.vcpu_model``). Unless configured, the instance
+    type is asked of the cloud metadata service (``tracker.measure.instance``) when this model is first tried."""
     if machine.virtualised or config.instance_type:
-        from tracker.measure.sources.vcpu_model import VcpuModel
 
-        return lambda: VcpuModel(machine, config.cloud_provider, config.instance_type)
+        def vcpu_model() -> PowerSource:  # the metadata is asked only when RAPL failed and this model is tried
+            from tracker.measure import instance
+            from tracker.measure.sources.vcpu_model import VcpuModel
+
+            return VcpuModel(machine, config.cloud_provider, config.instance_type, instance.start(config))
+
+        return vcpu_model
     return lambda: CpuModel(machine)
 
 
