@@ -648,6 +648,7 @@ REFUSED: dict[str, Any] = {
     "embodied_kg": -3,
     "embodied_lifetime_years": 0,
     "embodied_share": 1.5,
+    "checkpoint_s": 0.5,
 }
 
 
