@@ -198,6 +198,7 @@ FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "pushgateway": (["--pushgateway", "http://127.0.0.1:9091"], "http://127.0.0.1:9091"),
     "otel": (["--otel"], True),
     "metrics_run_label": (["--metrics-run-label"], True),
+    "checkpoint_s": (["--checkpoint-s", "120"], 120.0),
 }
 OWN_OPTIONS = {"run": set(), "detect": {"--format"}, "monitor": {"--every"}, "intensity": {"--format"}}
 

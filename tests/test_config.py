@@ -650,6 +650,7 @@ REFUSED: dict[str, Any] = {
     "embodied_share": 1.5,
     "functional_unit": "\x1b[2J",
     "functional_units": -1,
+    "checkpoint_s": 0.5,
 }
 
 

@@ -8,6 +8,7 @@ which layer it came from, so ``tracker detect`` and the record can say why a num
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -65,6 +66,16 @@ def _check_store(key: str, value: str) -> None:
         from tracker.stores.locations import check_location
 
         check_location(value)
+
+
+def _check_checkpoint(key: str, value: float) -> None:
+    """0 turns checkpoints off; otherwise at least a second (a store write each time) and at most a day."""
+    if value != 0 and not (math.isfinite(value) and MIN_CHECKPOINT_S <= value <= MAX_CHECKPOINT_S):
+        why = f"expected 0 (off) or {MIN_CHECKPOINT_S:g} to {MAX_CHECKPOINT_S:g} seconds between checkpoints"
+        raise ConfigError(key, value, why)
+
+
+MIN_CHECKPOINT_S, MAX_CHECKPOINT_S = 1.0, 86400.0
 
 
 def _split_cloud(text: str) -> dict[str, str]:
@@ -186,6 +197,13 @@ class Config:
     )
     csv: str | None = setting(help="also append the record to this CSV file", coerce=to_text)
     save: bool = setting(True, help="write the record to the store", coerce=to_bool, flag=None)
+    checkpoint_s: float = setting(  # docs/stores.md, "Checkpoints": kill -9 and power loss lose at most this much
+        60.0,
+        help="a run that lasts longer writes a checkpoint record (status running, energy so far) this often "
+        "(seconds; 0: off); its final record replaces it",
+        coerce=to_float,
+        check=_check_checkpoint,
+    )
     # where the electricity comes from (docs/methodology.md, "Location"): explicit settings win over detection
     zone: str | None = setting(
         help="Electricity Maps zone (NL, DK-DK1, US-CAL-CISO) or US-STATE-XX (eGRID)",

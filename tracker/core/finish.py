@@ -31,10 +31,14 @@ T = TypeVar("T")
 
 
 class Measured(NamedTuple):
-    """What the meter says about a run at its end: joules per component, and IT kWh per UTC hour."""
+    """What the meter says about a run at its end (or so far, for a checkpoint): joules per component, and IT kWh
+    per UTC hour. A checkpoint passes a copy of the span figures too (``spans``, ``scale``): the sampler goes on
+    folding into the run's own while the record is built."""
 
     joules: tuple[float, float, float]
     hours: list[tuple[datetime, float]]
+    spans: list[tuple[str, list[float]]] | None = None
+    scale: float | None = None
 
 
 def finish(run: RunState, t1: float, status: str, error: str | None) -> RunRecord:
@@ -136,7 +140,7 @@ def build_record(
         )
         methods = meter.methods(run.profile.marks)
         gpus = meter.chains[Component.GPU].active.devices()
-        spans = span_stats(run, carbon.kg_per_it_kwh)
+        spans = span_stats(run, carbon.kg_per_it_kwh, measured)
         notes = notes + (job.notes(config.mode) if job else [])
     cpu, gpu, ram = (kwh(j) for j in joules)
     energy = cpu + gpu + ram
@@ -202,12 +206,14 @@ def _configured_country(country: str | None) -> Location:
     return Location(None, country, "config" if country else "world-average")
 
 
-def span_stats(run: RunState, kg_per_kwh: float) -> list[SpanStat]:
+def span_stats(run: RunState, kg_per_kwh: float, measured: Measured | None = None) -> list[SpanStat]:
     """The run's spans, one per name, in the order each name was first entered. A split run's spans get its
-    share of the meter's energy over the run (``overlap="split"``: the span's own ticks are not split again)."""
+    share of the meter's energy over the run (``overlap="split"``: the span's own ticks are not split again).
+    ``measured`` may carry a copy of the figures taken under the meter's lock (a checkpoint's)."""
     spans = []
-    scale = run.profile.scale
-    for name, s in run.profile.in_entry_order():
+    items = run.profile.in_entry_order() if measured is None or measured.spans is None else measured.spans
+    scale = run.profile.scale if measured is None or measured.scale is None else measured.scale
+    for name, s in items:
         cpu, gpu, ram = kwh(s[2]) * scale, kwh(s[3]) * scale, kwh(s[4]) * scale
         energy = cpu + gpu + ram
         spans.append(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker import logs
 from tracker.config import Config, resolve
@@ -23,6 +24,9 @@ from tracker.core.context import RunContext
 from tracker.core.state import RunState
 from tracker.errors import TrackerError
 from tracker.records.schema import RunRecord
+
+if TYPE_CHECKING:
+    from tracker.measure.sampler import Sampler
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,6 +82,30 @@ def _stop_all(status: str) -> None:
                 run._end(run.__dict__.get("_ending_at") or time.perf_counter(), status, None)
         except Exception as exc:  # at exit nothing may stop the other records from being written
             logger.error("could not finish run %s: %r", run.run_id, exc)
+
+
+def _checkpoints_due(sampler: Sampler, now: float) -> None:
+    """The sampler's hook (called at its first tick at or after ``sampler.hook_at``, never on a run's own path):
+    hand the runs whose checkpoint is due to the checkpoint writer, and say when the next one is due. A run
+    shorter than its ``checkpoint_s`` is never handed over: a loop of short runs starts no thread and writes
+    nothing more."""
+    due: list[Run] = []
+    with _active_lock:  # Run.start lowers hook_at under this lock too: no lowering is lost
+        upcoming = math.inf
+        for run in _active:
+            every = run.config.checkpoint_s
+            if not every:
+                continue
+            at = run.__dict__.get("_checkpoint_at") or run.t0 + every
+            if at <= now:
+                due.append(run)
+                at = run._checkpoint_at = now + every  # the next one a whole interval after this one
+            upcoming = min(upcoming, at)
+        sampler.hook_at = upcoming
+    if due:
+        from tracker.core import checkpoints
+
+        checkpoints.submit(due)
 
 
 def _forget_after_fork() -> None:
@@ -160,8 +188,11 @@ class Run(RunState):
             profile.share = CpuShare(*thread_clock(), self.t0)
         self.wall_offset = (time.time() - now) if wall_offset is None else wall_offset
         self.active = True
+        every = config.checkpoint_s
         with _active_lock:
             _active.append(self)
+            if every and self.t0 + every < sampler.hook_at:  # the first run, or one due sooner: a float compared
+                sampler.hook, sampler.hook_at = _checkpoints_due, self.t0 + every
         if exported:
             self.exported = True
             exporters.attach(self)

@@ -8,6 +8,7 @@ the child gets a fresh sampler (threads do not survive a fork).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from tracker.measure.meter import Subscriber
 
 logger = logging.getLogger(__name__)
+
+HOOK_RETRY_S = 60.0  # a hook that raised is called again this much later
 
 
 class Sampler:
@@ -36,6 +39,11 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._version = 0  # bumped whenever a meter or a run comes or goes: the steady loop looks again
         self.ticks = 0
+        # Work that is due at a time rather than every tick (the runs' checkpoints, tracker.core.checkpoints): the
+        # loop calls ``hook(self, t)`` at its first tick at or after ``hook_at`` (a float compared per tick, nothing
+        # more). The hook sets ``hook_at`` again itself, under its own lock (a run's start may lower it meanwhile).
+        self.hook: Callable[[Sampler, float], None] | None = None
+        self.hook_at = math.inf
 
     def meter(self, key: Any, factory: Callable[[], Meter]) -> Meter:
         """The meter for a measurement configuration, created and started on first use."""
@@ -112,18 +120,34 @@ class Sampler:
                 due = [meter for meter in upcoming if meter.profiles]
                 if not due:
                     continue
+            t = -math.inf
             for meter in due:
-                self._tick(meter)
+                t = self._tick(meter)
+            if t >= self.hook_at:
+                self._call_hook(t)
             if active == 1 and len(due) == 1 and self._version == version:  # never while another meter waits
                 self._steady(due[0], version)
 
-    def _tick(self, meter: Meter) -> None:
+    def _tick(self, meter: Meter) -> float:
         try:
-            meter.tick()
+            t = meter.tick()
         except Exception as exc:  # the sampler must survive anything a source does
             log_once(logging.ERROR, f"sampling failed: {exc!r}; the run goes on")
-            meter.last = meter.clock()  # not due again at once: a failing tick must not spin
+            t = meter.last = meter.clock()  # not due again at once: a failing tick must not spin
         self.ticks += 1
+        return t
+
+    def _call_hook(self, t: float) -> None:
+        """Run the hook that is due (it hands its work to a thread of its own: a tick must stay short)."""
+        hook = self.hook
+        try:
+            if hook is None:
+                self.hook_at = math.inf
+                return
+            hook(self, t)
+        except Exception as exc:
+            log_once(logging.ERROR, f"sampler hook failed: {exc!r}; the runs go on")
+            self.hook_at = t + HOOK_RETRY_S  # not due again at once: a failing hook must not spin
 
     def _steady(self, meter: Meter, version: int) -> None:
         """The common case, one meter with runs and nothing coming or going: tick it every interval without
@@ -138,11 +162,13 @@ class Sampler:
             if self._version != version:
                 return
             try:  # _tick() written out: one call less per tick
-                meter.tick()
+                t = meter.tick()
             except Exception as exc:
                 log_once(logging.ERROR, f"sampling failed: {exc!r}; the run goes on")
-                meter.last = clock()  # not due again at once: a failing tick must not spin
+                t = meter.last = clock()  # not due again at once: a failing tick must not spin
             self.ticks += 1
+            if t >= self.hook_at:
+                self._call_hook(t)
 
     def thread_cpu_seconds(self) -> float:
         """CPU time the sampler thread has used so far, read from outside it (benchmarks/).

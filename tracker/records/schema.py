@@ -18,7 +18,12 @@ from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii  # the C string encoder json.dumps uses (undocumented, stable)
 from typing import Any
 
-STATUSES = ("completed", "failed", "interrupted", "terminated", "aborted")
+STATUSES = ("completed", "failed", "interrupted", "terminated", "aborted", "running", "lost")
+"""Every status a record may show. The first five end a run. ``running`` is a checkpoint: a run still going, its
+figures up to the checkpoint's ``ended_at``, replaced by the final record (``tracker.core.checkpoints``). ``lost``
+is never stored: the readers show a checkpoint so when the process that wrote it is gone
+(``tracker.stores.liveness``)."""
+FINAL_STATUSES = STATUSES[:5]
 
 
 @dataclass
@@ -100,6 +105,11 @@ class RunRecord:
     # file written before these columns existed still reads back in order (tracker.stores.csv)
     functional_unit: str | None = None
     functional_units: float | None = None
+    # a checkpoint's writer (status running; empty on a final record), so that a reader can tell whether that
+    # process still lives: last, so that a CSV file begun by an older tracker still reads its columns in place
+    pid: int | None = None
+    pid_started_at: float | None = None  # the process's start, Unix seconds: a pid used again is another process
+    checkpoint_s: float | None = None  # the writer's checkpoint interval: a checkpoint much older is stale
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
@@ -150,7 +160,7 @@ FILTERS: tuple[str, ...] = (*LABELS, "status", "host", "job_id", "node", "run_id
 the same ``WHERE`` from them (:mod:`tracker.stores.sql`) and refuse any other key (a typo must not silently match
 nothing); each names something, none is a measurement."""
 
-_NOT_GROUPABLE = frozenset({"started_at", "ended_at", "tags", "notes", "spans"})
+_NOT_GROUPABLE = frozenset({"started_at", "ended_at", "tags", "notes", "spans", "pid"})
 GROUPABLE: tuple[str, ...] = tuple(c for c in COLUMNS if c not in FLOAT_COLUMNS and c not in _NOT_GROUPABLE)
 """The columns a roll-up may group by (``summarize(by=...)``, ``tracker report --by``): every column that names
 something (the labels, ``job_id``, ``zone``, ``host``, ``status``, ...), not the measurements (floats), the times or

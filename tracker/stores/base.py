@@ -26,7 +26,8 @@ class Store(ABC):
 
     @abstractmethod
     def write(self, record: RunRecord) -> None:
-        """Store one record; writing the same ``run_id`` twice stores it once."""
+        """Store one record; writing the same ``run_id`` twice stores it once. A checkpoint (status ``running``)
+        never replaces a record that is not one: a run's final record wins whichever write lands last."""
 
     @abstractmethod
     def rows(
@@ -42,7 +43,15 @@ class Store(ABC):
         pass ``since``/``until`` through their ``filters``."""
 
     def records(self, limit: int | None = None, **filters: Any) -> list[RunRecord]:
-        return [RunRecord.from_row(row) for row in self.rows(limit=limit, **filters)]
+        """The runs as records, a checkpoint whose process is gone shown as ``lost`` (:meth:`shown_rows`)."""
+        return [RunRecord.from_row(row) for row in self.shown_rows(limit=limit, **filters)]
+
+    def shown_rows(self, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """:meth:`rows` as the readers show them: a checkpoint (status ``running``) whose process is gone has status
+        ``lost`` (:mod:`tracker.stores.liveness`), and ``status="lost"``/``"running"`` select by that."""
+        from tracker.stores.liveness import select
+
+        return select(self.rows, limit, filters)
 
     def write_many(self, records: Iterable[RunRecord]) -> None:
         for record in records:
@@ -51,7 +60,7 @@ class Store(ABC):
     def dataframe(self, limit: int | None = None, **filters: Any) -> pd.DataFrame:
         from tracker.records.frames import to_frame
 
-        return to_frame(self.rows(limit=limit, **filters))
+        return to_frame(self.shown_rows(limit=limit, **filters))
 
     def rollup(
         self,

@@ -1,5 +1,8 @@
 """CSV output: one line per run, the contract's columns as the header. Append-only; reads dedupe by run_id.
 
+A long run's checkpoints (status ``running``) are lines too: reading keeps the last line of each run, except that a
+checkpoint never replaces a final record (a checkpoint and the final record may be appended in either order).
+
 The file is meant to be opened in a spreadsheet too: every text cell starting like a formula (``= + - @``, a tab,
 a CR), or with an apostrophe, is written with one more apostrophe in front, which reading removes again, so a
 record reads back as it was written (``docs/stores.md``). Fields holding a quote, comma, CR or LF are quoted.
@@ -79,6 +82,9 @@ class CsvStore(Store):
                 reader.fieldnames = list(COLUMNS)
             for raw in reader:
                 row = {c: _parse(c, raw.get(c) or "") for c in COLUMNS}
+                earlier = latest.get(row["run_id"])
+                if row["status"] == "running" and earlier is not None and earlier["status"] != "running":
+                    continue  # a checkpoint appended after its run's final record (they race): the final one wins
                 latest[row["run_id"]] = row
         rows = [r for r in latest.values() if all(v is None or r.get(k) == v for k, v in filters.items())]
         if since is not None or until is not None:

@@ -170,9 +170,11 @@ def _params(record: RunRecord) -> tuple[str]:
 # One JSON parameter rather than one per column: psycopg caches the parsing of a query only up to 50 parameters,
 # and parsing this one each time cost a third of a write. The JSON becomes a row of the table's own type, so
 # INSERT needs no column list; the update names only the contract's columns (a newer tracker's stay as they are).
+# A checkpoint (status running) replaces only a checkpoint: a run's final record that landed first stays.
 _UPSERT = (
     "INSERT INTO runs SELECT * FROM json_populate_record(NULL::runs, %s::json) "
-    f"ON CONFLICT (run_id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS if c != 'run_id')}"
+    f"ON CONFLICT (run_id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS if c != 'run_id')} "
+    "WHERE EXCLUDED.status <> 'running' OR runs.status = 'running'"
 )
 
 

@@ -2,7 +2,8 @@
 
 WAL journal with ``synchronous=NORMAL``: a committed record survives the process crashing (not a power cut),
 and a commit costs a write, not an fsync, which keeps ``stop()`` well under a millisecond. ``run_id`` is the
-primary key and writes are upserts, so delivering a record twice stores it once.
+primary key and writes are upserts, so delivering a record twice stores it once; a run's checkpoint (status
+``running``) replaces only a checkpoint, never its final record.
 
 Checkpoints (copying the WAL back into the file, with two fsyncs) run in a background thread every
 ``CHECKPOINT_EVERY`` writes. Left to SQLite, the commit that crosses 1,000 WAL pages runs one itself: one
@@ -39,7 +40,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 200  # writes (~1,000 WAL pages: SQLite's own default cadence), checkpointed in the background
 SAFETY_AUTOCHECKPOINT = 10_000  # WAL pages (~40 MB) after which a committing writer checkpoints itself
 PRIVATE_FILE = 0o600  # runs.db and, after it, its -wal and -shm files
-SCHEMA_VERSION = 3  # 2: location, market-based, embodied and job columns; 3: functional units (SCI)
+SCHEMA_VERSION = 4  # 2: location, market-based, embodied and job columns; 3: functional units (SCI); 4: a
+# checkpoint's writer (pid, ...)
 
 
 def _sql_type(column: str) -> str:
@@ -72,6 +74,12 @@ def _create_private(path: Path) -> None:
 
 _values = operator.itemgetter(*COLUMNS)  # a row's values in column order, in C
 _INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+# a checkpoint (status running) replaces only a checkpoint: a final record that landed first stays
+_UPSERT_RUNNING = (
+    f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (run_id) "
+    f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'run_id')} "
+    "WHERE runs.status = 'running'"
+)
 
 
 class SqliteStore(Store):
@@ -143,7 +151,7 @@ class SqliteStore(Store):
     def write(self, record: RunRecord) -> None:
         row = record.to_row()
         try:
-            self._connect().execute(_INSERT, _values(row))
+            self._connect().execute(_INSERT if row["status"] != "running" else _UPSERT_RUNNING, _values(row))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
         self._wrote()
