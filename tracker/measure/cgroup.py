@@ -19,7 +19,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tracker.errors import MeasurementError
 
@@ -30,28 +30,24 @@ PROC = "/proc"
 
 # What a path component says about who made the cgroup. Container engines first: rootless Podman's groups sit
 # under the user's slice, which alone would mean a login session.
-_CONTAINERS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^kubepods\b|^kubepods[.-]|^pod[0-9a-f_-]{8,}(\.slice)?$"), "Kubernetes pod"),
-    (re.compile(r"^docker-[0-9a-f]{12,}\.scope$|^docker$"), "Docker container"),
-    (
-        re.compile(r"^cri-containerd-[0-9a-f]{12,}\.scope$|^containerd$|^nerdctl-[0-9a-f]{12,}\.scope$"),
-        "containerd container",
-    ),
-    (re.compile(r"^crio-[0-9a-f]{12,}(\.scope)?$"), "CRI-O container"),
-    (re.compile(r"^libpod-[0-9a-f]{12,}(\.scope)?$|^libpod_parent$"), "Podman container"),
-    (re.compile(r"^lxc$|^lxc\.payload[.:]|^lxc\.monitor"), "LXC container"),
+_CONTAINERS: tuple[tuple[str, str], ...] = (  # compiled on first use (re's cache): nothing is compiled at import
+    (r"^kubepods\b|^kubepods[.-]|^pod[0-9a-f_-]{8,}(\.slice)?$", "Kubernetes pod"),
+    (r"^docker-[0-9a-f]{12,}\.scope$|^docker$", "Docker container"),
+    (r"^cri-containerd-[0-9a-f]{12,}\.scope$|^containerd$|^nerdctl-[0-9a-f]{12,}\.scope$", "containerd container"),
+    (r"^crio-[0-9a-f]{12,}(\.scope)?$", "CRI-O container"),
+    (r"^libpod-[0-9a-f]{12,}(\.scope)?$|^libpod_parent$", "Podman container"),
+    (r"^lxc$|^lxc\.payload[.:]|^lxc\.monitor", "LXC container"),
 )
 # SLURM: cgroup/v1 ``/slurm[_node]/uid_U/job_J/step_S/task_T``, cgroup/v2 ``/system.slice/[node_]slurmstepd.scope/
 # job_J/step_S/user/task_T``. The job's group (every step and task of the job on this node) is the one measured.
-_SLURM_JOB = re.compile(r"^(.*/(?:uid_\d+|[^/]*slurmstepd\.scope)/job_\d+)(?=/|$)")
-_SERVICE = re.compile(r"^/system\.slice/(?:.+/)?[^/]+\.service(?:/|$)")
+_SLURM_JOB = r"^(.*/(?:uid_\d+|[^/]*slurmstepd\.scope)/job_\d+)(?=/|$)"
+_SERVICE = r"^/system\.slice/(?:.+/)?[^/]+\.service(?:/|$)"
 
 #: kinds for which ``mode`` left unset means cgroup attribution (a systemd service's processes are its own too)
 AUTOMATIC = ("container", "slurm job", "systemd service")
 
 
-@dataclass(frozen=True)
-class Cgroup:
+class Cgroup(NamedTuple):
     """A cgroup and where its files are. ``path`` is the measured group (a SLURM job's, not its task's)."""
 
     path: str  # in its hierarchy, as /proc/<pid>/cgroup names it
@@ -63,7 +59,7 @@ class Cgroup:
     what: str = ""  # "Docker container", "SLURM job 42", ...
     reason: str = ""  # why it was classified so (tracker detect shows it)
     directory: str = ""  # the measured group's folder
-    limits: dict[str, float] = field(default_factory=dict, compare=False)  # cpus, memory_bytes (its own limits)
+    limits: Mapping[str, float] = {}  # cpus, memory_bytes (its own limits); read only
 
     def describe(self) -> str:
         what = self.what or "a cgroup"
@@ -122,13 +118,13 @@ def classify(path: str, folder: str | None = None) -> tuple[str | None, str, str
     parts = [p for p in path.split("/") if p]
     for part in parts:
         for pattern, what in _CONTAINERS:
-            if pattern.search(part):
+            if re.search(pattern, part):
                 return "container", what, f"the path component {part!r} is a {what}'s"
-    job = _SLURM_JOB.match(path)
+    job = re.match(_SLURM_JOB, path)
     if job:
         number = job.group(1).rsplit("job_", 1)[1]
         return "slurm job", f"SLURM job {number}", f"the path names SLURM job {number}'s cgroup"
-    if parts and parts[0] == "system.slice" and _SERVICE.match(path):
+    if parts and parts[0] == "system.slice" and re.match(_SERVICE, path):
         unit = next(p for p in parts if p.endswith(".service"))
         return "systemd service", f"systemd service {unit}", f"the path is under the system service {unit}"
     if not parts and folder is not None:
@@ -203,7 +199,7 @@ def locate(pid: int | None = None, proc: str | None = None) -> Cgroup | None:
 
 def _measured(path: str) -> str:
     """The group measured for a process in ``path``: a SLURM job's (all its steps), else the process's own."""
-    job = _SLURM_JOB.match(path)
+    job = re.match(_SLURM_JOB, path)
     return job.group(1) if job else path
 
 
@@ -243,8 +239,7 @@ def _limits(folder: str) -> dict[str, float]:
     return limits
 
 
-@dataclass(frozen=True)
-class Allocation:
+class Allocation(NamedTuple):
     """What a SLURM job was given on this node (``None``: not said)."""
 
     job_id: str
@@ -292,8 +287,7 @@ def slurm_allocation(environ: Mapping[str, str] | None = None) -> Allocation | N
     return Allocation(job, cpus, memory * 2**20 if memory is not None else None, gpus)
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """The attribution a meter uses: the mode, the cgroup (cgroup mode), and why (for notes and ``detect``)."""
 
     mode: str
