@@ -31,6 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from tracker.measure.sources import rapl
+
 #: Values read on a Xeon Gold 6248 (Cascade Lake): a 32-bit MSR counter times the energy unit, in uJ.
 PACKAGE_RANGE_UJ = 262_143_328_850
 DRAM_RANGE_UJ = 65_712_999_613
@@ -177,3 +181,15 @@ def build_vm_exporter_tree(base: Path, energy_uj: int = 5_000_000) -> FakePowerc
     (root / "intel-rapl:0").mkdir()
     (root / "intel-rapl:0" / "energy_uj").write_text(str(energy_uj))
     return FakePowercap(root, {"intel-rapl:0": root / "intel-rapl:0"})
+
+
+def deny_energy_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a non-root user gets since CVE-2020-8694 (root reads through chmod, so the read is patched)."""
+    real = rapl._read_int
+
+    def read_int(path: Path) -> int:
+        if path.name == "energy_uj":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(rapl, "_read_int", read_int)

@@ -12,7 +12,7 @@ from typing import Any
 import pynvml
 import pytest
 from fake_nvml import FakeGpu, FakeNvml
-from fake_powercap import FakePowercap, build_powercap
+from fake_powercap import FakePowercap, build_powercap, deny_energy_reads
 
 from tracker.cli import main
 from tracker.measure import advice, hardware
@@ -64,18 +64,6 @@ def host(tree: FakePowercap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     gpus(monkeypatch, None)
     pci(tmp_path, monkeypatch, ("0x1a03", "0x030000"))  # the BMC's VGA: no GPU of note
     return tree
-
-
-def deny_energy_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a non-root user gets since CVE-2020-8694 (root reads through chmod, so the read is patched)."""
-    real = rapl._read_int
-
-    def read_int(path: Path) -> int:
-        if path.name == "energy_uj":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real(path)
-
-    monkeypatch.setattr(rapl, "_read_int", read_int)
 
 
 def doctor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:

@@ -13,7 +13,14 @@ from pathlib import Path
 import pynvml
 import pytest
 from fake_nvml import FakeNvml
-from fake_powercap import DRAM_RANGE_UJ, PACKAGE_RANGE_UJ, FakePowercap, build_powercap, build_vm_exporter_tree
+from fake_powercap import (
+    DRAM_RANGE_UJ,
+    PACKAGE_RANGE_UJ,
+    FakePowercap,
+    build_powercap,
+    build_vm_exporter_tree,
+    deny_energy_reads,
+)
 
 import tracker
 from tracker.config import resolve
@@ -60,18 +67,6 @@ def started(component: Component, root: Path) -> RaplSource:
     source = RaplSource(component, root)
     source.start()
     return source
-
-
-def deny_energy_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a non-root user gets since CVE-2020-8694 (root reads through chmod, so the read is patched)."""
-    real = rapl._read_int
-
-    def read_int(path: Path) -> int:
-        if path.name == "energy_uj":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real(path)
-
-    monkeypatch.setattr(rapl, "_read_int", read_int)
 
 
 def test_fake_tree_has_the_kernel_layout(tree: FakePowercap) -> None:
