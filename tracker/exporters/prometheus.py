@@ -73,6 +73,10 @@ class TrackerCollector:
             emissions.add_metric(values, reading.grams)
             active.add_metric(values, float(reading.active))
         yield from (energy, power, emissions, active)
+        if self.run_id is None:  # web services' per-endpoint series (tracker.integrations.web), when any
+            from tracker.exporters import requests
+
+            yield from requests.families()
 
 
 def registry(run_id: str | None = None) -> Any:

@@ -1,0 +1,186 @@
+"""ASGI middleware (Starlette, FastAPI, any ASGI 3 app): every request counted per endpoint, its CPU time sampled.
+
+Pure ASGI, no framework imported. Per request: two ``perf_counter_ns`` reads, the status and the time of the last
+body chunk caught on the way out (``send``), one tuple appended to the service's queue. A sampled request's app
+coroutine is driven step by step (:class:`_Timed`) and the event loop thread's CPU clock is read around each step,
+so its CPU time is its own even when many requests interleave on the loop; work the app hands to other threads
+(Starlette runs ``def`` endpoints in a thread pool) is not in it and goes to ``(unattributed)`` (``docs/web.md``).
+
+The route is the template, never the raw path: Starlette's matched route (``scope["route"].path``, which Starlette
+and FastAPI set), prefixed by the mounts it sits under (``root_path`` grown while routing); a route-less scope
+with an ``endpoint`` (an older Starlette) is named by the endpoint's qualified name; a path no route matched is
+``(unmatched)``. A request ends when its last body chunk is sent (a streaming response included); CPU time spent
+after it (background tasks) is still the request's. An exception in the app records status 500 and is re-raised.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from typing import Any
+
+from tracker.integrations.web.aggregate import NO_CPU, UNMATCHED
+from tracker.integrations.web.service import WebService
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_perf = time.perf_counter_ns
+_cpu = time.thread_time_ns
+_random = random.random
+
+
+class _Exchange:
+    """One request's way out: the status and the time the last body chunk was sent."""
+
+    __slots__ = ("end", "send_", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send_ = send
+        self.status = 500  # an app that raises before starting a response: a server error
+        self.end = 0
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = message["status"]
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            await self.send_(message)
+            self.end = _perf()  # the last chunk is out: the request's end
+            return
+        await self.send_(message)
+
+
+class _Timed:
+    """Awaits a coroutine, summing the calling thread's CPU time over the coroutine's own steps only."""
+
+    __slots__ = ("coro", "cpu")
+
+    def __init__(self, coro: Awaitable[None]) -> None:
+        self.coro = coro
+        self.cpu = 0
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro: Any = self.coro
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            before = _cpu()
+            try:
+                step = coro.send(value) if error is None else coro.throw(error)
+            except StopIteration:
+                self.cpu += _cpu() - before
+                return
+            except BaseException:
+                self.cpu += _cpu() - before
+                raise
+            self.cpu += _cpu() - before
+            try:
+                value, error = (yield step), None
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # thrown in by the loop (a cancellation): handed on to the app
+                value, error = None, exc
+
+
+def route_of(scope: Scope, root_path: str) -> str:
+    """The route template of a routed scope (see the module's text); ``root_path`` is the scope's at entry."""
+    route = scope.get("route")
+    if route is None:
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return UNMATCHED
+        name = getattr(endpoint, "__qualname__", None) or type(endpoint).__qualname__
+        return f"endpoint:{getattr(endpoint, '__module__', '')}.{name}"
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return UNMATCHED
+    now = scope.get("root_path", "")
+    prefix = now[len(root_path) :] if now != root_path and now.startswith(root_path) else ""
+    if hasattr(route, "routes") and not hasattr(route, "endpoint"):  # a Mount of an app with no routes of its own
+        return f"{prefix or path}/{{path:path}}"
+    return prefix + path
+
+
+class TrackerASGIMiddleware:
+    """Energy and CO2 per endpoint of an ASGI app: ``app.add_middleware(TrackerASGIMiddleware, project="api")``.
+
+    ``interval_s``: one record per endpoint and status class this often (and at shutdown); ``sample_rate``: the
+    share of requests whose CPU time is read (all are counted); ``max_endpoints``: the cap on distinct routes;
+    ``service_name``: the records' name (default: the project). Other keywords are the tracker's settings
+    (``project``, ``store``, ``country``, ``metrics_port``, ...). ``docs/web.md``.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        interval_s: float = 60.0,
+        sample_rate: float = 1.0,
+        max_endpoints: int = 100,
+        service_name: str | None = None,
+        **settings: Any,
+    ) -> None:
+        self.app = app
+        self.service = WebService(
+            interval_s=interval_s, sample_rate=sample_rate, max_endpoints=max_endpoints, name=service_name, **settings
+        )
+        self._record = self.service.aggregator.record
+        self._every = sample_rate >= 1.0
+        self._rate = sample_rate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:  # websockets pass through, uncounted
+                await self.app(scope, receive, send)
+            return
+        service = self.service
+        if not service.running:
+            service.ensure_started()
+        exchange = _Exchange(send)
+        root_path = scope.get("root_path", "")
+        start = _perf()
+        if self._every or _random() < self._rate:
+            timed = _Timed(self.app(scope, receive, exchange.send))
+            try:
+                await timed
+            except Exception:
+                exchange.status = 500
+                raise
+            finally:
+                end = exchange.end or _perf()
+                self._record((route_of(scope, root_path), scope["method"], exchange.status, end - start, timed.cpu))
+        else:
+            try:
+                await self.app(scope, receive, exchange.send)
+            except Exception:
+                exchange.status = 500
+                raise
+            finally:
+                end = exchange.end or _perf()
+                self._record((route_of(scope, root_path), scope["method"], exchange.status, end - start, NO_CPU))
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Start measuring at the server's startup; write the last interval at its shutdown."""
+        service = self.service
+
+        async def receive_() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                service.ensure_started()
+            return message
+
+        async def send_(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                service.stop()  # before the server hears of it: it may exit at once
+            await send(message)
+
+        await self.app(scope, receive_, send_)  # an app without lifespan raises: the server goes on without it

@@ -1,0 +1,179 @@
+"""WSGI middleware (Flask, Django, any WSGI app): every request counted per endpoint, its CPU time sampled.
+
+A WSGI request runs on one thread from the app's call to the close of its response iterable, so a sampled
+request's CPU time is that thread's CPU clock over that span (a streamed body's iteration included). The request
+ends when the server closes the response (PEP 3333: every server calls ``close()``); an exception from the app,
+or from its body while streaming, records status 500 and is re-raised.
+
+The route template comes from the app, which knows it after routing: it puts it in ``environ["tracker.route"]``.
+:func:`track_flask` does so for Flask (``request.url_rule.rule``), :class:`RouteMiddleware` for Django
+(``request.resolver_match.route``); any other app may set the key itself. A request without it is
+``(unmatched)``: never the raw path.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from tracker.integrations.web.aggregate import NO_CPU, UNMATCHED
+from tracker.integrations.web.service import WebService
+
+ROUTE_KEY = "tracker.route"
+
+_perf = time.perf_counter_ns
+_cpu = time.thread_time_ns
+_random = random.random
+_ident = threading.get_ident
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class _Request:
+    """One request: its start, status and (sampled) the thread and CPU clock it began on; recorded once."""
+
+    __slots__ = ("cpu0", "done", "environ", "record", "start", "start_response_", "status", "thread")
+
+    def __init__(self, environ: dict[str, Any], start_response: StartResponse, record: Callable[[Any], None]) -> None:
+        self.environ = environ
+        self.start_response_ = start_response
+        self.record = record
+        self.status = 500
+        self.done = False
+        self.cpu0 = NO_CPU
+        self.thread = 0
+        self.start = 0
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        try:
+            self.status = int(status[:3])
+        except ValueError:
+            self.status = 0
+        return self.start_response_(status, headers, exc_info) if exc_info else self.start_response_(status, headers)
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        end = _perf()
+        cpu = NO_CPU
+        if self.cpu0 != NO_CPU and _ident() == self.thread:  # another thread's clock would not be this request's
+            cpu = _cpu() - self.cpu0
+        environ = self.environ
+        route = environ.get(ROUTE_KEY) or UNMATCHED
+        self.record((route, environ.get("REQUEST_METHOD", "GET"), self.status, end - self.start, cpu))
+
+
+class _Body:
+    """The app's response iterable, passed through; the request ends at ``close()`` (or at an error)."""
+
+    __slots__ = ("body", "request")
+
+    def __init__(self, body: Iterable[bytes], request: _Request) -> None:
+        self.body = body
+        self.request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.body
+        except Exception:
+            self.request.status = 500
+            self.request.finish()
+            raise
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.request.finish()
+
+
+class TrackerWSGIMiddleware:
+    """Energy and CO2 per endpoint of a WSGI app: ``app.wsgi_app = TrackerWSGIMiddleware(app.wsgi_app, ...)``.
+
+    Keywords as :class:`tracker.integrations.web.TrackerASGIMiddleware`'s. The last interval is written at
+    interpreter exit (``atexit``) or by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        interval_s: float = 60.0,
+        sample_rate: float = 1.0,
+        max_endpoints: int = 100,
+        service_name: str | None = None,
+        **settings: Any,
+    ) -> None:
+        self.app = app
+        self.service = WebService(
+            interval_s=interval_s, sample_rate=sample_rate, max_endpoints=max_endpoints, name=service_name, **settings
+        )
+        self._record = self.service.aggregator.record
+        self._every = sample_rate >= 1.0
+        self._rate = sample_rate
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        service = self.service
+        if not service.running:
+            service.ensure_started()
+        request = _Request(environ, start_response, self._record)
+        if self._every or _random() < self._rate:
+            request.thread = _ident()
+            request.cpu0 = _cpu()
+        request.start = _perf()
+        try:
+            body = self.app(environ, request.start_response)
+        except Exception:
+            request.status = 500
+            request.finish()
+            raise
+        return _Body(body, request)
+
+    def close(self) -> None:
+        """Write the last interval now and stop measuring (a test, or a server that knows its end)."""
+        self.service.close()
+
+
+def track_flask(app: Any, **options: Any) -> TrackerWSGIMiddleware:
+    """Measure a Flask app per endpoint (``rule`` templates such as ``/items/<int:id>``). Returns the middleware.
+
+    Keywords: :class:`TrackerWSGIMiddleware`'s. Wraps ``app.wsgi_app`` and adds a first ``before_request``
+    function that puts the matched rule into the environ.
+    """
+    from flask import request
+
+    def _route() -> None:
+        rule = request.url_rule
+        if rule is not None:
+            request.environ[ROUTE_KEY] = rule.rule
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _route)
+    middleware = TrackerWSGIMiddleware(app.wsgi_app, **options)
+    app.wsgi_app = middleware
+    return middleware
+
+
+class RouteMiddleware:
+    """Django middleware that names a request's route for :class:`TrackerWSGIMiddleware`: add
+    ``"tracker.integrations.web.RouteMiddleware"`` to ``MIDDLEWARE`` and wrap the WSGI application
+    (``application = TrackerWSGIMiddleware(get_wsgi_application(), project=...)``)."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+    def process_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> None:
+        match = getattr(request, "resolver_match", None)
+        route = getattr(match, "route", None)
+        if route is not None:
+            request.META[ROUTE_KEY] = "/" + str(route).lstrip("^")  # Django's routes have no leading slash
+        return None
