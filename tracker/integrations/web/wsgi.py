@@ -1,9 +1,11 @@
 """WSGI middleware (Flask, Django, any WSGI app): every request counted per endpoint, its CPU time sampled.
 
-A WSGI request runs on one thread from the app's call to the close of its response iterable, so a sampled
+A WSGI request runs on one thread from the app's call to the end of its response iterable, so a sampled
 request's CPU time is that thread's CPU clock over that span (a streamed body's iteration included). The request
-ends when the server closes the response (PEP 3333: every server calls ``close()``); an exception from the app,
-or from its body while streaming, records status 500 and is re-raised.
+ends when the body's last chunk has been written (the server asks for the next and there is none), or at the
+response's ``close()`` if that comes first (a client gone mid-stream; PEP 3333: every server calls it); test
+clients that never close a response are counted too. An exception from the app, or from its body while
+streaming, records status 500 and is re-raised.
 
 The route template comes from the app, which knows it after routing: it puts it in ``environ["tracker.route"]``.
 :func:`track_flask` does so for Flask (``request.url_rule.rule``), :class:`RouteMiddleware` for Django
@@ -69,7 +71,8 @@ class _Request:
 
 
 class _Body:
-    """The app's response iterable, passed through; the request ends at ``close()`` (or at an error)."""
+    """The app's response iterable, passed through; the request ends after its last chunk, at ``close()`` or at an
+    error, whichever comes first."""
 
     __slots__ = ("body", "request")
 
@@ -84,6 +87,15 @@ class _Body:
             self.request.status = 500
             self.request.finish()
             raise
+        self.request.finish()  # the last chunk is written (the server asks for the next): the request's end
+
+    def __del__(self) -> None:  # neither iterated to its end nor closed (a test client's unread response)
+        request = self.request
+        if not request.done:
+            try:
+                request.finish()
+            except Exception:  # at interpreter exit the service may be gone: nothing to count into
+                pass
 
     def close(self) -> None:
         try:

@@ -1,0 +1,447 @@
+"""Web services: energy per endpoint with real Starlette and Flask apps (test clients) and the attribution's rules.
+
+The real server (uvicorn in a subprocess, a real HTTP client on loopback) is in ``test_web_server.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+import tracker
+from tracker.carbon.accounting import J_PER_KWH
+from tracker.cli import main
+from tracker.errors import ConfigError
+from tracker.exporters import prometheus
+from tracker.exporters import requests as request_metrics
+from tracker.integrations.web import TrackerASGIMiddleware, TrackerWSGIMiddleware, WebService, track_flask
+from tracker.integrations.web.aggregate import (
+    UNATTRIBUTED,
+    UNMATCHED,
+    Aggregator,
+    IntervalStat,
+    fine_index,
+    fine_upper,
+)
+from tracker.integrations.web.attribution import attribute
+
+from runs_factory import make_record
+from test_metrics_labels import families, promtool_check
+
+pytest.importorskip("starlette")
+pytest.importorskip("flask")
+
+# Starlette's TestClient prefers httpx2 now; httpx is what it still runs on here
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+FORCED = {"cpu_watts": 10, "ram_watts": 2, "gpu_watts": 0, "interval": 0.05}
+
+
+@pytest.fixture(autouse=True)
+def _no_series_left() -> Any:
+    yield
+    request_metrics._sources.clear()  # each test's services leave no series for the next test's scrape
+
+
+def starlette_app(store: str, **options: Any) -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse, StreamingResponse
+    from starlette.routing import Mount, Route
+
+    async def item(request: Any) -> Any:
+        return PlainTextResponse(f"item {request.path_params['id']}")
+
+    async def user(request: Any) -> Any:
+        return PlainTextResponse(request.path_params["name"])
+
+    async def boom(request: Any) -> Any:
+        raise RuntimeError("handler failed")
+
+    async def stream(request: Any) -> Any:
+        async def chunks() -> Any:
+            for i in range(4):
+                await asyncio.sleep(0.05)
+                yield f"chunk {i}\n".encode()
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    def sync_item(request: Any) -> Any:  # a def endpoint: Starlette runs it in its thread pool
+        return PlainTextResponse("sync")
+
+    app = Starlette(
+        routes=[
+            Route("/items/{id:int}", item),
+            Route("/boom", boom),
+            Route("/stream", stream),
+            Route("/sync", sync_item),
+            Mount("/api", routes=[Route("/users/{name}", user)]),
+        ]
+    )
+    app.add_middleware(TrackerASGIMiddleware, project="web", store=store, **{**FORCED, **options})
+    return app
+
+
+def middleware_of(app: Any) -> TrackerASGIMiddleware:
+    layer = app.middleware_stack
+    while not isinstance(layer, TrackerASGIMiddleware):
+        layer = layer.app
+    return layer
+
+
+def by_endpoint(records: Any) -> dict[tuple[str, str | None], Any]:
+    return {(r.endpoint, r.status_class): r for r in records}
+
+
+def test_starlette_records_per_route_template_with_streaming_and_errors(store_path: str) -> None:
+    from starlette.testclient import TestClient
+
+    app = starlette_app(store_path)
+    with TestClient(app, raise_server_exceptions=True) as client:  # lifespan: startup starts, shutdown writes
+        for i in range(20):
+            assert client.get(f"/items/{i}").text == f"item {i}"
+        assert client.get("/api/users/ada").text == "ada"
+        assert client.post("/items/1").status_code == 405
+        assert client.get("/no/such/path").status_code == 404
+        streamed = client.get("/stream")
+        assert streamed.text.count("chunk") == 4
+        with pytest.raises(RuntimeError, match="handler failed"):  # re-raised to the server, 500 recorded
+            client.get("/boom")
+        assert client.get("/sync").text == "sync"
+        middleware = middleware_of(app)
+        assert middleware.service.running
+    assert not middleware.service.running  # lifespan shutdown wrote the last interval
+
+    summary = middleware.service.summaries[-1]
+    assert summary.requests == 26
+    found = by_endpoint(summary.records)
+    assert found[("GET /items/{id:int}", "2xx")].functional_units == 20  # the template, never /items/7
+    assert found[("GET /api/users/{name}", "2xx")].functional_units == 1  # under its mount's prefix
+    assert found[("POST /items/{id:int}", "4xx")].functional_units == 1
+    assert found[(f"GET {UNMATCHED}", "4xx")].functional_units == 1
+    assert found[("GET /boom", "5xx")].functional_units == 1
+    assert found[("GET /sync", "2xx")].functional_units == 1
+    assert found[("GET /stream", "2xx")].duration_s >= 0.19  # to the last chunk: four 50 ms waits
+    assert not any("/items/7" in (r.endpoint or "") for r in summary.records)
+
+    stored = tracker.load_runs(store_path)
+    assert len(stored) == len(summary.records)  # one row per endpoint and status class, not one per request
+    assert stored["functional_units"].sum() == 26
+    assert set(stored["functional_unit"].dropna()) == {"requests"}
+    # the interval's records add up to the service's measured energy
+    assert stored["energy_kwh"].sum() * J_PER_KWH == pytest.approx(summary.service_joules, rel=1e-9)
+    assert summary.service_joules > 0
+    assert (stored["emissions_kg"] >= 0).all() and stored["emissions_kg"].sum() > 0
+
+
+def test_every_request_is_counted_and_sampling_reads_cpu_of_some(store_path: str) -> None:
+    from starlette.testclient import TestClient
+
+    app = starlette_app(store_path, sample_rate=0.1, interval_s=3600)
+    with TestClient(app) as client:
+        for i in range(1500):
+            client.get(f"/items/{i}")
+    summary = middleware_of(app).service.summaries[-1]
+    assert summary.requests == 1500
+    assert 80 <= summary.sampled <= 240  # ~10 %: a binomial(1500, 0.1) is inside this with p > 0.9999
+    record = by_endpoint(summary.records)[("GET /items/{id:int}", "2xx")]
+    assert record.functional_units == 1500
+    # the sampled CPU time stands for all the endpoint's requests: its share is not cut to the sampled tenth
+    assert summary.request_cpu_s > 0
+    per_sampled = summary.request_cpu_s / 1500
+    assert per_sampled > 0
+
+
+def test_a_handler_exception_records_500_without_propagation_settings(store_path: str) -> None:
+    from starlette.testclient import TestClient
+
+    app = starlette_app(store_path)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/boom").status_code == 500
+        assert client.get("/boom").status_code == 500
+    found = by_endpoint(middleware_of(app).service.summaries[-1].records)
+    assert found[("GET /boom", "5xx")].functional_units == 2
+
+
+def test_intervals_write_one_record_per_endpoint_each(store_path: str) -> None:
+    from starlette.testclient import TestClient
+
+    app = starlette_app(store_path, interval_s=0.4)
+    with TestClient(app) as client:
+        deadline = time.perf_counter() + 1.5
+        n = 0
+        while time.perf_counter() < deadline:
+            client.get(f"/items/{n}")
+            n += 1
+            time.sleep(0.005)
+    service = middleware_of(app).service
+    assert len(service.summaries) >= 3  # intervals closed by the service's thread, then the shutdown's
+    stored = tracker.load_runs(store_path)
+    items = stored[stored["endpoint"] == "GET /items/{id:int}"]
+    assert items["functional_units"].sum() == n  # nothing lost across the intervals' boundaries
+    assert len(items) == sum(1 for s in service.summaries if s.requests)
+    assert stored["energy_kwh"].sum() * J_PER_KWH == pytest.approx(sum(s.service_joules for s in service.summaries))
+    starts = sorted(stored["started_at"].unique())
+    assert len(starts) == len(service.summaries)
+
+
+def test_cardinality_is_capped_and_methods_normalised(store_path: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    async def ok(request: Any) -> Any:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route(f"/r{i}", ok, methods=["GET", "PROPFIND"]) for i in range(6)])
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, max_endpoints=3, **FORCED)
+    with TestClient(app) as client:
+        client.request("PROPFIND", "/r0")  # a method outside RFC 9110's: named OTHER, one endpoint of the three
+        for i in range(6):
+            client.get(f"/r{i}")
+    found = by_endpoint(middleware_of(app).service.summaries[-1].records)
+    assert found[("OTHER /r0", "2xx")].functional_units == 1
+    assert found[("GET /r0", "2xx")].functional_units == 1
+    assert found[("GET /r1", "2xx")].functional_units == 1
+    assert found[("GET (other)", "2xx")].functional_units == 4  # past the cap of 3 (route, method) pairs
+    assert len([k for k in found if k[0] != UNATTRIBUTED]) == 4
+
+
+def test_prometheus_series_and_report_by_endpoint(store_path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from prometheus_client import generate_latest
+    from starlette.testclient import TestClient
+
+    app = starlette_app(store_path)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for i in range(12):
+            client.get(f"/items/{i}")
+        client.get("/boom")
+        service = middleware_of(app).service
+        closed = service.flush()  # close an interval: its energy reaches the counters
+        assert closed is not None
+        text = generate_latest(prometheus.registry()).decode()
+    promtool_check(text)
+    samples = families(text)
+    labels = {"route": "/items/{id:int}", "method": "GET", "status_class": "2xx"}
+    requests = [s for s in samples["tracker_requests"] if s.name == "tracker_requests_total" and s.labels == labels]
+    assert requests[0].value == 12
+    energy = [s for s in samples["tracker_request_energy_joules"] if s.labels == labels]
+    assert energy[0].name == "tracker_request_energy_joules_total" and energy[0].value > 0
+    share = closed.shares[("/items/{id:int}", "GET", "2xx")]
+    assert energy[0].value == pytest.approx(share.joules)
+    duration = {s.name: s for s in samples["tracker_request_duration_seconds"] if s.labels.get("route") == labels["route"]
+                and s.labels.get("le") in (None, "+Inf")}  # fmt: skip
+    assert duration["tracker_request_duration_seconds_count"].value == 12
+    per_request = [s for s in samples["tracker_request_energy_per_request_joules"]
+                   if s.name.endswith("_count") and s.labels == labels]  # fmt: skip
+    assert per_request[0].value == 12  # every request was sampled (sample_rate 1)
+    errors = [s for s in samples["tracker_requests"] if s.labels.get("status_class") == "5xx"]
+    assert errors[0].labels["route"] == "/boom" and errors[0].value == 1
+
+    assert main(["report", "--store", store_path, "--by", "endpoint", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    groups = {g["endpoint"]: g for g in report["rows"]}
+    assert groups["GET /items/{id:int}"]["functional_units"] == 12
+    assert groups["GET /items/{id:int}"]["functional_unit"] == "requests"
+    assert groups["GET /items/{id:int}"]["sci_kg_per_unit"] > 0  # SCI per request
+    assert UNATTRIBUTED in groups
+    assert main(["report", "--store", store_path, "--by", "endpoint"]) == 0
+    assert "GET /items/{id:int}" in capsys.readouterr().out
+
+
+def test_flask_records_rules_streaming_and_exceptions(store_path: str) -> None:
+    from flask import Flask, Response, stream_with_context
+
+    app = Flask("webtest")
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+
+    @app.get("/items/<int:item_id>")
+    def item(item_id: int) -> str:
+        return f"item {item_id}"
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("handler failed")
+
+    @app.get("/stream")
+    def stream() -> Response:
+        def chunks() -> Any:
+            for i in range(4):
+                time.sleep(0.05)
+                yield f"chunk {i}\n"
+
+        return Response(stream_with_context(chunks()), mimetype="text/plain")
+
+    middleware = track_flask(app, project="flask", store=store_path, **FORCED)
+    client = app.test_client()
+    for i in range(10):
+        assert client.get(f"/items/{i}").text == f"item {i}"
+    assert client.get("/stream").text.count("chunk") == 4
+    with pytest.raises(RuntimeError, match="handler failed"):
+        client.get("/boom")
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404 and missing.text  # read: a test client keeps its last response unread
+    summary = middleware.service.stop()
+    assert summary is not None
+    found = by_endpoint(summary.records)
+    assert found[("GET /items/<int:item_id>", "2xx")].functional_units == 10
+    assert found[("GET /boom", "5xx")].functional_units == 1
+    assert found[("GET /stream", "2xx")].duration_s >= 0.19  # the body streamed after the view returned
+    assert found[(f"GET {UNMATCHED}", "4xx")].functional_units == 1
+    stored = tracker.load_runs(store_path)
+    assert stored["functional_units"].sum() == 13
+    assert stored["energy_kwh"].sum() * J_PER_KWH == pytest.approx(summary.service_joules, rel=1e-9)
+
+
+def test_flask_10000_requests_from_threads_nothing_lost(store_path: str) -> None:
+    from flask import Flask
+
+    app = Flask("webload")
+
+    @app.get("/items/<int:item_id>")
+    def item(item_id: int) -> str:
+        return "x"
+
+    middleware = track_flask(app, project="load", store=store_path, interval_s=0.5, sample_rate=0.5, **FORCED)
+    errors: list[BaseException] = []
+
+    def client_thread(k: int) -> None:
+        client = app.test_client()
+        try:
+            for i in range(2500):
+                client.get(f"/items/{k * 2500 + i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client_thread, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    middleware.close()
+    stored = tracker.load_runs(store_path)
+    assert stored[stored["endpoint"] == "GET /items/<int:item_id>"]["functional_units"].sum() == 10_000
+    assert sum(s.requests for s in middleware.service.summaries) == 10_000
+    assert middleware.service.aggregator.counted == 10_000
+
+
+def test_a_run_stopped_by_the_exit_handler_still_writes_its_endpoints(store_path: str) -> None:
+    """SIGTERM and interpreter exit stop every active run (tracker.core.lifecycle): the interval's run too, and
+    its endpoints' records are written by whoever ends it."""
+    from tracker.core.run import _stop_all
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["tracker.route"] = "/hello"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hi"]
+
+    middleware = TrackerWSGIMiddleware(app, store=store_path, **FORCED)
+    for _ in range(3):
+        body = middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/hello"}, lambda s, h, e=None: None)
+        assert b"".join(body) == b"hi"
+        body.close()  # type: ignore[attr-defined]
+    _stop_all("terminated")
+    stored = tracker.load_runs(store_path)
+    row = stored[stored["endpoint"] == "GET /hello"].iloc[0]
+    assert row["functional_units"] == 3 and row["status"] == "terminated"
+    middleware.service.running = False
+
+
+def test_bad_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="sample_rate"):
+        WebService(sample_rate=0)
+    with pytest.raises(ConfigError, match="interval_s"):
+        WebService(interval_s=-1)
+    with pytest.raises(ConfigError, match="max_endpoints"):
+        WebService(max_endpoints=0)
+    with pytest.raises(ConfigError, match="country"):
+        TrackerASGIMiddleware(lambda s, r, c: None, country="Atlantis")  # type: ignore[arg-type, return-value]
+
+
+# -- the attribution, without a server -----------------------------------------------------------------------------
+def _stat(requests: int, sampled: int, cpu_ns: int, duration_ns: int = 1_000_000) -> IntervalStat:
+    stat = IntervalStat()
+    stat.requests, stat.sampled, stat.cpu_ns, stat.duration_ns = requests, sampled, cpu_ns, duration_ns
+    if sampled:
+        stat.cpu_hist[fine_index(cpu_ns // sampled)] = sampled
+    return stat
+
+
+def _service(kwh: float = 1 / 1024) -> Any:
+    return make_record(cpu_energy_kwh=kwh, ram_energy_kwh=0.0, emissions_kg=kwh * 0.5, duration_s=60.0,
+                       started_at=datetime(2026, 1, 1, tzinfo=timezone.utc))  # fmt: skip
+
+
+def test_energy_follows_cpu_time_scaled_for_sampling() -> None:
+    service = _service()
+    stats = {
+        ("/a", "GET", "2xx"): _stat(requests=100, sampled=10, cpu_ns=10 * 2_000_000),  # 100 x 2 ms (estimated)
+        ("/b", "GET", "2xx"): _stat(requests=10, sampled=10, cpu_ns=10 * 10_000_000),  # 10 x 10 ms
+    }
+    summary = attribute(service, stats, process_cpu_s=0.4)  # requests: 0.3 s of the process's 0.4 s
+    found = by_endpoint(summary.records)
+    total = service.energy_kwh
+    assert found[("GET /a", "2xx")].energy_kwh == pytest.approx(total * 0.2 / 0.4)
+    assert found[("GET /b", "2xx")].energy_kwh == pytest.approx(total * 0.1 / 0.4)
+    assert found[(UNATTRIBUTED, None)].energy_kwh == pytest.approx(total * 0.25)
+    assert found[(UNATTRIBUTED, None)].functional_units is None
+    assert sum(r.energy_kwh for r in summary.records) == pytest.approx(total, rel=1e-12)
+    assert sum(r.emissions_kg for r in summary.records) == pytest.approx(service.emissions_kg, rel=1e-12)
+    assert summary.request_joules == pytest.approx(total * J_PER_KWH * 0.75)
+    assert found[("GET /a", "2xx")].functional_units == 100
+    # each sampled request's energy lands in its bucket: /b's requests used 10 ms x (joules per CPU-second)
+    per_request = total * J_PER_KWH / 0.4 * 0.010
+    share = summary.shares[("/b", "GET", "2xx")]
+    assert sum(share.energy_counts) == 10
+    assert share.energy_sum_j == pytest.approx(10 * per_request)
+
+
+def test_requests_never_get_more_than_the_service_and_wall_time_is_the_fallback() -> None:
+    service = _service()
+    stats = {("/a", "GET", "2xx"): _stat(5, 5, 5_000_000_000)}
+    summary = attribute(service, stats, process_cpu_s=1.0)  # the clocks disagree: capped at the whole
+    assert summary.request_joules == pytest.approx(service.energy_kwh * J_PER_KWH)
+    assert [r.endpoint for r in summary.records] == ["GET /a"]
+    stats = {("/a", "GET", "2xx"): _stat(3, 3, 0, duration_ns=3_000), ("/b", "GET", "2xx"): _stat(1, 1, 0, 1_000)}
+    summary = attribute(service, stats, process_cpu_s=0.5)  # a clock that saw no request's CPU: wall time
+    found = by_endpoint(summary.records)
+    assert found[("GET /a", "2xx")].energy_kwh == pytest.approx(service.energy_kwh * 0.75)
+    assert "wall time" in found[("GET /a", "2xx")].notes[-1]
+    summary = attribute(service, {}, process_cpu_s=0.5)  # no request at all: everything unattributed
+    assert [(r.endpoint, r.energy_kwh) for r in summary.records] == [(UNATTRIBUTED, service.energy_kwh)]
+
+
+def test_fine_cpu_bins_cover_every_value() -> None:
+    for ns in (*range(0, 300), 1_000, 12_345, 999_999, 10**9, 123_456_789_012):
+        index = fine_index(ns)
+        assert fine_upper(index) >= ns
+        assert index == 0 or fine_upper(index - 1) < ns or fine_index(fine_upper(index - 1)) == index
+        assert fine_upper(index) <= max(ns * 1.25, ns + 1)
+
+
+def test_aggregator_folds_what_threads_append() -> None:
+    aggregator = Aggregator(max_endpoints=10)
+
+    def work() -> None:
+        for i in range(5000):
+            aggregator.record(("/x", "GET", 200 if i % 10 else 503, 1000, -1))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(20):
+        aggregator.fold()  # folds while the threads append
+    for t in threads:
+        t.join()
+    taken = aggregator.take()
+    assert taken[("/x", "GET", "2xx")].requests == 18_000
+    assert taken[("/x", "GET", "5xx")].requests == 2_000
+    assert aggregator.take() == {}
+    assert math.isclose(sum(s.requests for s in aggregator.series()), 20_000)
