@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from runs_factory import make_record
+from test_metrics_labels import families, promtool_check
 
 import tracker
 from tracker.carbon.accounting import J_PER_KWH
@@ -31,9 +33,6 @@ from tracker.integrations.web.aggregate import (
     fine_upper,
 )
 from tracker.integrations.web.attribution import attribute
-
-from runs_factory import make_record
-from test_metrics_labels import families, promtool_check
 
 pytest.importorskip("starlette")
 pytest.importorskip("flask")
@@ -235,8 +234,8 @@ def test_prometheus_series_and_report_by_endpoint(store_path: str, capsys: pytes
     assert energy[0].name == "tracker_request_energy_joules_total" and energy[0].value > 0
     share = closed.shares[("/items/{id:int}", "GET", "2xx")]
     assert energy[0].value == pytest.approx(share.joules)
-    duration = {s.name: s for s in samples["tracker_request_duration_seconds"] if s.labels.get("route") == labels["route"]
-                and s.labels.get("le") in (None, "+Inf")}  # fmt: skip
+    duration = {s.name: s for s in samples["tracker_request_duration_seconds"]
+                if s.labels.get("route") == labels["route"] and s.labels.get("le") in (None, "+Inf")}  # fmt: skip
     assert duration["tracker_request_duration_seconds_count"].value == 12
     per_request = [s for s in samples["tracker_request_energy_per_request_joules"]
                    if s.name.endswith("_count") and s.labels == labels]  # fmt: skip

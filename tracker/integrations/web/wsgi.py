@@ -15,6 +15,7 @@ The route template comes from the app, which knows it after routing: it puts it 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -92,10 +93,8 @@ class _Body:
     def __del__(self) -> None:  # neither iterated to its end nor closed (a test client's unread response)
         request = self.request
         if not request.done:
-            try:
+            with contextlib.suppress(Exception):  # at interpreter exit the service may be gone
                 request.finish()
-            except Exception:  # at interpreter exit the service may be gone: nothing to count into
-                pass
 
     def close(self) -> None:
         try:
