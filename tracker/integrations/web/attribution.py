@@ -55,9 +55,7 @@ class IntervalSummary:
     shares: dict[Key, EnergyShare]
 
 
-def attribute(
-    service: RunRecord, stats: dict[Key, IntervalStat], process_cpu_s: float | None
-) -> IntervalSummary:
+def attribute(service: RunRecord, stats: dict[Key, IntervalStat], process_cpu_s: float | None) -> IntervalSummary:
     """Split ``service`` (the interval's record) among the endpoints of ``stats`` (see the module's text)."""
     joules = service.energy_kwh * J_PER_KWH
     requests = sum(s.requests for s in stats.values())
