@@ -111,6 +111,7 @@ class WebService:
             after_fork(self._forget)  # a forked worker (gunicorn --preload) starts its own service lazily
             run = _IntervalRun(self)
             run.start()
+            run.cpu0 = time.process_time()  # after the first run's start-up (detection): not the service's work
             self._run = run
             self._boundary = run.t0 + self.interval_s
             self._wake.clear()
