@@ -108,8 +108,9 @@ class _Body:
 class TrackerWSGIMiddleware:
     """Energy and CO2 per endpoint of a WSGI app: ``app.wsgi_app = TrackerWSGIMiddleware(app.wsgi_app, ...)``.
 
-    Keywords as :class:`tracker.integrations.web.TrackerASGIMiddleware`'s. The last interval is written at
-    interpreter exit (``atexit``) or by :meth:`close`.
+    Keywords as :class:`tracker.integrations.web.TrackerASGIMiddleware`'s. Measuring starts here; the last
+    interval is written at interpreter exit (``atexit``), on SIGTERM (the package's handler, where the server left
+    the default action) or by :meth:`close`.
     """
 
     def __init__(
@@ -129,6 +130,10 @@ class TrackerWSGIMiddleware:
         self._record = self.service.aggregator.record
         self._every = sample_rate >= 1.0
         self._rate = sample_rate
+        # at once, usually on the main thread at the app's import: there the package's SIGTERM handler can be
+        # installed (where the server left the default), so a server killed by SIGTERM still writes the last
+        # interval; a WSGI server has no lifespan to say when it starts
+        self.service.ensure_started()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         service = self.service
