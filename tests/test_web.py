@@ -444,3 +444,51 @@ def test_aggregator_folds_what_threads_append() -> None:
     assert taken[("/x", "GET", "5xx")].requests == 2_000
     assert aggregator.take() == {}
     assert math.isclose(sum(s.requests for s in aggregator.series()), 20_000)
+
+
+def test_django_routes_come_from_the_resolver_match(store_path: str) -> None:
+    """Real Django behind the WSGI middleware, its route named by RouteMiddleware (``resolver_match.route``)."""
+    django = pytest.importorskip("django")
+    import sys
+    import types
+
+    from django.conf import settings
+    from werkzeug.test import Client
+
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            ALLOWED_HOSTS=["*"],
+            SECRET_KEY="test",
+            ROOT_URLCONF="tracker_web_test_urls",
+            MIDDLEWARE=["tracker.integrations.web.RouteMiddleware"],
+            LOGGING_CONFIG=None,
+        )
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+    from django.http import HttpResponse
+    from django.urls import path
+
+    def item(request: Any, item_id: int) -> Any:
+        return HttpResponse(f"item {item_id}")
+
+    def boom(request: Any) -> Any:
+        raise RuntimeError("handler failed")
+
+    urls = types.ModuleType("tracker_web_test_urls")
+    urls.urlpatterns = [path("items/<int:item_id>/", item), path("boom/", boom)]  # type: ignore[attr-defined]
+    sys.modules["tracker_web_test_urls"] = urls
+    middleware = TrackerWSGIMiddleware(get_wsgi_application(), project="django", store=store_path, **FORCED)
+    client = Client(middleware)
+    for i in range(5):
+        assert client.get(f"/items/{i}/").get_data() == f"item {i}".encode()
+    failed = client.get("/boom/")  # Django turns the exception into its 500 page
+    assert failed.status_code == 500 and failed.get_data()
+    missing = client.get("/nowhere/")
+    assert missing.status_code == 404 and missing.get_data()
+    summary = middleware.service.stop()
+    assert summary is not None
+    found = by_endpoint(summary.records)
+    assert found[("GET /items/<int:item_id>/", "2xx")].functional_units == 5
+    assert found[("GET /boom/", "5xx")].functional_units == 1
+    assert found[(f"GET {UNMATCHED}", "4xx")].functional_units == 1

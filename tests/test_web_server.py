@@ -138,3 +138,34 @@ def test_busy_endpoint_requests_account_for_the_service_energy_within_5_percent(
     busy = stored[stored["endpoint"] == "GET /busy"]
     assert busy["energy_kwh"].sum() * J_PER_KWH == pytest.approx(summary["request_joules"], rel=1e-9)
     assert stored["energy_kwh"].sum() * J_PER_KWH == pytest.approx(summary["service_joules"], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_a_wsgi_server_killed_by_sigterm_still_writes_its_last_interval(tmp_path: Path) -> None:
+    """werkzeug's threaded server leaves SIGTERM's default: the package's handler ends the interval's run, and its
+    endpoints' records are written before the process dies of the signal."""
+    pytest.importorskip("flask")
+    port, store = _free_port(), str(tmp_path / "flask.db")
+    server = subprocess.Popen([sys.executable, str(TESTS / "web_flask_app.py"), str(port), store],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.connect()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[0]
+                time.sleep(0.1)
+        for i in range(300):
+            assert get(connection, f"/items/{i}") == (200, f"item {i}".encode())
+        connection.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=60)
+    assert server.returncode == -signal.SIGTERM, output
+    stored = tracker.load_runs(store)
+    items = stored[stored["endpoint"] == "GET /items/<int:item_id>"]
+    assert items["functional_units"].sum() == 300
+    assert set(items["status"]) == {"terminated"}
