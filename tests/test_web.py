@@ -492,3 +492,34 @@ def test_django_routes_come_from_the_resolver_match(store_path: str) -> None:
     assert found[("GET /items/<int:item_id>/", "2xx")].functional_units == 5
     assert found[("GET /boom/", "5xx")].functional_units == 1
     assert found[(f"GET {UNMATCHED}", "4xx")].functional_units == 1
+
+
+def test_a_forked_worker_measures_its_own_requests(store_path: str) -> None:
+    """gunicorn --preload: the app (and the middleware) is built in the master, requests are served in forked
+    workers. The child forgets the parent's run and thread and starts its own at its first request."""
+    import os
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["tracker.route"] = "/hello"
+        start_response("200 OK", [])
+        return [b"hi"]
+
+    middleware = TrackerWSGIMiddleware(app, store=store_path, **FORCED)
+    assert middleware.service.running
+    pid = os.fork()
+    if pid == 0:  # the worker
+        code = 1
+        try:
+            assert not middleware.service.running
+            for _ in range(5):
+                b"".join(middleware({"REQUEST_METHOD": "GET"}, lambda s, h, e=None: None))
+            summary = middleware.service.stop()
+            code = 0 if summary is not None and summary.requests == 5 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    stored = tracker.load_runs(store_path)
+    assert stored[stored["endpoint"] == "GET /hello"]["functional_units"].sum() == 5
+    summary = middleware.service.stop()  # the parent's own interval: none of the child's requests
+    assert summary is not None and summary.requests == 0
