@@ -523,3 +523,28 @@ def test_a_forked_worker_measures_its_own_requests(store_path: str) -> None:
     assert stored[stored["endpoint"] == "GET /hello"]["functional_units"].sum() == 5
     summary = middleware.service.stop()  # the parent's own interval: none of the child's requests
     assert summary is not None and summary.requests == 0
+
+
+def test_a_request_cancelled_before_its_response_is_a_499(store_path: str) -> None:
+    async def slow(scope: Any, receive: Any, send: Any) -> None:  # a raw ASGI app: no framework at all
+        await asyncio.sleep(10)
+
+    middleware = TrackerASGIMiddleware(slow, store=store_path, **FORCED)
+
+    async def serve() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            return None
+
+        task = asyncio.create_task(middleware({"type": "http", "method": "GET", "path": "/slow"}, receive, send))
+        await asyncio.sleep(0.05)
+        task.cancel()  # the server's answer to a client that went away
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(serve())
+    summary = middleware.service.stop()
+    assert summary is not None
+    assert by_endpoint(summary.records)[(f"GET {UNMATCHED}", "4xx")].functional_units == 1

@@ -10,7 +10,8 @@ The route is the template, never the raw path: Starlette's matched route (``scop
 and FastAPI set), prefixed by the mounts it sits under (``root_path`` grown while routing); a route-less scope
 with an ``endpoint`` (an older Starlette) is named by the endpoint's qualified name; a path no route matched is
 ``(unmatched)``. A request ends when its last body chunk is sent (a streaming response included); CPU time spent
-after it (background tasks) is still the request's. An exception in the app records status 500 and is re-raised.
+after it (background tasks) is still the request's. An exception in the app records status 500 and is re-raised; a
+request cancelled before its response started (the client went away) records 499, nginx's "client closed request".
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+CLIENT_GONE = 499  # nginx's "client closed request": cancelled before a response was started
 _perf = time.perf_counter_ns
 _cpu = time.thread_time_ns
 _random = random.random
@@ -41,7 +43,7 @@ class _Exchange:
 
     def __init__(self, send: Send) -> None:
         self.send_ = send
-        self.status = 500  # an app that raises before starting a response: a server error
+        self.status = 0  # no response started yet
         self.end = 0
 
     async def send(self, message: Message) -> None:
@@ -155,18 +157,26 @@ class TrackerASGIMiddleware:
             except Exception:
                 exchange.status = 500
                 raise
+            except BaseException:  # cancelled (the client went away) before any response: nginx's 499
+                exchange.status = exchange.status or CLIENT_GONE
+                raise
             finally:
                 end = exchange.end or _perf()
-                self._record((route_of(scope, root_path), scope["method"], exchange.status, end - start, timed.cpu))
+                status = exchange.status or 500  # an app that returned without a response: the server sends 500
+                self._record((route_of(scope, root_path), scope["method"], status, end - start, timed.cpu))
         else:
             try:
                 await self.app(scope, receive, exchange.send)
             except Exception:
                 exchange.status = 500
                 raise
+            except BaseException:
+                exchange.status = exchange.status or CLIENT_GONE
+                raise
             finally:
                 end = exchange.end or _perf()
-                self._record((route_of(scope, root_path), scope["method"], exchange.status, end - start, NO_CPU))
+                status = exchange.status or 500
+                self._record((route_of(scope, root_path), scope["method"], status, end - start, NO_CPU))
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Start measuring at the server's startup; write the last interval at its shutdown."""
