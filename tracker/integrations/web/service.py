@@ -53,6 +53,11 @@ class _IntervalRun(Run):
         self.cpu0 = time.process_time()  # the process's CPU time at the start (set again at a boundary)
         self.cpu1: float | None = None  # ... and at the end, when the end is a boundary
 
+    def stop(self, status: str = "completed", error: str | None = None, *, at: float | None = None) -> RunRecord:
+        if self.cpu1 is None and self.active:  # the process's CPU time at the end, before the record is built
+            self.cpu1 = time.process_time()
+        return super().stop(status, error, at=at)
+
     def _end(self, t1: float, status: str, error: str | None) -> RunRecord:
         record = super()._end(t1, status, error)
         self.service._interval_ended(self, record)  # never raises
