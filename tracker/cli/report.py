@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
         action="append",
         default=None,
         help="group by these labels (repeat or comma-separate): organisation, team, project, experiment, job, run, "
-        "zone, host, ... (default: project)",
+        "endpoint, zone, host, ... (default: project)",
     )
     parser.add_argument("--period", choices=("day", "week", "month", "quarter", "year"), default=None)
     parser.add_argument("--format", choices=format_names(), default="table")
