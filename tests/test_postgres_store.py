@@ -91,6 +91,8 @@ def test_every_filter_selects_the_same_rows_as_sqlite(pg_url: str, tmp_path: Pat
         record.status = ("completed", "failed", "interrupted")[i % 3]
         record.host = f"host-{i % 4}"
         record.node = f"node-{i % 2}" if i % 5 else None
+        record.endpoint = f"GET /items/{{id}}/{i % 3}" if i % 2 else None  # a web service's per-endpoint rows
+        record.status_class = f"{2 + i % 3}xx" if i % 2 else None
     pg, lite = _both(pg_url, tmp_path, records)
     since, until = datetime(2026, 1, 1), datetime(2026, 3, 1, tzinfo=timezone.utc)
     for column in FILTERS:
