@@ -548,3 +548,33 @@ def test_a_request_cancelled_before_its_response_is_a_499(store_path: str) -> No
     summary = middleware.service.stop()
     assert summary is not None
     assert by_endpoint(summary.records)[(f"GET {UNMATCHED}", "4xx")].functional_units == 1
+
+
+def test_threadpool_cpu_counts_a_sync_endpoints_cpu_as_its_requests(store_path: str) -> None:
+    """Starlette runs ``def`` endpoints in a thread pool: their CPU time is not the loop thread's. Undecorated, it is
+    the service's (unattributed) part; with ``@threadpool_cpu`` it is the request's."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from tracker.integrations.web import threadpool_cpu
+
+    def spin(request: Any) -> Any:
+        start = time.thread_time()
+        while time.thread_time() - start < 0.02:
+            sum(range(1000))
+        return PlainTextResponse("done")
+
+    app = Starlette(routes=[Route("/plain", spin), Route("/counted", threadpool_cpu(spin))])
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, **FORCED)
+    with TestClient(app) as client:
+        for _ in range(10):
+            assert client.get("/plain").text == "done"
+            assert client.get("/counted").text == "done"
+    summary = middleware_of(app).service.summaries[-1]
+    found = by_endpoint(summary.records)
+    counted, plain = found[("GET /counted", "2xx")], found[("GET /plain", "2xx")]
+    assert counted.energy_kwh > 10 * plain.energy_kwh  # the same work: 20 ms of CPU against the loop's few µs
+    assert summary.request_cpu_s >= 0.2  # 10 x 20 ms counted for /counted
+    assert found[(UNATTRIBUTED, None)].energy_kwh > 0  # /plain's 200 ms landed here

@@ -8,7 +8,7 @@ No web framework is imported here.
 
 from __future__ import annotations
 
-from tracker.integrations.web.asgi import TrackerASGIMiddleware
+from tracker.integrations.web.asgi import TrackerASGIMiddleware, threadpool_cpu
 from tracker.integrations.web.service import IntervalSummary, WebService
 from tracker.integrations.web.wsgi import RouteMiddleware, TrackerWSGIMiddleware, track_flask
 
@@ -18,5 +18,6 @@ __all__ = [
     "TrackerASGIMiddleware",
     "TrackerWSGIMiddleware",
     "WebService",
+    "threadpool_cpu",
     "track_flask",
 ]

@@ -3,8 +3,9 @@
 Pure ASGI, no framework imported. Per request: two ``perf_counter_ns`` reads, the status and the time of the last
 body chunk caught on the way out (``send``), one tuple appended to the service's queue. A sampled request's app
 coroutine is driven step by step (:class:`_Timed`) and the event loop thread's CPU clock is read around each step,
-so its CPU time is its own even when many requests interleave on the loop; work the app hands to other threads
-(Starlette runs ``def`` endpoints in a thread pool) is not in it and goes to ``(unattributed)`` (``docs/web.md``).
+so its CPU time is its own even when many requests interleave on the loop. Work the app hands to other threads
+(Starlette and FastAPI run ``def`` endpoints in a thread pool) is not in it and goes to ``(unattributed)``, unless
+the endpoint is decorated with :func:`threadpool_cpu` (``docs/web.md``).
 
 The route is the template, never the raw path: Starlette's matched route (``scope["route"].path``, which Starlette
 and FastAPI set), prefixed by the mounts it sits under (``root_path`` grown while routing); a route-less scope
@@ -16,10 +17,13 @@ request cancelled before its response started (the client went away) records 499
 
 from __future__ import annotations
 
+import functools
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from tracker.integrations.web.aggregate import NO_CPU, UNMATCHED
 from tracker.integrations.web.service import WebService
@@ -34,6 +38,10 @@ CLIENT_GONE = 499  # nginx's "client closed request": cancelled before a respons
 _perf = time.perf_counter_ns
 _cpu = time.thread_time_ns
 _random = random.random
+_ident = threading.get_ident
+# the sampled request being served in this context: asyncio tasks and thread pools (Starlette's
+# run_in_threadpool, asyncio.to_thread) copy the context, so a sync endpoint run in a pool sees its request
+_request: ContextVar[_Timed | None] = ContextVar("tracker_web_request", default=None)
 
 
 class _Exchange:
@@ -58,13 +66,16 @@ class _Exchange:
 
 
 class _Timed:
-    """Awaits a coroutine, summing the calling thread's CPU time over the coroutine's own steps only."""
+    """Awaits a coroutine, summing the calling thread's CPU time over the coroutine's own steps only; ``pool`` is
+    what :func:`threadpool_cpu` adds from other threads."""
 
-    __slots__ = ("coro", "cpu")
+    __slots__ = ("coro", "cpu", "pool", "thread")
 
     def __init__(self, coro: Awaitable[None]) -> None:
         self.coro = coro
         self.cpu = 0
+        self.pool = 0
+        self.thread = _ident()
 
     def __await__(self) -> Generator[Any, Any, None]:
         coro: Any = self.coro
@@ -88,6 +99,29 @@ class _Timed:
                 raise
             except BaseException as exc:  # thrown in by the loop (a cancellation): handed on to the app
                 value, error = None, exc
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def threadpool_cpu(fn: F) -> F:
+    """Count a sync endpoint's CPU time as its request's when the framework runs it in a thread pool (Starlette's and
+    FastAPI's ``def`` endpoints): ``@threadpool_cpu`` under the route decorator. Without it that CPU time is the
+    service's ``(unattributed)`` part. Costs two CPU-clock reads per sampled call; a call on the event loop's own
+    thread (already counted) or outside a sampled request adds nothing."""
+
+    @functools.wraps(fn)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        timed = _request.get()
+        if timed is None or timed.thread == _ident():
+            return fn(*args, **kwargs)
+        before = _cpu()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            timed.pool += _cpu() - before
+
+    return counted  # type: ignore[return-value]
 
 
 def route_of(scope: Scope, root_path: str) -> str:
@@ -152,6 +186,7 @@ class TrackerASGIMiddleware:
         start = _perf()
         if self._every or _random() < self._rate:
             timed = _Timed(self.app(scope, receive, exchange.send))
+            token = _request.set(timed)
             try:
                 await timed
             except Exception:
@@ -162,8 +197,10 @@ class TrackerASGIMiddleware:
                 raise
             finally:
                 end = exchange.end or _perf()
+                _request.reset(token)
                 status = exchange.status or 500  # an app that returned without a response: the server sends 500
-                self._record((route_of(scope, root_path), scope["method"], status, end - start, timed.cpu))
+                cpu = timed.cpu + timed.pool
+                self._record((route_of(scope, root_path), scope["method"], status, end - start, cpu))
         else:
             try:
                 await self.app(scope, receive, exchange.send)
