@@ -8,8 +8,9 @@
    loaded over loopback by ``wrk`` (Debian's ``wrk``; without it, a Python client in another process): p50 and p99
    latency and requests per second, and the requests the middleware counted against those the client completed.
 
-``python benchmarks/web_overhead.py [--calls 20000] [--seconds 10] [--connections 8] [--rounds 2]``. Prints a
-markdown table. On a shared machine run it more than once: the server figures move with other load.
+``python benchmarks/web_overhead.py [--calls 20000] [--seconds 10] [--connections 8] [--rounds 2]
+[--skip-in-process] [--skip-server]``; ``BENCH_MODE=machine`` measures the server in machine mode (process mode by
+default). Prints markdown tables. On a shared machine run it more than once: the server figures move with other load.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ SERVER_APP = textwrap.dedent(
     if os.environ["BENCH_TRACKED"] == "1":
         from tracker.integrations.web import TrackerASGIMiddleware
         tracked = TrackerASGIMiddleware(inner, project="bench", store=os.environ["BENCH_STORE"], interval_s=60,
-                                        sample_rate=float(os.environ.get("BENCH_SAMPLE", "1")))
+                                        sample_rate=float(os.environ.get("BENCH_SAMPLE", "1")),
+                                        mode=os.environ.get("BENCH_MODE", "process"))
     else:
         tracked = inner
 
@@ -249,6 +251,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="server runs per variant, alternating")
     parser.add_argument("--skip-server", action="store_true")
+    parser.add_argument("--skip-in-process", action="store_true")
     args = parser.parse_args()
     import logging
 
@@ -265,7 +268,7 @@ def main() -> None:
             ("WSGI raw app, sample_rate=1", lambda: wsgi_in_process(args.calls, 1.0, str(work / "d.db"))),
             ("WSGI raw app, sample_rate=0.1", lambda: wsgi_in_process(args.calls, 0.1, str(work / "e.db"))),
         ]
-        for name, case in cases:
+        for name, case in [] if args.skip_in_process else cases:
             r = case()
             print(f"| {name} | {r['bare_p50_us']:.1f} | {r['bare_p99_us']:.1f} | {r['tracked_p50_us']:.1f} | "
                   f"{r['tracked_p99_us']:.1f} | {r['overhead_p50_us']:.1f} |", flush=True)  # fmt: skip
