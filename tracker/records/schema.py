@@ -110,6 +110,11 @@ class RunRecord:
     pid: int | None = None
     pid_started_at: float | None = None  # the process's start, Unix seconds: a pid used again is another process
     checkpoint_s: float | None = None  # the writer's checkpoint interval: a checkpoint much older is stale
+    # the organisation's whole footprint (issue 17): where a record came from (run | equipment | cloud | estimate |
+    # imported), and for data-centre equipment and cloud imports the site (or cloud account) and category
+    kind: str = "run"
+    site: str | None = None
+    category: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
@@ -154,7 +159,7 @@ LABELS: tuple[str, ...] = ("organisation", "team", "project", "experiment")
 and stored on every record. Broadest first, the order of a roll-up hierarchy: ``tracker report`` offers them as
 ``--organisation`` ... ``--experiment`` in this order and shows the filters given in it."""
 
-FILTERS: tuple[str, ...] = (*LABELS, "status", "host", "job_id", "node", "run_id")
+FILTERS: tuple[str, ...] = (*LABELS, "status", "host", "job_id", "node", "run_id", "kind")
 """The columns every store selects runs by, by equality (``Store.rows(**filters)``, ``tracker.load_runs(team=...)``,
 ``summarize(job_id=...)``): the labels, and the columns a user asks "which runs" with. SQLite and PostgreSQL build
 the same ``WHERE`` from them (:mod:`tracker.stores.sql`) and refuse any other key (a typo must not silently match
