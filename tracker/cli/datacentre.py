@@ -27,12 +27,22 @@ def register(sub: Any) -> None:
     parser.add_argument("--pue", help="site, date (YYYY-MM-DD daily or YYYY-MM monthly), pue")
     parser.add_argument("--suppliers", help="site, valid_from, supplier, share_percent, kg_co2e_per_kwh")
     parser.add_argument("--sites", help="site, zone or country, and optionally intensity_g_per_kwh (own factor)")
-    parser.add_argument("--selector", action="append", default=[], metavar="CATEGORY=PROMQL",
-                        help="PromQL selector per category (default: equipment_power_watts{category=\"...\"})")
+    parser.add_argument(
+        "--selector",
+        action="append",
+        default=[],
+        metavar="CATEGORY=PROMQL",
+        help='PromQL selector per category (default: equipment_power_watts{category="..."})',
+    )
     parser.add_argument("--since", type=date.fromisoformat, help="first UTC day (YYYY-MM-DD)")
     parser.add_argument("--until", type=date.fromisoformat, help="day after the last (YYYY-MM-DD)")
-    parser.add_argument("--max-gap", type=int, default=5, metavar="MIN",
-                        help="interpolate gaps of at most this many minutes (default 5); longer ones are missing")
+    parser.add_argument(
+        "--max-gap",
+        type=int,
+        default=5,
+        metavar="MIN",
+        help="interpolate gaps of at most this many minutes (default 5); longer ones are missing",
+    )
     parser.add_argument("--organisation", help="the organisation label of the records")
     parser.add_argument("--team", help="the team label of instances that name none")
     parser.add_argument("--store", default=None, help="SQLite/CSV path or URL (default: the configured store)")
@@ -68,8 +78,9 @@ def cmd_datacentre(args: argparse.Namespace) -> int:
     else:
         from tracker.footprint.power import read_power
 
-        days = read_power(args.power, ids, max_gap_min=args.max_gap, since=args.since, until=args.until,
-                          progress=progress)
+        days = read_power(
+            args.power, ids, max_gap_min=args.max_gap, since=args.since, until=args.until, progress=progress
+        )
     store = None
     if not args.dry_run:
         from tracker.stores import open_configured
@@ -97,8 +108,11 @@ def _summary(result: Any) -> dict[str, Any]:
         "store": result.store,
         "total": asdict(roll.total),
         "incomplete_equipment_days": len(roll.incomplete),
-        "by": {level: {k: asdict(v) for k, v in sorted(groups.items())} for level, groups in roll.groups.items()
-               if level in ("service", "site", "category", "month")},
+        "by": {
+            level: {k: asdict(v) for k, v in sorted(groups.items())}
+            for level, groups in roll.groups.items()
+            if level in ("service", "site", "category", "month")
+        },
         "runs_on_inventoried_equipment": [{"host": h, "energy_kwh": e} for h, e in result.overlap],
     }
 
@@ -110,22 +124,30 @@ def _print(summary: dict[str, Any]) -> None:
     total = summary["total"]
     days = summary["days"]
     span = days[0] if len(days) == 1 else f"{days[0]} .. {days[-1]} ({len(days)} days)"
-    print(f"data centre {span}: {summary['equipment']:,} pieces of equipment, {summary['records']:,} records"
-          + (f" in {summary['store']}" if summary["store"] else " (not stored: --dry-run)"))
+    print(
+        f"data centre {span}: {summary['equipment']:,} pieces of equipment, {summary['records']:,} records"
+        + (f" in {summary['store']}" if summary["store"] else " (not stored: --dry-run)")
+    )
     print(f"  IT energy        {energy(total['energy_kwh'])}")
     print(f"  facility energy  {energy(total['facility_energy_kwh'])}")
     print(f"  location-based   {mass(total['emissions_kg'])} CO2e")
     print(f"  market-based     {mass(total['emissions_market_kg'])} CO2e")
     if summary["incomplete_equipment_days"]:
-        print(f"  incomplete       {summary['incomplete_equipment_days']:,} equipment days have minutes missing "
-              "(see the records' notes and missing_share tag)")
+        print(
+            f"  incomplete       {summary['incomplete_equipment_days']:,} equipment days have minutes missing "
+            "(see the records' notes and missing_share tag)"
+        )
     for level in ("service", "site", "category"):
         print(f"by {level}:")
         for key, row in summary["by"].get(level, {}).items():
-            print(f"  {printable(key):<28} {energy(row['energy_kwh']):>12}  {mass(row['emissions_kg']):>10} location"
-                  f"  {mass(row['emissions_market_kg']):>10} market")
+            print(
+                f"  {printable(key):<28} {energy(row['energy_kwh']):>12}  {mass(row['emissions_kg']):>10} location"
+                f"  {mass(row['emissions_market_kg']):>10} market"
+            )
     if summary["runs_on_inventoried_equipment"]:
         inside = sum(r["energy_kwh"] for r in summary["runs_on_inventoried_equipment"])
         hosts = ", ".join(printable(r["host"]) for r in summary["runs_on_inventoried_equipment"][:5])
-        print(f"note: tracked runs on inventoried equipment ({hosts}) used {energy(inside)} of IT energy: that energy "
-              "is inside the equipment total above; the annual statement counts it once, under equipment")
+        print(
+            f"note: tracked runs on inventoried equipment ({hosts}) used {energy(inside)} of IT energy: that energy "
+            "is inside the equipment total above; the annual statement counts it once, under equipment"
+        )

@@ -79,7 +79,5 @@ def runs_on_equipment(store: Any, hosts: set[str], first: date, last: date) -> l
         by=("host",), store=store, kind="run", since=day_start(first), until=day_start(last + timedelta(days=1))
     )
     return [
-        (str(row["host"]), float(row["energy_kwh"]))
-        for row in frame.to_dict(orient="records")
-        if row["host"] in hosts
+        (str(row["host"]), float(row["energy_kwh"])) for row in frame.to_dict(orient="records") if row["host"] in hosts
     ]
