@@ -145,7 +145,7 @@ def _per_source(options: dict[str, Any]) -> dict[str | None, list[SourceTotal]]:
     """Each organisation's totals per ``kind`` (a record stored before kinds existed is a run), then the overlap:
     runs on a host that the same organisation's equipment records meter (``host`` = the equipment id)."""
     found: dict[str | None, dict[str, SourceTotal]] = {}
-    for row in summarize(by=("organisation", "kind"), **options).to_dict(orient="records"):
+    for row in summarize(by=_per("kind"), **options).to_dict(orient="records"):
         kind = row["kind"] or "run"
         parts = found.setdefault(row["organisation"], {})
         part = _source_total(kind, row)
@@ -155,18 +155,23 @@ def _per_source(options: dict[str, Any]) -> dict[str | None, list[SourceTotal]]:
     result = {org: sorted(parts.values(), key=lambda p: p.kind) for org, parts in found.items()}
     metered = {
         (row["organisation"], row["host"])
-        for row in summarize(by=("organisation", "host"), kind="equipment", **options).to_dict(orient="records")
+        for row in summarize(by=_per("host"), kind="equipment", **options).to_dict(orient="records")
     }
     if not metered:
         return result
     overlap: dict[str | None, list[dict[str, Any]]] = {}
-    for row in summarize(by=("organisation", "host"), kind="run", **options).to_dict(orient="records"):
+    for row in summarize(by=_per("host"), kind="run", **options).to_dict(orient="records"):
         if (row["organisation"], row["host"]) in metered:
             overlap.setdefault(row["organisation"], []).append(row)
     for org, rows in overlap.items():
-        summed = {key: sum(float(r[key]) for r in rows) for key in rows[0] if key not in ("organisation", "host")}
+        summed = {key: sum(float(r[key]) for r in rows) for key in rows[0] if key not in _per("host")}
         result[org].append(_source_total("overlap", summed))
     return result
+
+
+def _per(column: str) -> tuple[str, ...]:
+    """Group by organisation, then ``column``."""
+    return ("organisation", column)
 
 
 def _values(part: SourceTotal) -> tuple[Any, ...]:
