@@ -19,6 +19,11 @@ def register(sub: Any) -> None:
     parser.add_argument("file", help="the CSV file (CodeCarbon 2.x or 3.x columns)")
     parser.add_argument("--store", default=None, help="SQLite/CSV path or URL (default: the configured store)")
     parser.add_argument("--project", default=None, help="use this project instead of the file's project_name")
+    parser.add_argument("--team", default=None, help="the team of the imported runs (where --mapping names none)")
+    parser.add_argument("--organisation", default=None, help="their organisation (where --mapping names none)")
+    parser.add_argument(
+        "--mapping", default=None, help="CSV: match (CodeCarbon project name), project, team, organisation"
+    )
     parser.set_defaults(func=cmd_import)
 
 
@@ -27,7 +32,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from tracker.stores import open_configured
 
     store = open_configured(args.store)
-    result = import_codecarbon(args.file, store, project=args.project)
+    result = import_codecarbon(
+        args.file, store, project=args.project, team=args.team, organisation=args.organisation, mapping=args.mapping
+    )
     from tracker.safetext import printable
 
     for reason in result.rejected[:SHOWN]:

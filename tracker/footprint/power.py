@@ -2,10 +2,10 @@
 
 The file (CSV or Parquet, columns ``timestamp``, ``equipment``, ``watts``) is read in record batches by pyarrow's
 dataset scanner, so a month never sits in memory: each day is a dense ``equipment x 1,440 minutes`` grid of
-float64 watts (115 MB for 10,000 pieces; float32 would halve it but round 41,666.67 W by 1e-7), integrated and dropped as soon as a later day begins. Timestamps are ISO
-8601 (UTC when no offset is given) or Unix seconds. One sample per minute is expected; a sample's power holds for
-its minute, so a day's energy is ``sum(W) x 60 s``, the same rectangle rule as ``avg_over_time(power[1d]) x 24 h``
-on a complete day.
+float64 watts (115 MB for 10,000 pieces; float32 would halve it but round 41,666.67 W by 1e-7), integrated and
+dropped as soon as a later day begins. Timestamps are ISO 8601 (UTC when no offset is given) or Unix seconds.
+One sample per minute is expected; a sample's power holds for its minute, so a day's energy is ``sum(W) x 60 s``,
+the same rectangle rule as ``avg_over_time(power[1d]) x 24 h`` on a complete day.
 
 Gaps: a run of missing minutes no longer than ``max_gap_min`` between two samples is filled by linear
 interpolation; a longer run, or one at the edge of the day, is left out and the day is marked incomplete with the
