@@ -34,6 +34,14 @@ def register(sub: Any) -> None:
         metavar="CATEGORY=PROMQL",
         help='PromQL selector per category (default: equipment_power_watts{category="..."})',
     )
+    parser.add_argument(
+        "--integration",
+        choices=("avg", "sum"),
+        default="avg",
+        help="with --prometheus: avg_over_time x 24 h (missing minutes at the day's mean) or sum_over_time "
+        "(missing minutes as nothing)",
+    )
+    parser.add_argument("--label", default="equipment", help="with --prometheus: the label naming the equipment")
     parser.add_argument("--since", type=date.fromisoformat, help="first UTC day (YYYY-MM-DD)")
     parser.add_argument("--until", type=date.fromisoformat, help="day after the last (YYYY-MM-DD)")
     parser.add_argument(
@@ -73,7 +81,9 @@ def cmd_datacentre(args: argparse.Namespace) -> int:
 
         if not (args.since and args.until):
             raise ConfigError("since", None, "--prometheus needs --since and --until (the days to ask for)")
-        source = PrometheusSource(args.prometheus, parse_selectors(args.selector))
+        source = PrometheusSource(
+            args.prometheus, parse_selectors(args.selector), integration=args.integration, label=args.label
+        )
         days = source.days(inventory, args.since, args.until, progress=progress)
     else:
         from tracker.footprint.power import read_power
