@@ -272,7 +272,7 @@ def _out(function, args) -> str:  # type: ignore[no-untyped-def]
     return buffer.getvalue()
 
 
-def test_power_out_of_day_order_names_the_row(tmp_path: Path) -> None:
+def test_power_out_of_day_order_names_the_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A month is streamed day by day: a sample for a day already integrated is an error naming its row (a file
     read in small record batches, as a large one is)."""
     import pyarrow as pa
@@ -282,6 +282,7 @@ def test_power_out_of_day_order_names_the_row(tmp_path: Path) -> None:
     table = pa.table({name: [r[i] for r in rows] for i, name in enumerate(("timestamp", "equipment", "watts"))})
     table = table.set_column(2, "watts", pa.array([float(r[2]) for r in rows]))
     pq.write_table(table, tmp_path / "p.parquet", row_group_size=5)
+    monkeypatch.setattr("tracker.footprint.power.BATCH_ROWS", 5)
     with pytest.raises(ConfigError) as caught:
         list(read_power(tmp_path / "p.parquet", ["a"]))
     assert "p.parquet row 11" in str(caught.value) and "sort by time" in str(caught.value)
