@@ -395,3 +395,28 @@ def test_postgresql_keeps_equipment_records_like_sqlite(pg_url: str, tmp_path: P
     statements = [annual_statement(s, 2026).organisations[0] for s in (pg, lite)]
     assert [p.kind for p in statements[0].by_source] == ["equipment", "run", "overlap"]
     assert statements[0].market_based_t == pytest.approx(statements[1].market_based_t)
+
+
+def test_report_says_which_total_is_which(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """tracker report over runs and equipment days: the rows add everything up; the lines below say per source,
+    and which runs are inside the equipment's energy too."""
+    files = worked_example_files(tmp_path)
+    db = str(tmp_path / "r.db")
+    store = open_store(db)
+    store.write(make_record(1, host="esx-01", started_at=datetime(2026, 3, 14, 9, tzinfo=timezone.utc)))
+    store.write(make_record(2, host="laptop", started_at=datetime(2026, 3, 14, 9, tzinfo=timezone.utc)))
+    assert main(["report", "--store", db]) == 0
+    assert "by source" not in capsys.readouterr().out  # runs only: nothing to tell apart
+    assert main([*_cli(files, tmp_path / "r.db"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--store", db]) == 0
+    out = capsys.readouterr().out
+    assert "by source (the total above adds them all up):" in out
+    assert "tracked runs: 2 records" in out and "data-centre equipment (metered): 1 records, 1 MWh IT" in out
+    assert "of these, tracked runs on metered equipment (esx-01): 1 records" in out
+    assert "the total above counts it twice" in out
+    assert main(["report", "--store", db, "--format", "json"]) == 0
+    sources = {s["kind"]: s for s in json.loads(capsys.readouterr().out)["sources"]}
+    assert sources["overlap"]["hosts"] == ["esx-01"]
+    assert sources["overlap"]["energy_kwh"] == pytest.approx(2 / 1024)
+    assert sources["equipment"]["emissions_market_kg"] == pytest.approx(10.92)

@@ -180,6 +180,27 @@ OVERLAP_NOTE = (
 )
 
 
+def source_lines(report: Report) -> list[str]:
+    """What each source adds to the report's total, and the runs counted inside metered equipment too."""
+    if not report.sources:
+        return []
+    out = ["", "by source (the total above adds them all up):"]
+    for part in report.sources:
+        name = SOURCE_NAMES.get(part["kind"], part["kind"])
+        if part["kind"] == "overlap":  # a report adds everything up: the overlap is in its total twice
+            name = "of these, tracked runs on metered equipment (" + ", ".join(part.get("hosts", [])) + ")"
+        out.append(
+            f"  {name}: {part['runs']} records, {units.energy(part['energy_kwh'])} IT, "
+            f"{units.mass(part['emissions_kg'])} location-based, {units.mass(part['emissions_market_kg'])} market-based"
+        )
+    if any(p["kind"] == "overlap" for p in report.sources):
+        out.append(
+            "  those runs' energy is inside the equipment's metered energy too, so the total above counts it twice; "
+            "the annual statement counts it once (tracker report --annual YEAR)"
+        )
+    return out
+
+
 def annual_markdown(statement: AnnualStatement) -> str:
     """The annual statement as Markdown (also its terminal form), in the statement's own units (MWh and t CO2e,
     as ESRS E1-5 and E1-6 ask) with six decimals."""
