@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--equipment", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--store", action="store_true", help="also write the records to a SQLite store")
+    parser.add_argument("--csv", action="store_true", help="read the minute power from CSV instead of Parquet")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -116,6 +117,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
         files = {k: str(v) for k, v in make_files(Path(folder), args.equipment, args.days).items()}
+        if args.csv:
+            import pyarrow.csv as pacsv
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(files["power"])
+            table = table.set_column(1, "equipment", table.column(1).cast("string"))
+            pacsv.write_csv(table, Path(folder) / "power.csv")
+            files["power"] = str(Path(folder) / "power.csv")
         made = time.perf_counter() - began
         if args.store:
             files["store"] = str(Path(folder) / "bench.db")
@@ -127,7 +136,7 @@ def main() -> None:
     samples = args.equipment * 1440 * args.days
     print(
         f"{args.equipment:,} equipment x {args.days} day(s) = {samples / 1e6:.1f} M minute slots "
-        f"(~99 % sampled), Parquet {size:.0f} MB, written in {made:.1f} s"
+        f"(~99 % sampled), {'CSV' if args.csv else 'Parquet'} {size:.0f} MB, written in {made:.1f} s"
     )
     print(
         f"  wall {numbers['wall_s']:.1f} s, CPU {numbers['cpu_s']:.1f} s, peak RSS {numbers['peak_rss_mb']:.0f} MB, "
