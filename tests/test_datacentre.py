@@ -420,3 +420,12 @@ def test_report_says_which_total_is_which(tmp_path: Path, capsys: pytest.Capture
     assert sources["overlap"]["hosts"] == ["esx-01"]
     assert sources["overlap"]["energy_kwh"] == pytest.approx(2 / 1024)
     assert sources["equipment"]["emissions_market_kg"] == pytest.approx(10.92)
+
+
+def test_cli_refuses_a_bad_inventory_naming_the_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = worked_example_files(tmp_path)
+    write_csv(files["inventory"], INVENTORY_HEADER, [equipment("esx-01", vcpus=32), equipment("x", site="LON9")])
+    assert main([*_cli(files, tmp_path / "fp.db")]) == 2
+    err = capsys.readouterr().err
+    assert "inv.csv line 3: site='LON9'" in err and "unknown site (the site files know: AMS1)" in err
+    assert not (tmp_path / "fp.db").exists()  # nothing read, nothing stored
