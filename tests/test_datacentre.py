@@ -347,6 +347,9 @@ def test_annual_statement_adds_up_per_source(tmp_path: Path) -> None:
     text = render(statement, "markdown")
     assert "data-centre equipment (metered)" in text and "less: tracked runs on metered equipment" in text
     assert json.loads(render(statement, "json"))["organisations"][0]["by_source"][0]["kind"] == "cloud"
+    html = render(statement, "html")
+    assert '<tr data-source="overlap">' in html and "By source" in html
+    assert f'data-field="market_based_t" data-value="{parts["equipment"].market_based_t!r}"' in html
     # and the CLI summary of a later import reports the run on the metered host
     out = _out(main, [*_cli(files, tmp_path / "all.db"), "--quiet", "--organisation", "acme"])
     assert "tracked runs on inventoried equipment (esx-01)" in out
