@@ -423,6 +423,10 @@ def test_report_says_which_total_is_which(tmp_path: Path, capsys: pytest.Capture
     assert sources["overlap"]["hosts"] == ["esx-01"]
     assert sources["overlap"]["energy_kwh"] == pytest.approx(2 / 1024)
     assert sources["equipment"]["emissions_market_kg"] == pytest.approx(10.92)
+    assert main(["report", "--store", db, "--kind", "equipment", "--by", "site,category", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(r["site"], r["category"], r["runs"]) for r in data["rows"]] == [("AMS1", "compute", 1)]
+    assert data["total"]["emissions_market_kg"] == pytest.approx(10.92)
 
 
 def test_cli_refuses_a_bad_inventory_naming_the_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
