@@ -330,6 +330,7 @@ def test_datacentre_day_example_prints_the_worked_example() -> None:
     done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=True)
     assert "market-based     10.92 kg CO2e" in done.stdout
     assert "facility energy  1,300.0 kWh" in done.stdout
+    assert "from minute power: 1,000.0 kWh, market-based 10.92 kg CO2e" in done.stdout  # tracker datacentre path
 
 
 def test_relative_schedule_in_pyproject_is_read_next_to_it(isolated: Path) -> None:

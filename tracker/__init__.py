@@ -80,12 +80,20 @@ def summarize(runs: pd.DataFrame | None = None, **options: Any) -> pd.DataFrame:
     return _summarize(runs, **options)
 
 
-def estimate(energy_kwh: float | None = None, **options: Any) -> Estimate:
+def estimate(energy_kwh: float | None = None, *, save: bool = False, **options: Any) -> Estimate:
     """The carbon of energy measured elsewhere (a meter, a data-centre day), accounted like a run.
 
     ``tracker.estimate(1000, start=..., end=..., pue=1.3, suppliers=[("a", 80, 0.008), ("b", 20, 0.01)])``;
-    see :func:`tracker.carbon.estimates.estimate`.
+    see :func:`tracker.carbon.estimates.estimate`. ``save=True`` also stores it as a record (``kind`` estimate)
+    labelled with ``project=``, ``team=``, ``organisation=``... in the configured store (``store=``), once however
+    often it is saved (:mod:`tracker.footprint.saved`).
     """
     from tracker.carbon.estimates import estimate as _estimate
 
-    return _estimate(energy_kwh, **options)
+    result = _estimate(energy_kwh, **options)
+    if save:
+        from tracker.footprint.saved import save_estimate
+
+        settings = {k: v for k, v in options.items() if k not in ("start", "end", "hourly")}
+        save_estimate(result, settings)
+    return result

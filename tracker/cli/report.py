@@ -28,6 +28,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--store", default=None, help="SQLite/CSV path or URL (default: the configured store)")
     for label in LABELS:
         parser.add_argument(f"--{label}", default=None, help=f"only runs with this {label}")
+    parser.add_argument(
+        "--kind", default=None, help="only records of this source: run, equipment, cloud, estimate, imported"
+    )
     parser.add_argument("--since", default=None, help="only runs started at or after this UTC date/time")
     parser.add_argument("--until", default=None, help="only runs started before this UTC date/time")
     parser.add_argument(
@@ -78,7 +81,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tracker.reports.data import build_report
 
     report = build_report(
-        store, by=_by(args.by), period=args.period, since=since, until=until, charts=args.format == "html", **labels
+        store,
+        by=_by(args.by),
+        period=args.period,
+        since=since,
+        until=until,
+        charts=args.format == "html",
+        kind=args.kind,
+        **labels,
     )
     return _emit(render(report, args.format), args.output)
 

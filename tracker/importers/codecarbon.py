@@ -23,6 +23,7 @@ none, from the line's content), and stores keep one record per ``run_id``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -35,6 +36,7 @@ from typing import Any
 
 from tracker._version import __version__
 from tracker.errors import TrackerError
+from tracker.importers.labels import LabelMap, load_label_map
 from tracker.records.schema import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -188,10 +190,30 @@ def _check(line: dict[str, str]) -> None:
         raise ValueError(f"timestamp: {moment:%Y-%m-%d} (started {start:%Y-%m-%d}) is outside {_YEARS[0]}..{_YEARS[1]}")
 
 
-def import_codecarbon(path: str | Path, store: Any, project: str | None = None) -> ImportResult:
+def import_codecarbon(
+    path: str | Path,
+    store: Any,
+    project: str | None = None,
+    *,
+    team: str | None = None,
+    organisation: str | None = None,
+    mapping: str | Path | LabelMap | None = None,
+) -> ImportResult:
     """Write the runs of a CodeCarbon CSV to ``store``; runs already there with the same values are skipped;
-    the lines that could not be imported are in ``rejected``."""
-    records, rejected, lines = read_checked(path, project)
+    the lines that could not be imported are in ``rejected``.
+
+    CodeCarbon knows a project name only: ``mapping`` (:mod:`tracker.importers.labels`, matched on the project
+    name) and ``team``/``organisation``/``project`` (defaults for what the mapping leaves empty) label the runs."""
+    records, rejected, lines = read_checked(path)
+    if isinstance(mapping, LabelMap):
+        labels = mapping
+    else:
+        labels = load_label_map(mapping, project=project, team=team, organisation=organisation)
+    for index, record in enumerate(records):
+        found = labels.labels([record.project], record.project)
+        records[index] = dataclasses.replace(
+            record, project=found.project or record.project, team=found.team, organisation=found.organisation
+        )
     added = unchanged = updated = 0
     for record in records:
         found = store.rows(limit=1, run_id=record.run_id)
@@ -301,6 +323,7 @@ def _record(line: dict[str, str], number: int, filename: str, version: str, proj
         ram_total_gb=_float(line, "ram_total_size"),
         tracker_version=__version__,
         status="completed",
+        kind="imported",
         zone=country,
         location_source=METHOD,
         cloud_provider=_text(line, "cloud_provider"),

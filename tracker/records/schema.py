@@ -114,6 +114,11 @@ class RunRecord:
     # status class ("2xx") of an interval's per-endpoint record; None on any other run. Last, as above
     endpoint: str | None = None
     status_class: str | None = None
+    # the organisation's whole footprint (issue 17): where a record came from (run | equipment | cloud | estimate |
+    # imported), and for data-centre equipment and cloud imports the site (or cloud account) and category
+    kind: str = "run"
+    site: str | None = None
+    category: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
@@ -158,7 +163,7 @@ LABELS: tuple[str, ...] = ("organisation", "team", "project", "experiment")
 and stored on every record. Broadest first, the order of a roll-up hierarchy: ``tracker report`` offers them as
 ``--organisation`` ... ``--experiment`` in this order and shows the filters given in it."""
 
-FILTERS: tuple[str, ...] = (*LABELS, "status", "host", "job_id", "node", "run_id", "endpoint", "status_class")
+FILTERS: tuple[str, ...] = (*LABELS, "status", "host", "job_id", "node", "run_id", "endpoint", "status_class", "kind")
 """The columns every store selects runs by, by equality (``Store.rows(**filters)``, ``tracker.load_runs(team=...)``,
 ``summarize(job_id=...)``): the labels, and the columns a user asks "which runs" with. SQLite and PostgreSQL build
 the same ``WHERE`` from them (:mod:`tracker.stores.sql`) and refuse any other key (a typo must not silently match

@@ -32,6 +32,21 @@ class Source:
 
 
 @dataclass
+class SourceTotal:
+    """One source of the year's records (``kind``: run, equipment, cloud, estimate, imported), or ``overlap``: the
+    tracked runs on a host that is also metered as data-centre equipment, whose energy is inside that equipment's
+    figure already and is therefore taken out of the organisation's total once."""
+
+    kind: str
+    records: int
+    energy_mwh: float  # grid energy, IT x PUE
+    it_energy_mwh: float
+    location_based_t: float
+    market_based_t: float
+    embodied_t: float
+
+
+@dataclass
 class OrganisationYear:
     organisation: str | None
     year: int
@@ -42,6 +57,8 @@ class OrganisationYear:
     market_based_t: float
     embodied_t: float
     sources: list[Source] = field(default_factory=list)
+    # per source (issue 17): the totals above are the sum of these, less the ``overlap`` entry (counted once)
+    by_source: list[SourceTotal] = field(default_factory=list)
 
 
 @dataclass
@@ -71,21 +88,26 @@ def annual_statement(store: Store, year: int, organisation: str | None = None) -
     since = datetime(year, 1, 1, tzinfo=timezone.utc)
     until = datetime(year + 1, 1, 1, tzinfo=timezone.utc)
     options: dict[str, Any] = {"store": store, "since": since, "until": until, "organisation": organisation}
-    totals = summarize(by=("organisation",), **options)
+    per_source = _per_source(options)
     result = []
-    for row in totals.to_dict(orient="records"):
-        org = row["organisation"]
-        energy = float(row["facility_energy_kwh"])
+    for org, parts in per_source.items():
+        counted = [p for p in parts if p.kind != "overlap"]
+        overlap = [p for p in parts if p.kind == "overlap"]
+
+        def total(name: str, counted: list[SourceTotal] = counted, overlap: list[SourceTotal] = overlap) -> float:
+            return sum(getattr(p, name) for p in counted) - sum(getattr(p, name) for p in overlap)
+
         result.append(
             OrganisationYear(
                 organisation=org,
                 year=year,
-                runs=int(row["runs"]),
-                energy_mwh=energy / 1000.0,
-                it_energy_mwh=float(row["energy_kwh"]) / 1000.0,
-                location_based_t=float(row["emissions_kg"]) / 1000.0,
-                market_based_t=float(row["emissions_market_kg"]) / 1000.0,
-                embodied_t=float(row["embodied_kg"]) / 1000.0,
+                runs=sum(p.records for p in counted) - sum(p.records for p in overlap),
+                energy_mwh=total("energy_mwh"),
+                it_energy_mwh=total("it_energy_mwh"),
+                location_based_t=total("location_based_t"),
+                market_based_t=total("market_based_t"),
+                embodied_t=total("embodied_t"),
+                by_source=parts,
             )
         )
     by_org = {o.organisation: o for o in result}
@@ -104,6 +126,62 @@ def annual_statement(store: Store, year: int, organisation: str | None = None) -
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         store=store.location,
         organisations=result,
+    )
+
+
+def _source_total(kind: str, row: dict[str, Any]) -> SourceTotal:
+    return SourceTotal(
+        kind=kind,
+        records=int(row["runs"]),
+        energy_mwh=float(row["facility_energy_kwh"]) / 1000.0,
+        it_energy_mwh=float(row["energy_kwh"]) / 1000.0,
+        location_based_t=float(row["emissions_kg"]) / 1000.0,
+        market_based_t=float(row["emissions_market_kg"]) / 1000.0,
+        embodied_t=float(row["embodied_kg"]) / 1000.0,
+    )
+
+
+def _per_source(options: dict[str, Any]) -> dict[str | None, list[SourceTotal]]:
+    """Each organisation's totals per ``kind`` (a record stored before kinds existed is a run), then the overlap:
+    runs on a host that the same organisation's equipment records meter (``host`` = the equipment id)."""
+    found: dict[str | None, dict[str, SourceTotal]] = {}
+    for row in summarize(by=_per("kind"), **options).to_dict(orient="records"):
+        kind = row["kind"] or "run"
+        parts = found.setdefault(row["organisation"], {})
+        part = _source_total(kind, row)
+        if kind in parts:  # "run" twice: rows with no kind and rows with kind "run"
+            part = SourceTotal(kind, *(a + b for a, b in zip(_values(parts[kind]), _values(part), strict=True)))
+        parts[kind] = part
+    result = {org: sorted(parts.values(), key=lambda p: p.kind) for org, parts in found.items()}
+    metered = {
+        (row["organisation"], row["host"])
+        for row in summarize(by=_per("host"), kind="equipment", **options).to_dict(orient="records")
+    }
+    if not metered:
+        return result
+    overlap: dict[str | None, list[dict[str, Any]]] = {}
+    for row in summarize(by=_per("host"), kind="run", **options).to_dict(orient="records"):
+        if (row["organisation"], row["host"]) in metered:
+            overlap.setdefault(row["organisation"], []).append(row)
+    for org, rows in overlap.items():
+        summed = {key: sum(float(r[key]) for r in rows) for key in rows[0] if key not in _per("host")}
+        result[org].append(_source_total("overlap", summed))
+    return result
+
+
+def _per(column: str) -> tuple[str, ...]:
+    """Group by organisation, then ``column``."""
+    return ("organisation", column)
+
+
+def _values(part: SourceTotal) -> tuple[Any, ...]:
+    return (
+        part.records,
+        part.energy_mwh,
+        part.it_energy_mwh,
+        part.location_based_t,
+        part.market_based_t,
+        part.embodied_t,
     )
 
 

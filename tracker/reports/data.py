@@ -37,6 +37,9 @@ class Report:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     groups: list[dict[str, Any]] = field(default_factory=list)
     trends: list[dict[str, Any]] = field(default_factory=list)
+    # which total is which (issue 17): per source (kind) when the store holds more than runs, and the runs on
+    # metered equipment (counted inside the equipment's energy too): tracker.reports.sources
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def group_by(self) -> list[str]:
@@ -89,6 +92,10 @@ def build_report(
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         equivalents=Equivalents.of(total["facility_energy_kwh"], total["emissions_kg"]),
     )
+    if rows:
+        from tracker.reports.sources import source_totals
+
+        report.sources = source_totals(store, since=since, until=until, **labels)
     if charts:
         options = {"store": store, "since": since, "until": until, **labels}
         every = report.chart_period

@@ -41,7 +41,8 @@ def where(
             continue
         if key not in FILTERS:
             raise StoreError(f"cannot filter on {key!r}")
-        clauses.append(f"{key} = {dialect.placeholder}")
+        column = "COALESCE(kind, 'run')" if key == "kind" else key  # a row stored before `kind` existed is a run
+        clauses.append(f"{column} = {dialect.placeholder}")
         params.append(value)
     for op, bound in ((">=", since), ("<", until)):
         moment = as_utc(bound)

@@ -166,6 +166,41 @@ ANNUAL_NOTE = (
 )
 
 
+SOURCE_NAMES = {
+    "run": "tracked runs",
+    "equipment": "data-centre equipment (metered)",
+    "cloud": "cloud provider exports",
+    "estimate": "estimates (energy measured elsewhere)",
+    "imported": "imported runs (other tools)",
+    "overlap": "less: tracked runs on metered equipment (inside the equipment figure)",
+}
+OVERLAP_NOTE = (
+    "Each organisation's total is the sum of its sources less the tracked runs on a host that is also metered as "
+    "data-centre equipment: that energy is inside the equipment's figure, so it is counted once, under equipment."
+)
+
+
+def source_lines(report: Report) -> list[str]:
+    """What each source adds to the report's total, and the runs counted inside metered equipment too."""
+    if not report.sources:
+        return []
+    out = ["", "by source (the total above adds them all up):"]
+    for part in report.sources:
+        name = SOURCE_NAMES.get(part["kind"], part["kind"])
+        if part["kind"] == "overlap":  # a report adds everything up: the overlap is in its total twice
+            name = "of these, tracked runs on metered equipment (" + ", ".join(part.get("hosts", [])) + ")"
+        out.append(
+            f"  {name}: {part['runs']} records, {units.energy(part['energy_kwh'])} IT, "
+            f"{units.mass(part['emissions_kg'])} location-based, {units.mass(part['emissions_market_kg'])} market-based"
+        )
+    if any(p["kind"] == "overlap" for p in report.sources):
+        out.append(
+            "  those runs' energy is inside the equipment's metered energy too, so the total above counts it twice; "
+            "the annual statement counts it once (tracker report --annual YEAR)"
+        )
+    return out
+
+
 def annual_markdown(statement: AnnualStatement) -> str:
     """The annual statement as Markdown (also its terminal form), in the statement's own units (MWh and t CO2e,
     as ESRS E1-5 and E1-6 ask) with six decimals."""
@@ -182,6 +217,23 @@ def annual_markdown(statement: AnnualStatement) -> str:
             f"| {md(label(o.organisation))} | {o.runs} | {o.energy_mwh:.6f} | {o.it_energy_mwh:.6f} | "
             f"{o.location_based_t:.6f} | {o.market_based_t:.6f} | {o.embodied_t:.6f} |"
         )
+    if any(len(o.by_source) > 1 or any(p.kind != "run" for p in o.by_source) for o in statement.organisations):
+        out += [
+            "",
+            "## By source",
+            "",
+            "| organisation | source | records | energy MWh (grid, incl. PUE) | IT energy MWh "
+            "| location-based t CO2e | market-based t CO2e |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for o in statement.organisations:
+            for p in o.by_source:
+                name = SOURCE_NAMES.get(p.kind, p.kind)
+                out.append(
+                    f"| {md(label(o.organisation))} | {md(name)} | {p.records} | {p.energy_mwh:.6f} | "
+                    f"{p.it_energy_mwh:.6f} | {p.location_based_t:.6f} | {p.market_based_t:.6f} |"
+                )
+        out += ["", OVERLAP_NOTE]
     for o in statement.organisations:
         out += ["", f"## Methods and data sources: {md(label(o.organisation))}", ""]
         for s in sorted(o.sources, key=lambda s: (s.kind, -s.energy_share)):

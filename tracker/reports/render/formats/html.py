@@ -204,7 +204,7 @@ class HtmlRenderer(Renderer):
         )
         if not statement.organisations:
             return page(title, meta, "<p>No runs started in this year.</p>")
-        parts = [_annual_table(statement)]
+        parts = [_annual_table(statement), _by_source(statement)]
         for o in statement.organisations:
             parts.append(f"<h2>Methods and data sources: {esc(label(o.organisation))}</h2>")
             lines = "".join(
@@ -275,6 +275,33 @@ ANNUAL_COLUMNS = (
     ("market_based_t", "Scope 2 market-based t CO2e (E1-6)"),
     ("embodied_t", "Embodied t CO2e (Scope 3, apart)"),
 )
+
+
+def _by_source(statement: AnnualStatement) -> str:
+    """Each organisation's sources (runs, equipment, cloud, ...) and the overlap taken out, when there is more than
+    runs; empty otherwise."""
+    from tracker.reports.render.phrases import OVERLAP_NOTE, SOURCE_NAMES
+
+    if not any(len(o.by_source) > 1 or any(p.kind != "run" for p in o.by_source) for o in statement.organisations):
+        return ""
+    head = "".join(f'<th class="n">{esc(t)}</th>' for _, t in ANNUAL_COLUMNS)
+    rows = "".join(
+        f'<tr data-source="{esc(p.kind)}"><td>{esc(label(o.organisation))}</td>'
+        f"<td>{esc(SOURCE_NAMES.get(p.kind, p.kind))}</td>"
+        f'<td class="n">{p.records:,}</td>'
+        + "".join(
+            f'<td class="n" data-field="{f}" data-value="{getattr(p, f)!r}">{getattr(p, f):,.6f}</td>'
+            for f, _ in ANNUAL_COLUMNS
+        )
+        + "</tr>"
+        for o in statement.organisations
+        for p in o.by_source
+    )
+    return (
+        "<h2>By source</h2><table><thead><tr><th>Organisation</th><th>Source</th>"
+        f'<th class="n">Records</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        f'<p class="sources">{esc(OVERLAP_NOTE)}</p>'
+    )
 
 
 def _annual_table(statement: AnnualStatement) -> str:

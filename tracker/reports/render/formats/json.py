@@ -46,6 +46,8 @@ class JsonRenderer(Renderer):
             "total": report.total,
             "equivalents": report.equivalents.to_dict(),
         }
+        if report.sources:
+            data["sources"] = report.sources
         return dumps(data) + "\n"
 
     def annual(self, statement: AnnualStatement) -> str:

@@ -8,7 +8,14 @@ from tracker.reports.data import Report
 from tracker.reports.recommend import Recommendations
 from tracker.reports.render.base import Renderer
 from tracker.reports.render.labels import md
-from tracker.reports.render.phrases import NO_PLACES, annual_markdown, equivalents_sentence, grid, recommendation_lines
+from tracker.reports.render.phrases import (
+    NO_PLACES,
+    annual_markdown,
+    equivalents_sentence,
+    grid,
+    recommendation_lines,
+    source_lines,
+)
 
 
 class MarkdownRenderer(Renderer):
@@ -25,6 +32,7 @@ class MarkdownRenderer(Renderer):
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
         out.append("Equivalent to " + equivalents_sentence(report.equivalents) + ".")
+        out.extend(md(line) if line else line for line in source_lines(report))
         return "\n".join(out) + "\n"
 
     def annual(self, statement: AnnualStatement) -> str:

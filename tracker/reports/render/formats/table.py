@@ -6,7 +6,14 @@ from tracker.reports.annual import AnnualStatement
 from tracker.reports.data import Report
 from tracker.reports.recommend import Recommendations
 from tracker.reports.render.base import Renderer
-from tracker.reports.render.phrases import NO_PLACES, annual_markdown, equivalents_sentence, grid, recommendation_lines
+from tracker.reports.render.phrases import (
+    NO_PLACES,
+    annual_markdown,
+    equivalents_sentence,
+    grid,
+    recommendation_lines,
+    source_lines,
+)
 
 
 class TableRenderer(Renderer):
@@ -27,6 +34,7 @@ class TableRenderer(Renderer):
         rule = "  ".join("-" * w for w in widths)
         out = [fmt(header), rule, *(fmt(r) for r in lines[:-1]), rule, fmt(lines[-1]), ""]
         out.append("equivalent to " + equivalents_sentence(report.equivalents))
+        out.extend(source_lines(report))
         return "\n".join(out) + "\n"
 
     def annual(self, statement: AnnualStatement) -> str:

@@ -1,0 +1,48 @@
+"""Which total is which: a store's records per source (``kind``), and the tracked runs already inside metered
+equipment.
+
+A store may hold runs beside data-centre equipment days, cloud exports, estimates and imported runs
+(``docs/datacentre.md``). A report's rows add all of them up; these totals say how much of that came from each
+source, and how much of the runs' energy ran on a host that is also metered as equipment (``host`` = the
+equipment's id), so counted twice in a plain sum. The annual statement takes that overlap out of its totals
+(:mod:`tracker.reports.annual`); a report shows it beside its rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker.records.schema import TOTALS
+from tracker.reports.summary import summarize
+
+SHOWN = TOTALS  # every total a roll-up has, summed per source
+
+
+def source_totals(store: Any, **options: Any) -> list[dict[str, Any]]:
+    """Totals per ``kind`` (a record stored before kinds existed is a run), then ``overlap`` when some run shares
+    its host with equipment; an empty list when the store holds runs only (nothing to tell apart)."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in summarize(by=("kind",), store=store, **options).to_dict(orient="records"):
+        kind = row["kind"] or "run"
+        part = found.setdefault(kind, {"kind": kind, **dict.fromkeys(SHOWN, 0.0)})
+        for column in SHOWN:
+            part[column] += row[column]
+    if set(found) <= {"run"}:
+        return []
+    parts = [found[k] for k in sorted(found)]
+    if "equipment" in found and "run" in found:
+        hosts = {
+            r["host"] for r in summarize(by=("host",), store=store, kind="equipment", **options).to_dict("records")
+        }
+        inside = [
+            r
+            for r in summarize(by=("host",), store=store, kind="run", **options).to_dict("records")
+            if r["host"] in hosts
+        ]
+        if inside:
+            overlap = {"kind": "overlap", **{c: sum(r[c] for r in inside) for c in SHOWN}}
+            overlap["hosts"] = sorted(r["host"] for r in inside)
+            parts.append(overlap)
+    for part in parts:
+        part["runs"] = int(part["runs"])
+    return parts
