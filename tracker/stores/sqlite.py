@@ -143,6 +143,8 @@ class SqliteStore(Store):
     def _open(self) -> sqlite3.Connection:
         if (str(self.path), threading.get_ident()) in _migrating:
             raise StoreError(f"{self.path}: a schema upgrade on this thread was interrupted (by a signal) and holds it")
+        conn: sqlite3.Connection | None = None
+        opened = False
         try:
             private_dir(self.path.parent)
             # SQLite creates a database 0644 and gives its -wal and -shm files the database's mode: a file
@@ -153,17 +155,22 @@ class SqliteStore(Store):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_AUTOCHECKPOINT}")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
-        with self._schema_lock:
-            if not self._ready:
-                # an up-to-date file needs no write (a write at open would cost an fsync per process); a file of an
-                # older tracker may carry the current version number without the columns added since: check both
-                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION or not set(COLUMNS) <= {
-                    row[1] for row in conn.execute("PRAGMA table_info(runs)")
-                }:
-                    self._migrate(conn)
-                self._ready = True
+            opened = True
+            with self._schema_lock:
+                if not self._ready:
+                    # an up-to-date file needs no write (a write at open would cost an fsync per process); a file of
+                    # an older tracker may carry the current version number without the columns added since
+                    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION or not set(COLUMNS) <= {
+                        row[1] for row in conn.execute("PRAGMA table_info(runs)")
+                    }:
+                        self._migrate(conn)
+                    self._ready = True
+        except BaseException as exc:
+            if conn is not None:  # closed here, inside the gate, not by the garbage collector at any moment
+                conn.close()
+            if isinstance(exc, sqlite3.Error) and not opened:
+                raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+            raise
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
