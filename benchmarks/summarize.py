@@ -58,42 +58,42 @@ def generate(store: SqliteStore, count: int, seed: int = 1) -> None:
         spans="[]",
         interval_s=1.0,
     )
-    conn = store._connect()
-    sql = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-    conn.execute("BEGIN")
-    batch = []
-    for i in range(count):
-        started = start + timedelta(seconds=rng.randint(0, 730 * 86400))
-        duration = rng.uniform(1, 3600)
-        cpu, gpu, ram = rng.random() * 0.1, rng.random() * 0.5, rng.random() * 0.02
-        energy = cpu + gpu + ram
-        row = dict(base)
-        row.update(
-            run_id=f"bench-{i:08d}",
-            project=f"project-{i % 20:02d}",
-            team=f"team-{i % 4}",
-            organisation=f"org-{i % 2}",
-            experiment=f"exp-{i % 7}",
-            started_at=iso(started),
-            ended_at=iso(started + timedelta(seconds=duration)),
-            duration_s=duration,
-            cpu_energy_kwh=cpu,
-            gpu_energy_kwh=gpu,
-            ram_energy_kwh=ram,
-            energy_kwh=energy,
-            facility_energy_kwh=energy * 1.2,
-            emissions_kg=energy * 1.2 * 0.35,
-            emissions_market_kg=energy * 1.2 * 0.3,
-            cpu_power_w=cpu * 3.6e6 / duration,
-            gpu_power_w=gpu * 3.6e6 / duration,
-            ram_power_w=ram * 3.6e6 / duration,
-        )
-        batch.append([row[c] for c in COLUMNS])
-        if len(batch) == 50_000:
-            conn.executemany(sql, batch)
-            batch.clear()
-    conn.executemany(sql, batch)
-    conn.execute("COMMIT")
+    with store._connection() as conn:  # one of the store's own connections, inside its fork gate
+        sql = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+        conn.execute("BEGIN")
+        batch = []
+        for i in range(count):
+            started = start + timedelta(seconds=rng.randint(0, 730 * 86400))
+            duration = rng.uniform(1, 3600)
+            cpu, gpu, ram = rng.random() * 0.1, rng.random() * 0.5, rng.random() * 0.02
+            energy = cpu + gpu + ram
+            row = dict(base)
+            row.update(
+                run_id=f"bench-{i:08d}",
+                project=f"project-{i % 20:02d}",
+                team=f"team-{i % 4}",
+                organisation=f"org-{i % 2}",
+                experiment=f"exp-{i % 7}",
+                started_at=iso(started),
+                ended_at=iso(started + timedelta(seconds=duration)),
+                duration_s=duration,
+                cpu_energy_kwh=cpu,
+                gpu_energy_kwh=gpu,
+                ram_energy_kwh=ram,
+                energy_kwh=energy,
+                facility_energy_kwh=energy * 1.2,
+                emissions_kg=energy * 1.2 * 0.35,
+                emissions_market_kg=energy * 1.2 * 0.3,
+                cpu_power_w=cpu * 3.6e6 / duration,
+                gpu_power_w=gpu * 3.6e6 / duration,
+                ram_power_w=ram * 3.6e6 / duration,
+            )
+            batch.append([row[c] for c in COLUMNS])
+            if len(batch) == 50_000:
+                conn.executemany(sql, batch)
+                batch.clear()
+        conn.executemany(sql, batch)
+        conn.execute("COMMIT")
 
 
 def main() -> None:

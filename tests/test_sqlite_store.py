@@ -47,7 +47,8 @@ def test_checkpoints_run_in_a_background_thread_every_so_many_writes(
 def test_the_writer_keeps_sqlites_own_checkpoint_only_as_a_safety_net(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "runs.db"))
     store.write(make_record(0))
-    assert store._connect().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SAFETY_AUTOCHECKPOINT
+    with store._connection() as conn:
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SAFETY_AUTOCHECKPOINT
     store.close()
 
 
@@ -140,16 +141,3 @@ def test_two_writers_crossing_checkpoint_every_do_not_start_the_same_thread_twic
     store._schema_lock = real
     store.close()
     assert errors == []
-
-
-def test_a_fork_waits_for_a_running_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A child forked while a checkpoint holds SQLite's process-wide locks could hang: the before-fork hook lets
-    the checkpoint end first."""
-    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 1)
-    monkeypatch.setattr(SqliteStore, "_checkpoint", lambda self: time.sleep(0.3))
-    store = SqliteStore(str(tmp_path / "runs.db"))
-    store.write(make_record(0))
-    assert store._checkpointer is not None and store._checkpointer.is_alive()
-    sqlite_store._finish_checkpoints_before_fork()  # what os.fork() runs first
-    assert not store._checkpointer.is_alive()
-    store.close()

@@ -23,8 +23,10 @@ _cache_lock = threading.Lock()
 
 
 def _forget_after_fork() -> None:
-    """A forked child must not use the parent's connections (SQLite forbids it): drop them, unclosed; and the
-    cache's lock, which another thread of the parent may have held at the fork, is a new one."""
+    """A forked child must not use the parent's connections (SQLite forbids it): drop the stores, so that the child
+    opens its own (each back end decides what becomes of the inherited connections: SQLite's are closed, idle, see
+    :mod:`tracker.stores.sqlite`; PostgreSQL's dropped unclosed); and the cache's lock, which another thread of the
+    parent may have held at the fork, is a new one."""
     global _cache_lock
     _cache.clear()
     _cache_lock = threading.Lock()

@@ -9,6 +9,18 @@ Checkpoints (copying the WAL back into the file, with two fsyncs) run in a backg
 ``CHECKPOINT_EVERY`` writes. Left to SQLite, the commit that crosses 1,000 WAL pages runs one itself: one
 ``stop()`` in ~200 then stalled ~15 ms, ~80 µs a run on average on this project's 2-vCPU VM. SQLite's own
 checkpoint stays as a safety net at ``SAFETY_AUTOCHECKPOINT`` pages (many processes each writing a few runs).
+
+Forks (``docs/stores.md``, "Forks"). A child inherits SQLite's process-wide mutexes (its allocator's, its file
+locks') in whatever state another thread of the parent left them, and the parent's connections with their
+transactions: a fork in the middle of another thread's SQLite call left the child waiting for ever on a mutex
+nobody would release, or on a write lock that an inherited transaction "held" (issue 14, ~15 % of children). So:
+every SQLite call of this module runs inside one :class:`~tracker.forks.ForkGate`, which a fork waits for; the
+connections are a pool owned by the store (not one per thread: a thread's connection was closed, by the thread's
+end, at any moment, outside any gate), and closed only inside the gate; and the child closes the parent's
+connections, idle by then, before it opens its own. Closed, not kept: while an inherited connection stays open,
+SQLite counts its locks as the child's, so the child's own connection takes no real lock on the file, and the
+parent's last connection closing then checkpoints and deletes the WAL under the child, whose later commits are
+lost (seen with two processes; ``tests/test_fork_sqlite.py``).
 """
 
 from __future__ import annotations
@@ -20,13 +32,13 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import StoreError
-from tracker.forks import before_fork
+from tracker.forks import ForkGate, after_fork
 from tracker.paths import private_dir
 from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord
 from tracker.stores import sql
@@ -52,18 +64,35 @@ def _sql_type(column: str) -> str:
     return "TEXT"
 
 
-_checkpointers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+# Every SQLite call of this module, the closing of connections included, runs inside this gate: a fork waits until
+# none is under way (at most a busy timeout and a bit: a call waiting for another process's lock ends by then)
+FORK_WAIT_S = 40.0
+_gate = ForkGate("a SQLite call", FORK_WAIT_S)
+_stores: weakref.WeakSet[SqliteStore] = weakref.WeakSet()  # in a forked child: whose connections to close
 # (path, thread) of the schema upgrades under way: a signal handler on that thread must not wait for the write lock
 # that the upgrade it interrupted holds (it would wait for ever); its record goes to the spool instead
 _migrating: set[tuple[str, int]] = set()
 
 
-def _finish_checkpoints_before_fork() -> None:
-    """A child forked while a checkpoint holds one of SQLite's process-wide locks could hang at its first SQLite
-    call: let a running checkpoint end first (a few ms; bounded)."""
-    for thread in list(_checkpointers):
-        if thread.ident is not None:  # started (it is added just before it starts)
-            thread.join(1.0)
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    """Close a store's idle connections, inside the gate (a store closed, or garbage)."""
+    with _gate:
+        while connections:
+            connections.pop().close()
+
+
+def _close_inherited() -> None:
+    """In a forked child: close the parent's connections before any of the child's own opens (see the module's
+    docstring for why closed). The gate guarantees that none was in a call, so none holds a lock or a transaction
+    whose rollback could touch the parent's shared WAL index; the parent keeps its own, open, connections. The
+    stores' Python locks are new ones: another thread may have held one at the fork."""
+    for store in list(_stores):
+        inherited = store._idle[:]
+        store._idle.clear()  # the same list: the store's finalizer closes what the child opens in it
+        store._schema_lock = threading.Lock()
+        store._checkpointer = None
+        for conn in inherited:
+            conn.close()
 
 
 def _create_private(path: Path) -> None:
@@ -86,19 +115,36 @@ class SqliteStore(Store):
     def __init__(self, path: str, location: str | None = None) -> None:
         self.path = Path(path).expanduser()
         self.location = location or str(self.path)
-        self._local = threading.local()
+        # idle connections, taken by one call at a time (list.pop and list.append are atomic): as many as the most
+        # calls ever under way at once; a thread's end closes nothing
+        self._idle: list[sqlite3.Connection] = []
         self._schema_lock = threading.Lock()
         self._ready = False
         self._writes = 0  # since the last background checkpoint
         self._checkpointer: threading.Thread | None = None
-        before_fork(_finish_checkpoints_before_fork)
+        _gate.install()
+        after_fork(_close_inherited)
+        _stores.add(self)
+        weakref.finalize(self, _close_all, self._idle)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection of this store's for one call, inside the fork gate (every SQLite call goes through here)."""
+        with _gate:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                conn = self._open()
+            try:
+                yield conn
+            finally:
+                self._idle.append(conn)
+
+    def _open(self) -> sqlite3.Connection:
         if (str(self.path), threading.get_ident()) in _migrating:
             raise StoreError(f"{self.path}: a schema upgrade on this thread was interrupted (by a signal) and holds it")
+        conn: sqlite3.Connection | None = None
+        opened = False
         try:
             private_dir(self.path.parent)
             # SQLite creates a database 0644 and gives its -wal and -shm files the database's mode: a file
@@ -109,18 +155,22 @@ class SqliteStore(Store):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_AUTOCHECKPOINT}")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
-        with self._schema_lock:
-            if not self._ready:
-                # an up-to-date file needs no write (a write at open would cost an fsync per process); a file of an
-                # older tracker may carry the current version number without the columns added since: check both
-                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION or not set(COLUMNS) <= {
-                    row[1] for row in conn.execute("PRAGMA table_info(runs)")
-                }:
-                    self._migrate(conn)
-                self._ready = True
-        self._local.conn = conn
+            opened = True
+            with self._schema_lock:
+                if not self._ready:
+                    # an up-to-date file needs no write (a write at open would cost an fsync per process); a file of
+                    # an older tracker may carry the current version number without the columns added since
+                    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION or not set(COLUMNS) <= {
+                        row[1] for row in conn.execute("PRAGMA table_info(runs)")
+                    }:
+                        self._migrate(conn)
+                    self._ready = True
+        except BaseException as exc:
+            if conn is not None:  # closed here, inside the gate, not by the garbage collector at any moment
+                conn.close()
+            if isinstance(exc, sqlite3.Error) and not opened:
+                raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+            raise
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -150,8 +200,17 @@ class SqliteStore(Store):
 
     def write(self, record: RunRecord) -> None:
         row = record.to_row()
+        idle = self._idle
         try:
-            self._connect().execute(_INSERT if row["status"] != "running" else _UPSERT_RUNNING, _values(row))
+            with _gate:  # what _connection() does, spelled out on the hot path (a generator costs ~1 µs)
+                try:
+                    conn = idle.pop()
+                except IndexError:
+                    conn = self._open()
+                try:
+                    conn.execute(_INSERT if row["status"] != "running" else _UPSERT_RUNNING, _values(row))
+                finally:
+                    idle.append(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
         self._wrote()
@@ -166,18 +225,18 @@ class SqliteStore(Store):
             self._writes = 0
             thread = threading.Thread(target=self._checkpoint, name="tracker-checkpoint", daemon=True)
             self._checkpointer = thread
-            _checkpointers.add(thread)
             thread.start()
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database file without blocking writers (``PASSIVE``); faults are only logged:
         the records are safe in the WAL, and SQLite's own checkpoint remains."""
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            finally:
-                conn.close()
+            with _gate:  # a fork waits for it (it holds SQLite's locks while it copies)
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    conn.close()
         except sqlite3.Error as exc:
             logger.debug("background checkpoint of %s failed: %s", self.path, exc)
 
@@ -193,8 +252,8 @@ class SqliteStore(Store):
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         try:
-            cursor = self._connect().execute(query, params)
-            return [dict(zip(COLUMNS, values, strict=False)) for values in cursor]
+            with self._connection() as conn:  # the rows are read (the cursor used up) inside
+                return [dict(zip(COLUMNS, values, strict=False)) for values in conn.execute(query, params)]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from exc
 
@@ -210,10 +269,9 @@ class SqliteStore(Store):
         from tracker.stores.sqlite_rollup import rollup
 
         where, params = sql.where(sql.SQLITE, since, until, filters)
-        return rollup(self.path, self._connect(), by, TOTALS, period, where, params)
+        with self._connection() as conn:  # its parallel connections open and close inside the gate too
+            return rollup(self.path, conn, by, TOTALS, period, where, params)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close the idle connections (one a call holds now goes back to the pool, and is closed with the store)."""
+        _close_all(self._idle)
