@@ -200,10 +200,21 @@ class Client:
         return readings
 
     def forecast(
-        self, zone: str | None = None, lat: float | None = None, lon: float | None = None, factor: str = "lifecycle"
+        self,
+        zone: str | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        factor: str = "lifecycle",
+        horizon_hours: int | None = None,
+        granularity: str | None = None,
     ) -> list[Reading]:
-        """Forecast values for the coming hours."""
+        """Forecast values for the coming hours (``horizonHours`` 6/24/48/72, ``temporalGranularity``
+        ``hourly`` / ``15_minutes`` / ``5_minutes`` when given; the API's defaults otherwise)."""
         params = self._target(zone, lat, lon, factor)
+        if horizon_hours is not None:
+            params["horizonHours"] = str(int(horizon_hours))
+        if granularity is not None:
+            params["temporalGranularity"] = granularity
         body = self._get("forecast", params, TTL_S["forecast"])
         return self._points(body, "forecast", zone, factor)
 
