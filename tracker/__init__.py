@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tracker.carbon.estimates import Estimate
+    from tracker.schedule.greenest import Ranking
     from tracker.schedule.waiting import Waited
     from tracker.schedule.when import Window
 
@@ -47,6 +48,7 @@ __all__ = [
     "best_window",
     "current_run",
     "estimate",
+    "greenest",
     "load_runs",
     "propagate",
     "summarize",
@@ -127,3 +129,12 @@ def when_green(zone: str, max_intensity: float | None = None, deadline: Any = No
     from tracker.schedule.waiting import when_green as _when_green
 
     return _when_green(place(zone).zone, max_intensity, deadline, duration, **options)
+
+
+def greenest(candidates: Any, at: Any = None, duration: Any = None, **constraints: Any) -> Ranking:
+    """Rank zones, countries and cloud regions (``["aws:eu-west-1", "aws:eu-north-1", "NL"]``) by intensity now,
+    at ``at`` or over ``duration``; constraints ``near=``, ``same_provider=``, ``same_country=``,
+    ``jurisdiction="EU"|"EEA"|"same"``, ``residency=[...]``. See :func:`tracker.schedule.greenest.greenest`."""
+    from tracker.schedule.greenest import greenest as _greenest
+
+    return _greenest(candidates, at, duration, **constraints)

@@ -138,6 +138,8 @@ def recommendation_lines(items: Recommendations) -> list[str]:
             f"{units.mass(r.emissions_kg)} CO2e recorded; {units.mass(r.baseline_kg)} at the yearly "
             f"{units.intensity(r.g_per_kwh)} compared below ({r.basis})"
         )
+        if r.constraint:
+            out.append(f"  places compared: {r.constraint}")
         if not r.alternatives and r.compared:
             out.append(f"  already the greenest of {r.compared + 1} comparable places in the embedded tables")
         elif not r.alternatives:
@@ -156,7 +158,7 @@ def recommendation_lines(items: Recommendations) -> list[str]:
     return out
 
 
-NO_PLACES = "no runs with a known zone or cloud region"
+NO_PLACES = "no runs with a known zone, country or cloud region"
 
 
 ANNUAL_NOTE = (

@@ -231,7 +231,7 @@ class HtmlRenderer(Renderer):
         title = "Greener places and hours"
         meta = f"store {esc(items.store)} · generated {esc(items.generated_at)}"
         if not items:
-            return page(title, meta, "<p>No runs with a known zone or cloud region.</p>")
+            return page(title, meta, "<p>No runs with a known zone, country or cloud region.</p>")
         parts = []
         for r in items:
             parts.append(
@@ -242,6 +242,8 @@ class HtmlRenderer(Renderer):
                 f"{esc(units.mass(r.baseline_kg))}</span> "
                 f"at the yearly {esc(units.intensity(r.g_per_kwh))} compared below ({esc(r.basis)}).</p>"
             )
+            if r.constraint:
+                parts.append(f"<p>Places compared: {esc(r.constraint)}.</p>")
             if r.alternatives:
                 rows = "".join(
                     f'<tr><td>{esc(label(a.place))}</td><td class="n">{esc(units.intensity(a.g_per_kwh))}</td>'
