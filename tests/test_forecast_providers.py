@@ -16,9 +16,8 @@ from tracker.grid.forecast import (
     ElectricityMapsForecast,
     NoForecast,
     PersistenceForecast,
-    default_providers,
-    forecast,
 )
+from tracker.grid.forecast_chain import default_providers, forecast
 from tracker.schedule.when import best_window
 
 TOKEN = "test-token"

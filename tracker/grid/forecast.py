@@ -8,6 +8,8 @@ to rank a marginal figure against an average one.
 
 Providers, in the default order (:func:`default_providers`):
 
+The chain that tries them in order is :mod:`tracker.grid.forecast_chain`.
+
 - :class:`ElectricityMapsForecast`: Electricity Maps v3 ``carbon-intensity/forecast`` through the existing client
   (token, disk cache, cool-down after 401/429/5xx, response-size cap, redirects only within the origin);
 - the Carbon Aware SDK Web API and WattTime v3 when configured (``tracker.grid.forecast_web``);
@@ -203,40 +205,3 @@ class PersistenceForecast:
             factor_type=readings[0].emission_factor_type,
             notes=(*notes, "a persistence forecast: each hour as it was at the same hour on the last days"),
         )
-
-
-def default_providers() -> list[ForecastProvider]:
-    """The providers configured in the environment, best first (see the module docstring)."""
-    from tracker.grid import electricitymaps
-    from tracker.grid.forecast_web import configured_web_providers
-
-    found: list[ForecastProvider] = []
-    has_token = electricitymaps.token() is not None
-    if has_token:
-        found.append(ElectricityMapsForecast())
-    found.extend(configured_web_providers())
-    if has_token:
-        found.append(PersistenceForecast())
-    return found
-
-
-def forecast(
-    zone: str,
-    providers: Sequence[ForecastProvider] | None = None,
-    horizon_hours: int = HORIZON_HOURS,
-    granularity: str = "hourly",
-) -> Forecast:
-    """The first forecast a provider gives for ``zone``; each failure is logged once, with its reason, and the
-    next provider is tried. Every provider's requests have a short total timeout, so the chain is bounded.
-    :class:`NoForecast` when none gives one (with no provider at all: :data:`YEARLY_ONLY`)."""
-    chain = default_providers() if providers is None else list(providers)
-    if not chain:
-        raise NoForecast(zone, [YEARLY_ONLY])
-    reasons = []
-    for provider in chain:
-        try:
-            return provider.forecast(zone, horizon_hours=horizon_hours, granularity=granularity)
-        except TrackerError as exc:
-            logger.info("no forecast from %s for %s: %s", provider.name, zone, exc)
-            reasons.append(f"{provider.name}: {exc}")
-    raise NoForecast(zone, reasons)

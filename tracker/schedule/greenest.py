@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from tracker.errors import ConfigError, TrackerError
-from tracker.grid.forecast import YEARLY_ONLY, Forecast, ForecastProvider, default_providers, forecast
+from tracker.grid.forecast import YEARLY_ONLY, Forecast, ForecastProvider
+from tracker.grid.forecast_chain import default_providers, forecast
 from tracker.grid.jurisdictions import EEA, EU
 from tracker.grid.jurisdictions import jurisdiction as jurisdiction_of
 from tracker.grid.zones import zone_table

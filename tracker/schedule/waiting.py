@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 
 from tracker.core import scheduled
 from tracker.errors import ConfigError, TrackerError
-from tracker.grid.forecast import Forecast, ForecastProvider, forecast
+from tracker.grid.forecast import Forecast, ForecastProvider
+from tracker.grid.forecast_chain import forecast
 from tracker.schedule import spans
 from tracker.schedule.windows import NoWindow, best_window
 

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tracker.grid.forecast import Forecast, ForecastProvider, forecast
+from tracker.grid.forecast import Forecast, ForecastProvider
+from tracker.grid.forecast_chain import forecast
 from tracker.schedule import spans
 from tracker.schedule.windows import best_window as _best
 
