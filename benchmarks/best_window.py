@@ -51,7 +51,7 @@ def main() -> None:
     per_zone_s, choices = timed(
         lambda: [best_window(starts, durations, row, duration, earliest_s=0.0) for row in values]
     )
-    assert all(c.start_s == i * step and abs(c.g_per_kwh - a) < 1e-6 for c, i, a in zip(choices, idx, avg))
+    assert all(c.start_s == i * step and abs(c.g_per_kwh - a) < 1e-6 for c, i, a in zip(choices, idx, avg, strict=True))
     print(f"{args.zones} zones x {n} points ({args.hours:g} h at {args.step_min:g} min), {args.window_h:g} h window")
     print(f"uniform (all zones, one running sum): {uniform_s * 1000:8.1f} ms")
     print(f"per zone (general method, {args.zones} calls): {per_zone_s * 1000:8.1f} ms")
