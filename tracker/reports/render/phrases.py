@@ -168,6 +168,16 @@ ANNUAL_NOTE = (
 )
 
 
+def mix_line(o: Any) -> str:
+    """ESRS E1-5's split of an organisation's energy, or "not known" and why."""
+    if o.fossil_share is None:
+        return o.mix_note
+    return (
+        f"fossil {units.percent(o.fossil_share)}, nuclear {units.percent(o.nuclear_share)}, renewable "
+        f"{units.percent(o.renewable_share)} ({o.mix_note})"
+    )
+
+
 def annual_markdown(statement: AnnualStatement) -> str:
     """The annual statement as Markdown (also its terminal form), in the statement's own units (MWh and t CO2e,
     as ESRS E1-5 and E1-6 ask) with six decimals."""
@@ -188,5 +198,6 @@ def annual_markdown(statement: AnnualStatement) -> str:
         out += ["", f"## Methods and data sources: {md(label(o.organisation))}", ""]
         for s in sorted(o.sources, key=lambda s: (s.kind, -s.energy_share)):
             out.append(f"- {s.kind}: {md(label(s.name))} ({units.percent(s.energy_share)} of energy, {s.runs} runs)")
+        out.append(f"- energy mix (E1-5): {md(mix_line(o))}")
     out += ["", f"{ANNUAL_NOTE} Generated {statement.generated_at} from {md(statement.store)}."]
     return "\n".join(out) + "\n"

@@ -20,7 +20,7 @@ from tracker.reports.render import units
 from tracker.reports.render.base import Renderer
 from tracker.reports.render.charts import column_chart, hbar_chart, line_chart
 from tracker.reports.render.labels import esc, group_label, label
-from tracker.reports.render.phrases import columns, equivalents, grid, hourly_note, singular
+from tracker.reports.render.phrases import columns, equivalents, grid, hourly_note, mix_line, singular
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -217,6 +217,7 @@ class HtmlRenderer(Renderer):
                 '<table class="sources-table"><thead><tr><th>Kind</th><th>Method or source</th>'
                 f'<th class="n">Share of energy</th><th class="n">Runs</th></tr></thead><tbody>{lines}</tbody></table>'
             )
+            parts.append(f'<p data-field="energy_mix">Energy mix (E1-5): {esc(mix_line(o))}</p>')
         parts.append(
             '<h2>Methods</h2><p class="sources">Location-based: each run\'s energy x the grid intensity of its zone '
             "and hour. Market-based: the supplier mix where configured, else the location-based figure (GHG Protocol "
