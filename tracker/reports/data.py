@@ -37,6 +37,8 @@ class Report:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     groups: list[dict[str, Any]] = field(default_factory=list)
     trends: list[dict[str, Any]] = field(default_factory=list)
+    # what shifting the runs would have saved, per project (tracker.reports.shifting): the HTML report's section
+    shifting: list[Any] = field(default_factory=list)
 
     @property
     def group_by(self) -> list[str]:

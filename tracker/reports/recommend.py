@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
 from tracker.grid.jurisdictions import describe, same_jurisdiction
+from tracker.reports.shifting import ShiftSaving, shifting
 from tracker.reports.summary import summarize
 from tracker.stores.base import Store
 
@@ -64,11 +65,13 @@ class Recommendation:
 
 @dataclass
 class Recommendations:
-    """One :class:`Recommendation` per place with energy, most emitting first (iterable like a list)."""
+    """One :class:`Recommendation` per place with energy, most emitting first (iterable like a list); and per
+    project what shifting the runs in time or place would have saved (:mod:`tracker.reports.shifting`)."""
 
     items: list[Recommendation]
     store: str = ""
     generated_at: str = ""
+    shifting: list[ShiftSaving] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Recommendation]:
         return iter(self.items)
@@ -125,6 +128,7 @@ def recommend(
         items=sorted(found, key=lambda r: -r.emissions_kg),
         store=store.location,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        shifting=shifting(store, provider, since=since, until=until, **filters),
     )
 
 

@@ -158,6 +158,31 @@ def recommendation_lines(items: Recommendations) -> list[str]:
     return out
 
 
+def shifting_lines(shifts: list[Any]) -> list[str]:
+    """Per project: what moving its runs in time (same zone, best window of their day) or in place (greenest
+    allowed place) would have saved."""
+    out = ["What shifting would have saved (per project):"] if shifts else []
+    for s in shifts:
+        out.append(
+            f"{label(s.project)}: {s.runs} runs, {units.energy(s.energy_kwh)}, {units.mass(s.emissions_kg)} CO2e"
+        )
+        if s.time_runs:
+            out.append(
+                f"  in time (best window of each run's day, same zone; {s.time_runs} runs): "
+                f"{units.mass(s.time_saved_kg)} less ({units.percent((s.time_saved_pct or 0.0) / 100.0)})"
+            )
+        if s.time_note:
+            out.append(f"  in time: {s.time_note}")
+        if s.place_runs:
+            out.append(
+                f"  in place (greenest allowed place, yearly figures; {s.place_runs} runs): "
+                f"{units.mass(s.place_saved_kg)} less ({units.percent((s.place_saved_pct or 0.0) / 100.0)})"
+            )
+        if s.place_note:
+            out.append(f"  in place: {s.place_note}")
+    return out
+
+
 NO_PLACES = "no runs with a known zone, country or cloud region"
 
 

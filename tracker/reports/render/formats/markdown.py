@@ -8,7 +8,14 @@ from tracker.reports.data import Report
 from tracker.reports.recommend import Recommendations
 from tracker.reports.render.base import Renderer
 from tracker.reports.render.labels import md
-from tracker.reports.render.phrases import NO_PLACES, annual_markdown, equivalents_sentence, grid, recommendation_lines
+from tracker.reports.render.phrases import (
+    NO_PLACES,
+    annual_markdown,
+    equivalents_sentence,
+    grid,
+    recommendation_lines,
+    shifting_lines,
+)
 
 
 class MarkdownRenderer(Renderer):
@@ -32,15 +39,13 @@ class MarkdownRenderer(Renderer):
 
     def recommendations(self, items: Recommendations) -> str:
         """A bullet per place, its alternatives and hours as sub-bullets."""
-        if not items:
-            return NO_PLACES + "\n"
-        return (
-            "\n".join(
-                f"- {md(line.strip())}" if not line.startswith(" ") else f"  - {md(line.strip())}"
-                for line in recommendation_lines(items)
-            )
-            + "\n"
-        )
+        lines = recommendation_lines(items) if items else [NO_PLACES]
+        out = [f"- {md(line.strip())}" if not line.startswith(" ") else f"  - {md(line.strip())}" for line in lines]
+        if items.shifting:
+            head, *rest = shifting_lines(items.shifting)
+            out += ["", f"## {head.rstrip(':')}", ""]
+            out += [f"- {md(line.strip())}" if not line.startswith(" ") else f"  - {md(line.strip())}" for line in rest]
+        return "\n".join(out) + "\n"
 
 
 RENDERER = MarkdownRenderer()

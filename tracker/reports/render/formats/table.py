@@ -6,7 +6,14 @@ from tracker.reports.annual import AnnualStatement
 from tracker.reports.data import Report
 from tracker.reports.recommend import Recommendations
 from tracker.reports.render.base import Renderer
-from tracker.reports.render.phrases import NO_PLACES, annual_markdown, equivalents_sentence, grid, recommendation_lines
+from tracker.reports.render.phrases import (
+    NO_PLACES,
+    annual_markdown,
+    equivalents_sentence,
+    grid,
+    recommendation_lines,
+    shifting_lines,
+)
 
 
 class TableRenderer(Renderer):
@@ -34,9 +41,10 @@ class TableRenderer(Renderer):
         return annual_markdown(statement)
 
     def recommendations(self, items: Recommendations) -> str:
-        if not items:
-            return NO_PLACES + "\n"
-        return "\n".join(recommendation_lines(items)) + "\n"
+        lines = recommendation_lines(items) if items else [NO_PLACES]
+        if items.shifting:
+            lines += ["", *shifting_lines(items.shifting)]
+        return "\n".join(lines) + "\n"
 
 
 RENDERER = TableRenderer()
