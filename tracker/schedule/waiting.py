@@ -111,21 +111,25 @@ def wait(
     threshold = float(max_intensity) if max_intensity is not None else None
     data: Forecast | None = None
     logged = False
+    planned = ""  # what the wait was for, when a later look at the forecast finds the moment has come
     while True:
         now = clock()
         try:
             data = forecast(zone, providers=providers)
         except TrackerError as exc:
             if data is None:
-                logger.warning("tracker: not waiting for a greener grid in %s: %s", zone, exc)
+                logger.warning("not waiting for a greener grid in %s: %s", zone, exc)
                 return Waited(zone, _dt(now), now - began, "no-forecast", None, str(exc)[:200])
             logger.info("the forecast for %s could not be refreshed (%s): keeping the last one", zone, exc)
         moment, reason = target(data, now, threshold, latest, length)
         if moment <= now:
+            if reason == "now" and planned:
+                reason = planned
             break
+        planned = reason
         if not logged:
             logger.warning(
-                "tracker: waiting %s for a greener grid in %s: %s at %s UTC, forecast %.0f g/kWh (%s)",
+                "waiting %s for a greener grid in %s: %s at %s UTC, forecast %.0f g/kWh (%s)",
                 _span(moment - now),
                 zone,
                 reason,
