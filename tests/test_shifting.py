@@ -86,7 +86,7 @@ def test_every_format_of_recommend_carries_the_savings(store: SqliteStore, capsy
     assert all(s["place_saved_kg"] > 0 for s in data["shifting"])
     rows = list(csv.DictReader(io.StringIO(out("--format", "csv"))))
     shifts = [r for r in rows if r["kind"] == "shifting"]
-    assert {r["project"] for r in shifts} == {"a", "b"} and all(float(r["place_saved_kg"]) > 0 for r in shifts)
+    assert {r["shift_project"] for r in shifts} == {"a", "b"} and all(float(r["place_saved_kg"]) > 0 for r in shifts)
     assert {r["kind"] for r in rows} == {"alternative", "shifting"}
     html = out("--format", "html")
     assert html.lstrip().startswith("<!DOCTYPE html>") and 'id="shifting"' in html and 'data-project="a"' in html
