@@ -59,6 +59,7 @@ def test_when_prints_the_best_start_in_each_format(em: LocalServer, capsys: pyte
     best = HOUR + timedelta(hours=2)
     assert out["start"] == best.isoformat() and out["g_per_kwh"] == 100.0 and out["place"] == "NL"
     assert out["signal"] == "average" and out["source"] == "Electricity Maps forecast"
+    assert out["delay_s"] == pytest.approx((best - datetime.now(timezone.utc)).total_seconds(), abs=30)
 
     assert main(["when", "--zone", "NL", "--duration", "2h", "--within", "8h"]) == 0
     text = capsys.readouterr().out
@@ -100,6 +101,7 @@ def _tracker(*args: str) -> list[str]:
     return [*([exe] if exe else [sys.executable, "-m", "tracker"]), *args]
 
 
+@pytest.mark.slow
 def test_wait_starts_the_command_when_the_forecast_crosses_the_threshold(
     em: LocalServer, store_path: str, tmp_path: Path
 ) -> None:
@@ -125,6 +127,7 @@ def test_wait_starts_the_command_when_the_forecast_crosses_the_threshold(
     assert record.waited_s is not None and 2.0 < record.waited_s < 30
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_waiting_exits_130_and_writes_nothing(em: LocalServer, store_path: str, tmp_path: Path) -> None:
     em.routes[("GET", "/carbon-intensity/forecast")] = hourly([450.0] * 6)  # never green enough
     marker = tmp_path / "ran"

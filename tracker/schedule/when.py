@@ -47,6 +47,7 @@ class Window:
         for key in ("start", "end", "horizon", "earliest"):
             out[key] = out[key].isoformat() if out[key] else None
         out["notes"] = list(self.notes)
+        out["delay_s"] = self.delay_s
         return out
 
 
