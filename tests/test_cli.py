@@ -200,7 +200,12 @@ FLAG_SAMPLES: dict[str, tuple[list[str], Any]] = {
     "metrics_run_label": (["--metrics-run-label"], True),
     "checkpoint_s": (["--checkpoint-s", "120"], 120.0),
 }
-OWN_OPTIONS = {"run": set(), "detect": {"--format"}, "monitor": {"--every"}, "intensity": {"--format"}}
+OWN_OPTIONS = {
+    "run": set(),
+    "detect": {"--format"},
+    "monitor": {"--every"},
+    "intensity": {"--format", "--history", "--forecast"},
+}
 
 
 def subparser(command: str) -> Any:

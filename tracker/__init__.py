@@ -27,9 +27,14 @@ from tracker.core.run import Run, Tracker, add_units, current_run
 from tracker.errors import ConfigError, MeasurementError, StoreError, TrackerError
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     import pandas as pd
 
     from tracker.carbon.estimates import Estimate
+    from tracker.schedule.greenest import Ranking
+    from tracker.schedule.waiting import Waited
+    from tracker.schedule.when import Window
 
 __all__ = [
     "ConfigError",
@@ -40,13 +45,17 @@ __all__ = [
     "TrackerError",
     "__version__",
     "add_units",
+    "best_window",
     "current_run",
     "estimate",
+    "greenest",
     "load_runs",
     "propagate",
     "summarize",
     "task",
     "track",
+    "wait_for_green",
+    "when_green",
 ]
 
 
@@ -97,3 +106,43 @@ def estimate(energy_kwh: float | None = None, *, save: bool = False, **options: 
         settings = {k: v for k, v in options.items() if k not in ("start", "end", "hourly")}
         save_estimate(result, settings)
     return result
+
+
+def best_window(zone: str, duration: Any, within: Any = None, deadline: Any = None, **options: Any) -> Window:
+    """When to start a run of ``duration`` in ``zone`` (a zone, country or ``aws:eu-west-1``) for the lowest
+    forecast intensity: ``tracker.best_window("NL", "2h", within="12h")``. The start, the expected average, the
+    intensity if started now and the saving; see :func:`tracker.schedule.when.best_window`."""
+    from tracker.schedule.places import place
+    from tracker.schedule.when import best_window as _best_window
+
+    return _best_window(place(zone).zone, duration, within, deadline, **options)
+
+
+def wait_for_green(zone: str, max_intensity: float | None = None, deadline: Any = None, duration: Any = None,
+                   **options: Any) -> AbstractContextManager[Waited]:  # fmt: skip
+    """``with tracker.wait_for_green("NL", max_intensity=200, deadline="6h"):`` waits (interruptibly) until the
+    forecast is that green, the best window begins or the deadline passes; runs started inside record the wait.
+    See :mod:`tracker.schedule.waiting`."""
+    from tracker.schedule.places import place
+    from tracker.schedule.waiting import wait_for_green as _wait_for_green
+
+    return _wait_for_green(place(zone).zone, max_intensity, deadline, duration, **options)
+
+
+def when_green(zone: str, max_intensity: float | None = None, deadline: Any = None, duration: Any = None,
+               **options: Any) -> Any:  # fmt: skip
+    """``@tracker.when_green("NL", max_intensity=200, deadline="6h")`` above ``@track``: each call waits for a
+    greener grid first (see :func:`wait_for_green`)."""
+    from tracker.schedule.places import place
+    from tracker.schedule.waiting import when_green as _when_green
+
+    return _when_green(place(zone).zone, max_intensity, deadline, duration, **options)
+
+
+def greenest(candidates: Any, at: Any = None, duration: Any = None, **constraints: Any) -> Ranking:
+    """Rank zones, countries and cloud regions (``["aws:eu-west-1", "aws:eu-north-1", "NL"]``) by intensity now,
+    at ``at`` or over ``duration``; constraints ``near=``, ``same_provider=``, ``same_country=``,
+    ``jurisdiction="EU"|"EEA"|"same"``, ``residency=[...]``. See :func:`tracker.schedule.greenest.greenest`."""
+    from tracker.schedule.greenest import greenest as _greenest
+
+    return _greenest(candidates, at, duration, **constraints)

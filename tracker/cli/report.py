@@ -90,6 +90,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         kind=args.kind,
         **labels,
     )
+    if args.format == "html":  # the report's section "What shifting would have saved"
+        from tracker.config import resolve
+        from tracker.grid.intensity import provider_for
+        from tracker.reports.shifting import shifting
+
+        report.shifting = shifting(store, provider_for(resolve({"store": args.store})), since, until, **labels)
     return _emit(render(report, args.format), args.output)
 
 

@@ -24,15 +24,19 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tracker.core.run import Tracker
-
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
         print("tracker run: give a command after --, e.g. tracker run -- python train.py", file=sys.stderr)
         return 2
-    values = settings(args)
+    return execute(cmd, settings(args))
+
+
+def execute(cmd: list[str], values: dict[str, Any]) -> int:
+    """Run ``cmd`` under a tracker configured with ``values``; its exit code (``tracker wait`` uses it too)."""
+    from tracker.core.run import Tracker
+
     values.setdefault("mode", "process")  # the command's tree, not the whole machine
     from tracker.safetext import redact_argv
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from tracker._version import __version__
 from tracker.carbon.accounting import carbon_columns, carbon_of, kwh
 from tracker.carbon.pue import Pue
+from tracker.core import scheduled
 from tracker.grid.location import Location
 from tracker.measure import hardware
 from tracker.measure.job import job_columns
@@ -185,6 +186,7 @@ def build_record(
         **job_columns(job),  # job id, node and ranks (tracker.measure.job, docs/jobs.md)
         functional_unit=unit,
         functional_units=units,
+        **scheduled.columns(run.scheduled),  # waited for a greener grid (tracker.schedule.waiting)
     )
 
 

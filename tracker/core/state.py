@@ -11,6 +11,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from tracker.core import scheduled
 from tracker.core.context import RunContext
 from tracker.core.spans import SpanProfile
 
@@ -50,6 +51,7 @@ class RunState:
         self.unit_count: float | None = config.functional_units  # SCI's R so far; None: nothing counted
         self.units_taken = False  # the record has read the count: later units are late
         self.late_units = 0  # additions that came too late (logged at the first)
+        self.scheduled = scheduled.pending.get()  # a wait for a greener grid before this run (issue 15)
 
     def add_units(self, n: float = 1) -> None:
         """Count ``n`` functional units (SCI's R: requests, samples, tokens, ...) served by this run; reports show

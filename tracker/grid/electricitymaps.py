@@ -1,4 +1,5 @@
-"""A small client for the Electricity Maps API v3: carbon intensity latest, history, past range, forecast.
+"""A small client for the Electricity Maps API v3: carbon intensity latest, history, past range, forecast, and
+the power breakdown (the mix) now.
 
 Why a client of our own: four GET endpoints and one header do not justify a dependency, and the failure
 modes matter more than the happy path. Every call has a short timeout for the whole exchange (not only per
@@ -200,12 +201,29 @@ class Client:
         return readings
 
     def forecast(
-        self, zone: str | None = None, lat: float | None = None, lon: float | None = None, factor: str = "lifecycle"
+        self,
+        zone: str | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        factor: str = "lifecycle",
+        horizon_hours: int | None = None,
+        granularity: str | None = None,
     ) -> list[Reading]:
-        """Forecast values for the coming hours."""
+        """Forecast values for the coming hours (``horizonHours`` 6/24/48/72, ``temporalGranularity``
+        ``hourly`` / ``15_minutes`` / ``5_minutes`` when given; the API's defaults otherwise)."""
         params = self._target(zone, lat, lon, factor)
+        if horizon_hours is not None:
+            params["horizonHours"] = str(int(horizon_hours))
+        if granularity is not None:
+            params["temporalGranularity"] = granularity
         body = self._get("forecast", params, TTL_S["forecast"])
         return self._points(body, "forecast", zone, factor)
+
+    def power_breakdown(self, zone: str) -> dict[str, Any]:
+        """``power-breakdown/latest``: the zone's electricity mix now (``powerConsumptionBreakdown`` in MW per
+        source, ``powerConsumptionTotal``, ``fossilFreePercentage``, ``renewablePercentage``); the raw answer,
+        read by :func:`tracker.grid.mix.parse_mix`."""
+        return self._get("power-breakdown/latest", {"zone": zone}, TTL_S["latest"])
 
     # -- plumbing ----------------------------------------------------------------------------------------
     @staticmethod
@@ -231,7 +249,8 @@ class Client:
 
     def _cache_path(self, endpoint: str, params: dict[str, str]) -> Path:
         key = json.dumps([self.url, endpoint, sorted(params.items())])
-        return self.cache_dir / f"{endpoint}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+        name = endpoint.replace("/", "-")
+        return self.cache_dir / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
     def _from_cache(self, path: Path, ttl: float) -> dict[str, Any] | None:
         try:
@@ -275,7 +294,7 @@ class Client:
         inflated with a ceiling (:data:`MAX_BODY_BYTES`), whatever its ``Content-Encoding``.
         """
         origin = _origin(self.url)
-        url: str = f"{self.url}/carbon-intensity/{endpoint}"
+        url: str = f"{self.url}/{endpoint if '/' in endpoint else 'carbon-intensity/' + endpoint}"
         query: dict[str, str] | None = params
         headers = {"auth-token": self.token or "", "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
         for _ in range(MAX_REDIRECTS + 1):

@@ -119,6 +119,11 @@ class RunRecord:
     kind: str = "run"
     site: str | None = None
     category: str | None = None
+    # carbon-aware scheduling (issue 15): how long the run waited for a greener grid, what decided its start and
+    # the forecast intensity at that start (beside the measured intensity_g_per_kwh); None when not scheduled
+    waited_s: float | None = None
+    scheduled_by: str | None = None
+    forecast_g_per_kwh: float | None = None
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""

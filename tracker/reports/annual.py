@@ -12,6 +12,7 @@ This module returns data only; :func:`tracker.reports.render.render` turns it in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -29,6 +30,11 @@ class Source:
     name: str
     energy_share: float
     runs: int
+
+
+MIX_NOT_KNOWN = (
+    "not known: the records carry no electricity mix, and no yearly mix per zone was given (annual_statement(mix=...))"
+)
 
 
 @dataclass
@@ -59,6 +65,12 @@ class OrganisationYear:
     sources: list[Source] = field(default_factory=list)
     # per source (issue 17): the totals above are the sum of these, less the ``overlap`` entry (counted once)
     by_source: list[SourceTotal] = field(default_factory=list)
+    # ESRS E1-5's split of the energy by source, energy-weighted over the zones used, when a mix is known for
+    # every zone with energy (``annual_statement(mix=...)``); otherwise None and ``mix_note`` says "not known"
+    fossil_share: float | None = None
+    nuclear_share: float | None = None
+    renewable_share: float | None = None
+    mix_note: str = MIX_NOT_KNOWN
 
 
 @dataclass
@@ -81,8 +93,14 @@ _SOURCE_COLUMNS = (
 )
 
 
-def annual_statement(store: Store, year: int, organisation: str | None = None) -> AnnualStatement:
-    """Totals per organisation for runs started in ``year`` (UTC), with the sources of the numbers."""
+def annual_statement(
+    store: Store, year: int, organisation: str | None = None, mix: Mapping[str, Any] | None = None
+) -> AnnualStatement:
+    """Totals per organisation for runs started in ``year`` (UTC), with the sources of the numbers.
+
+    ``mix``: zone (or country) -> an object with ``fossil_pct``, ``nuclear_pct``, ``renewable_pct`` and ``source``
+    (a :class:`tracker.grid.mix.Mix`, for the year): the energy split by source, weighted by each zone's energy.
+    A zone with energy and no mix makes the split "not known" rather than a split of part of the energy."""
     if not 1970 <= year <= 9999:
         raise ConfigError("annual", year, "expected a calendar year")
     since = datetime(year, 1, 1, tzinfo=timezone.utc)
@@ -121,6 +139,8 @@ def annual_statement(store: Store, year: int, organisation: str | None = None) -
             name = _source_name(kind, columns, row) if parts else "(not recorded)"
             share = float(row["facility_energy_kwh"]) / (target.energy_mwh * 1000.0) if target.energy_mwh else 0.0
             target.sources.append(Source(kind=kind, name=name, energy_share=share, runs=int(row["runs"])))
+    if mix is not None:
+        _split(by_org, summarize(by=("organisation", "zone", "country"), **options), mix)
     return AnnualStatement(
         year=year,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -197,3 +217,32 @@ def _source_name(kind: str, columns: tuple[str, ...], row: dict[str, Any]) -> st
     if zone:
         text += f", zone {zone}"
     return text
+
+
+def _split(by_org: dict[str | None, OrganisationYear], frame: Any, mix: Mapping[str, Any]) -> None:
+    """Each organisation's energy-weighted fossil / nuclear / renewable shares, when every zone has a mix."""
+    parts: dict[str | None, list[tuple[float, Any]]] = {}
+    missing: dict[str | None, list[str]] = {}
+    for row in frame.to_dict(orient="records"):
+        energy = float(row["facility_energy_kwh"])
+        if energy <= 0 or row["organisation"] not in by_org:
+            continue
+        place = row["zone"] or row["country"] or "world average"
+        known = mix.get(place)
+        if known is None:
+            missing.setdefault(row["organisation"], []).append(str(place))
+        else:
+            parts.setdefault(row["organisation"], []).append((energy, known))
+    for org, target in by_org.items():
+        if org in missing:
+            target.mix_note = f"not known: no mix for {', '.join(sorted(set(missing[org])))}"
+            continue
+        items = parts.get(org)
+        if not items:
+            continue
+        total = sum(e for e, _ in items)
+        target.fossil_share = sum(e * m.fossil_pct for e, m in items) / total / 100.0
+        target.nuclear_share = sum(e * m.nuclear_pct for e, m in items) / total / 100.0
+        target.renewable_share = sum(e * m.renewable_pct for e, m in items) / total / 100.0
+        sources = sorted({str(getattr(m, "source", "")) for _, m in items})
+        target.mix_note = "energy-weighted over the zones used: " + "; ".join(sources)

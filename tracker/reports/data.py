@@ -40,6 +40,8 @@ class Report:
     # which total is which (issue 17): per source (kind) when the store holds more than runs, and the runs on
     # metered equipment (counted inside the equipment's energy too): tracker.reports.sources
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # what shifting the runs would have saved, per project (tracker.reports.shifting): the HTML report's section
+    shifting: list[Any] = field(default_factory=list)
 
     @property
     def group_by(self) -> list[str]:

@@ -1,12 +1,15 @@
 """Recommendations: the same energy in the greenest comparable places, and the greener hours of the day.
 
-For each place where runs used energy (a cloud region, else a grid zone), the alternatives are: for a cloud
-region, the same provider's other regions (moving is one configuration change); for a zone, the neighbouring
-zones (same interconnection family or country, :meth:`ZoneTable.neighbours`). Current and alternative use the
-*embedded yearly* intensities of the same table and factor type, so the comparison is like for like even when
-the runs themselves were accounted with live hourly data; the saving is the place's grid energy x the
-difference. Greener hours come from Electricity Maps' last 24 hours for the zone when a token is configured
-(``ELECTRICITYMAPS_API_TOKEN``); without one the recommendation says that hourly data is unavailable.
+For each place where runs used energy (a cloud region, else a grid zone, else the configured country), the
+alternatives are: for a cloud region, the same provider's other regions (moving is one configuration change); for
+a zone or country, the neighbouring zones (same interconnection family or country, :meth:`ZoneTable.neighbours`).
+Either way only places under the same law for data are suggested (:mod:`tracker.grid.jurisdictions`: within the
+EU/EEA for a place there, else the same country): Poland -> Belarus or Frankfurt -> Canada is no default.
+Current and alternative use the *embedded yearly* intensities of the same table and factor type, so the
+comparison is like for like even when the runs themselves were accounted with live hourly data; the saving is
+the place's grid energy x the difference. Greener hours come from Electricity Maps' last 24 hours for the zone
+when a token is configured (``ELECTRICITYMAPS_API_TOKEN``); without one the recommendation says that hourly data
+is unavailable.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
+from tracker.grid.jurisdictions import describe, same_jurisdiction
+from tracker.reports.shifting import ShiftSaving, shifting
 from tracker.reports.summary import summarize
 from tracker.stores.base import Store
 
@@ -49,6 +54,7 @@ class Recommendation:
     baseline_kg: float  # energy_kwh x g_per_kwh: what the savings are taken from (may differ from the recorded)
     basis: str  # where the figures come from
     alternatives: list[Alternative] = field(default_factory=list)
+    constraint: str = ""  # which places were allowed (data residency: tracker.grid.jurisdictions)
     compared: int = 0  # comparable places found in the embedded tables (cleaner or not)
     greener_hours_utc: list[int] | None = None  # the cleanest hours of the day, in order of the day
     hourly_source: str | None = None  # where the hourly values came from (when there were some)
@@ -59,11 +65,13 @@ class Recommendation:
 
 @dataclass
 class Recommendations:
-    """One :class:`Recommendation` per place with energy, most emitting first (iterable like a list)."""
+    """One :class:`Recommendation` per place with energy, most emitting first (iterable like a list); and per
+    project what shifting the runs in time or place would have saved (:mod:`tracker.reports.shifting`)."""
 
     items: list[Recommendation]
     store: str = ""
     generated_at: str = ""
+    shifting: list[ShiftSaving] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Recommendation]:
         return iter(self.items)
@@ -92,7 +100,9 @@ def recommend(
         provider = provider_for(resolve())
     table = zone_table()
     filters = {k: v for k, v in labels.items() if v is not None}
-    places = summarize(store=store, by=("zone", "cloud_provider", "cloud_region"), since=since, until=until, **filters)
+    places = summarize(
+        store=store, by=("zone", "country", "cloud_provider", "cloud_region"), since=since, until=until, **filters
+    )
     found = []
     for row in places.to_dict(orient="records"):
         energy = float(row["facility_energy_kwh"])
@@ -104,6 +114,8 @@ def recommend(
                 item = _cloud(table, str(cloud), str(region), energy)
             elif row["zone"]:
                 item = _zone(table, str(row["zone"]), energy)
+            elif row["country"]:  # configured by country= (no zone): the country's grid
+                item = _zone(table, str(row["country"]), energy)
             else:
                 continue
         except (ConfigError, KeyError) as exc:
@@ -116,6 +128,7 @@ def recommend(
         items=sorted(found, key=lambda r: -r.emissions_kg),
         store=store.location,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        shifting=shifting(store, provider, since=since, until=until, **filters),
     )
 
 
@@ -136,7 +149,8 @@ def _zone(table: Any, zone: str, energy: float) -> Recommendation:
         baseline_kg=energy * row.g_per_kwh / 1000.0,
         basis=f"{row.source} {row.year}, {row.factor_type}",
     )
-    neighbours = table.neighbours(key)
+    item.constraint = describe(row.country)
+    neighbours = [n for n in table.neighbours(key) if same_jurisdiction(row.country, n.country)]
     item.compared = len(neighbours)
     for other in neighbours:
         if other.g_per_kwh < row.g_per_kwh and len(item.alternatives) < TOP:
@@ -157,10 +171,11 @@ def _cloud(table: Any, provider: str, region: str, energy: float) -> Recommendat
         baseline_kg=energy * current.g_per_kwh / 1000.0,
         basis=f"zone intensities ({current.source} {current.year}, {current.factor_type}) of each region's zone",
     )
+    item.constraint = describe(here.country)
     options = []
     compared = set()
     for other in table.cloud_regions(here.provider):
-        if other.region == here.region:
+        if other.region == here.region or not same_jurisdiction(here.country, other.country):
             continue
         try:
             zone_row = table.get(table.canonical(other.zone))

@@ -138,6 +138,8 @@ def recommendation_lines(items: Recommendations) -> list[str]:
             f"{units.mass(r.emissions_kg)} CO2e recorded; {units.mass(r.baseline_kg)} at the yearly "
             f"{units.intensity(r.g_per_kwh)} compared below ({r.basis})"
         )
+        if r.constraint:
+            out.append(f"  places compared: {r.constraint}")
         if not r.alternatives and r.compared:
             out.append(f"  already the greenest of {r.compared + 1} comparable places in the embedded tables")
         elif not r.alternatives:
@@ -156,7 +158,32 @@ def recommendation_lines(items: Recommendations) -> list[str]:
     return out
 
 
-NO_PLACES = "no runs with a known zone or cloud region"
+def shifting_lines(shifts: list[Any]) -> list[str]:
+    """Per project: what moving its runs in time (same zone, best window of their day) or in place (greenest
+    allowed place) would have saved."""
+    out = ["What shifting would have saved (per project):"] if shifts else []
+    for s in shifts:
+        out.append(
+            f"{label(s.project)}: {s.runs} runs, {units.energy(s.energy_kwh)}, {units.mass(s.emissions_kg)} CO2e"
+        )
+        if s.time_runs:
+            out.append(
+                f"  in time (best window of each run's day, same zone; {s.time_runs} runs): "
+                f"{units.mass(s.time_saved_kg)} less ({units.percent((s.time_saved_pct or 0.0) / 100.0)})"
+            )
+        if s.time_note:
+            out.append(f"  in time: {s.time_note}")
+        if s.place_runs:
+            out.append(
+                f"  in place (greenest allowed place, yearly figures; {s.place_runs} runs): "
+                f"{units.mass(s.place_saved_kg)} less ({units.percent((s.place_saved_pct or 0.0) / 100.0)})"
+            )
+        if s.place_note:
+            out.append(f"  in place: {s.place_note}")
+    return out
+
+
+NO_PLACES = "no runs with a known zone, country or cloud region"
 
 
 ANNUAL_NOTE = (
@@ -199,6 +226,14 @@ def source_lines(report: Report) -> list[str]:
             "the annual statement counts it once (tracker report --annual YEAR)"
         )
     return out
+def mix_line(o: Any) -> str:
+    """ESRS E1-5's split of an organisation's energy, or "not known" and why."""
+    if o.fossil_share is None:
+        return o.mix_note
+    return (
+        f"fossil {units.percent(o.fossil_share)}, nuclear {units.percent(o.nuclear_share)}, renewable "
+        f"{units.percent(o.renewable_share)} ({o.mix_note})"
+    )
 
 
 def annual_markdown(statement: AnnualStatement) -> str:
@@ -238,5 +273,6 @@ def annual_markdown(statement: AnnualStatement) -> str:
         out += ["", f"## Methods and data sources: {md(label(o.organisation))}", ""]
         for s in sorted(o.sources, key=lambda s: (s.kind, -s.energy_share)):
             out.append(f"- {s.kind}: {md(label(s.name))} ({units.percent(s.energy_share)} of energy, {s.runs} runs)")
+        out.append(f"- energy mix (E1-5): {md(mix_line(o))}")
     out += ["", f"{ANNUAL_NOTE} Generated {statement.generated_at} from {md(statement.store)}."]
     return "\n".join(out) + "\n"

@@ -40,6 +40,19 @@ RECOMMENDATION_FIELDS = (
     "alternative_g_per_kwh",
     "saved_kg",
     "saved_pct",
+    # rows of kind "shifting" (one per project: what moving its runs in time or place would have saved) use the
+    # columns below and energy_kwh / emissions_kg; rows of kind "alternative" the ones above. Named shift_* so
+    # that no list of the record's labels or totals is kept here (tests/test_columns.py)
+    "kind",
+    "shift_project",
+    "shift_runs",
+    "time_runs",
+    "time_saved_kg",
+    "time_saved_pct",
+    "place_runs",
+    "place_saved_kg",
+    "place_saved_pct",
+    "note",
 )
 
 
@@ -96,8 +109,9 @@ class CsvRenderer(Renderer):
                 r.energy_kwh, r.emissions_kg, r.g_per_kwh, r.baseline_kg,
                 r.compared,
             ]
+            rest = ["alternative", "", "", "", "", "", "", "", "", ""]
             if not r.alternatives:
-                lines.append([*place, "", "", "", "", ""])
+                lines.append([*place, "", "", "", "", "", *rest])
             for a in r.alternatives:
                 lines.append(
                     [
@@ -105,8 +119,19 @@ class CsvRenderer(Renderer):
                         csv_label(a.place),
                         csv_label(a.zone),
                         a.g_per_kwh, a.saved_kg, a.saved_pct,
+                        *rest,
                     ]
                 )
+        for s in items.shifting:
+            lines.append(
+                [
+                    "", "", s.energy_kwh, s.emissions_kg, "", "", "", "", "", "", "", "",
+                    "shifting", csv_label(s.project), s.runs,
+                    s.time_runs, s.time_saved_kg, "" if s.time_saved_pct is None else s.time_saved_pct,
+                    s.place_runs, s.place_saved_kg, "" if s.place_saved_pct is None else s.place_saved_pct,
+                    csv_label("; ".join(n for n in (s.time_note, s.place_note) if n)),
+                ]
+            )
         return _write(RECOMMENDATION_FIELDS, lines)
 
 

@@ -20,7 +20,7 @@ from tracker.reports.render import units
 from tracker.reports.render.base import Renderer
 from tracker.reports.render.charts import column_chart, hbar_chart, line_chart
 from tracker.reports.render.labels import esc, group_label, label
-from tracker.reports.render.phrases import columns, equivalents, grid, hourly_note, singular
+from tracker.reports.render.phrases import columns, equivalents, grid, hourly_note, mix_line, singular
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -186,6 +186,7 @@ class HtmlRenderer(Renderer):
         body = (
             f'<div class="cards">{card_html}</div>{_charts(report)}'
             f"<h2>Totals by {esc(', '.join(report.keys) or 'everything')}</h2>{_table(report)}"
+            f"{_shifting(report.shifting)}"
             f'<h2>Equivalents</h2><ul class="sources">{sources}</ul>'
             '<p class="sources">Location-based emissions use the grid intensity of each run\'s zone; market-based '
             "use the supplier mix where one was configured (GHG Protocol Scope 2). Energy-based equivalents use the "
@@ -217,6 +218,7 @@ class HtmlRenderer(Renderer):
                 '<table class="sources-table"><thead><tr><th>Kind</th><th>Method or source</th>'
                 f'<th class="n">Share of energy</th><th class="n">Runs</th></tr></thead><tbody>{lines}</tbody></table>'
             )
+            parts.append(f'<p data-field="energy_mix">Energy mix (E1-5): {esc(mix_line(o))}</p>')
         parts.append(
             '<h2>Methods</h2><p class="sources">Location-based: each run\'s energy x the grid intensity of its zone '
             "and hour. Market-based: the supplier mix where configured, else the location-based figure (GHG Protocol "
@@ -231,7 +233,8 @@ class HtmlRenderer(Renderer):
         title = "Greener places and hours"
         meta = f"store {esc(items.store)} · generated {esc(items.generated_at)}"
         if not items:
-            return page(title, meta, "<p>No runs with a known zone or cloud region.</p>")
+            body = "<p>No runs with a known zone, country or cloud region.</p>" + _shifting(items.shifting)
+            return page(title, meta, body)
         parts = []
         for r in items:
             parts.append(
@@ -242,6 +245,8 @@ class HtmlRenderer(Renderer):
                 f"{esc(units.mass(r.baseline_kg))}</span> "
                 f"at the yearly {esc(units.intensity(r.g_per_kwh))} compared below ({esc(r.basis)}).</p>"
             )
+            if r.constraint:
+                parts.append(f"<p>Places compared: {esc(r.constraint)}.</p>")
             if r.alternatives:
                 rows = "".join(
                     f'<tr><td>{esc(label(a.place))}</td><td class="n">{esc(units.intensity(a.g_per_kwh))}</td>'
@@ -264,7 +269,40 @@ class HtmlRenderer(Renderer):
                 hours = ", ".join(f"{h:02d}:00" for h in r.greener_hours_utc)
                 parts.append(f"<p>Greener hours (UTC): {esc(hours)}</p>")
             parts.append(f'<p class="sources">{esc(hourly_note(r))}</p>')
+        parts.append(_shifting(items.shifting))
         return page(title, meta, "".join(parts))
+
+
+def _shifting(shifts: list[Any]) -> str:
+    """The section "What shifting would have saved": per project, in time and in place, with the notes."""
+    if not shifts:
+        return ""
+
+    def cell(kg: float, pct: float | None, runs: int, field: str) -> str:
+        if not runs:
+            return '<td class="n">not compared</td><td class="n"></td>'
+        return (
+            f'<td class="n" data-field="{field}" data-value="{kg!r}">{esc(units.mass(kg))}</td>'
+            f'<td class="n">{esc(units.percent((pct or 0.0) / 100.0))}</td>'
+        )
+
+    rows = "".join(
+        f'<tr data-project="{esc(s.project)}"><td>{esc(label(s.project))}</td><td class="n">{s.runs:,}</td>'
+        f'<td class="n">{esc(units.mass(s.emissions_kg))}</td>'
+        f"{cell(s.time_saved_kg, s.time_saved_pct, s.time_runs, 'time_saved_kg')}"
+        f"{cell(s.place_saved_kg, s.place_saved_pct, s.place_runs, 'place_saved_kg')}</tr>"
+        for s in shifts
+    )
+    notes = sorted({n for s in shifts for n in (s.time_note, s.place_note) if n})
+    return (
+        '<h2 id="shifting">What shifting would have saved</h2><table><thead><tr><th>Project</th>'
+        '<th class="n">Runs</th><th class="n">CO2e recorded</th><th class="n">In time: less</th><th class="n">by</th>'
+        f'<th class="n">In place: less</th><th class="n">by</th></tr></thead><tbody>{rows}</tbody></table>'
+        '<p class="sources">In time: each run in the best window of its UTC day, same zone, from hourly data '
+        "(overlap-weighted, as the Carbon Aware SDK). In place: the greenest allowed place (same provider's regions "
+        "or neighbouring zones, same jurisdiction for data), yearly figures.</p>"
+        + "".join(f'<p class="sources">{esc(n)}</p>' for n in notes)
+    )
 
 
 # (attribute, column title) of the statement's table.

@@ -55,7 +55,10 @@ class JsonRenderer(Renderer):
 
     def recommendations(self, items: Recommendations) -> str:
         """``{"recommendations": [...]}``: every field, plus ``hourly_note`` (what the text form says)."""
-        data = {"recommendations": [{**asdict(i), "hourly_note": hourly_note(i)} for i in items]}
+        data = {
+            "recommendations": [{**asdict(i), "hourly_note": hourly_note(i)} for i in items],
+            "shifting": [s.to_json() for s in items.shifting],
+        }
         return dumps(data) + "\n"
 
 

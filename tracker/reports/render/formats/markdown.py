@@ -15,6 +15,7 @@ from tracker.reports.render.phrases import (
     grid,
     recommendation_lines,
     source_lines,
+    shifting_lines,
 )
 
 
@@ -40,15 +41,13 @@ class MarkdownRenderer(Renderer):
 
     def recommendations(self, items: Recommendations) -> str:
         """A bullet per place, its alternatives and hours as sub-bullets."""
-        if not items:
-            return NO_PLACES + "\n"
-        return (
-            "\n".join(
-                f"- {md(line.strip())}" if not line.startswith(" ") else f"  - {md(line.strip())}"
-                for line in recommendation_lines(items)
-            )
-            + "\n"
-        )
+        lines = recommendation_lines(items) if items else [NO_PLACES]
+        out = [f"- {md(line.strip())}" if not line.startswith(" ") else f"  - {md(line.strip())}" for line in lines]
+        if items.shifting:
+            head, *rest = shifting_lines(items.shifting)
+            out += ["", f"## {head.rstrip(':')}", ""]
+            out += [f"- {md(line.strip())}" if not line.startswith(" ") else f"  - {md(line.strip())}" for line in rest]
+        return "\n".join(out) + "\n"
 
 
 RENDERER = MarkdownRenderer()

@@ -13,6 +13,7 @@ from tracker.reports.render.phrases import (
     grid,
     recommendation_lines,
     source_lines,
+    shifting_lines,
 )
 
 
@@ -42,9 +43,10 @@ class TableRenderer(Renderer):
         return annual_markdown(statement)
 
     def recommendations(self, items: Recommendations) -> str:
-        if not items:
-            return NO_PLACES + "\n"
-        return "\n".join(recommendation_lines(items)) + "\n"
+        lines = recommendation_lines(items) if items else [NO_PLACES]
+        if items.shifting:
+            lines += ["", *shifting_lines(items.shifting)]
+        return "\n".join(lines) + "\n"
 
 
 RENDERER = TableRenderer()

@@ -1,0 +1,62 @@
+"""``tracker wait ... -- CMD``: wait for a greener grid, then run and track the command; its exit code.
+
+For CI jobs and cron entries. Ctrl-C while waiting exits 130 and writes nothing (no command ran); once the
+command runs, it is tracked as by ``tracker run``, and its record carries ``waited_s`` and ``scheduled_by``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tracker.cli._common import add_settings, settings
+
+ORDER = 46
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("wait", help="wait for a greener grid, then run a command and track it")
+    parser.add_argument("--max-intensity", type=float, help="start once the forecast is at or under this (g/kWh)")
+    parser.add_argument("--deadline", help="start by then at the latest (6h, or an ISO 8601 time; default 24h)")
+    parser.add_argument("--duration", help="the command's expected length: also start when its best window begins")
+    add_settings(parser, "run")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    parser.set_defaults(func=cmd_wait)
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from tracker.cli.run import execute
+    from tracker.core import scheduled
+    from tracker.schedule.places import place
+    from tracker.schedule.waiting import wait
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        print("tracker wait: give a command after --, e.g. tracker wait --zone NL -- make", file=sys.stderr)
+        return 2
+    values = settings(args)  # --zone, --country or --cloud: where to wait for, and where the run is accounted
+    given = values.get("zone") or values.get("country")
+    if values.get("cloud_provider"):
+        given = f"{values['cloud_provider']}:{values.get('cloud_region', '')}"
+    if not given:
+        print("tracker wait: say where with --zone, --country or --cloud", file=sys.stderr)
+        return 2
+    where = place(str(given))
+    try:
+        waited = wait(where.zone, args.max_intensity, args.deadline, args.duration)
+    except KeyboardInterrupt:
+        print("tracker wait: interrupted while waiting; nothing ran, nothing written", file=sys.stderr)
+        return 130
+    print(
+        f"tracker: waited {waited.waited_s:.0f} s ({waited.scheduled_by}; forecast "
+        f"{'unknown' if waited.forecast_g_per_kwh is None else f'{waited.forecast_g_per_kwh:.0f} g/kWh'})",
+        file=sys.stderr,
+    )
+    token = scheduled.pending.set(waited.as_scheduled())
+    try:
+        return execute(cmd, values)
+    finally:
+        scheduled.pending.reset(token)

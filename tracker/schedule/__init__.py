@@ -1,0 +1,1 @@
+"""Carbon-aware scheduling: choosing a time (windows), a place (greenest) and waiting for green (waiting)."""
