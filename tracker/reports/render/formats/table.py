@@ -12,8 +12,8 @@ from tracker.reports.render.phrases import (
     equivalents_sentence,
     grid,
     recommendation_lines,
-    source_lines,
     shifting_lines,
+    source_lines,
 )
 
 
