@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tracker._version import __version__
 from tracker.core.calls import propagate, task, track
 from tracker.core.run import Run, Tracker, add_units, current_run
-from tracker.errors import ConfigError, MeasurementError, StoreError, TrackerError
+from tracker.errors import BudgetExceeded, ConfigError, MeasurementError, StoreError, TrackerError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tracker.carbon.estimates import Estimate
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
     "MeasurementError",
     "Run",
@@ -43,6 +44,7 @@ __all__ = [
     "current_run",
     "estimate",
     "load_runs",
+    "load_steps",
     "propagate",
     "summarize",
     "task",
@@ -67,6 +69,16 @@ def load_runs(
     from tracker.stores import open_configured
 
     return open_configured(store).dataframe(limit=limit, **filters)
+
+
+def load_steps(run_id: str, store: str | None = None) -> pd.DataFrame:
+    """A run's steps (``run.step(...)``) as a pandas DataFrame, in order: energy per component, emissions,
+    duration, ``power_w``, energy and emissions per sample / token where counts were given, and one column per
+    metric the steps carried (``docs/ml.md``). Empty for a run without steps."""
+    from tracker.records.steps import frame
+    from tracker.stores import open_configured
+
+    return frame(open_configured(store).steps(run_id))
 
 
 def summarize(runs: pd.DataFrame | None = None, **options: Any) -> pd.DataFrame:

@@ -145,6 +145,10 @@ def build_record(
     cpu, gpu, ram = (kwh(j) for j in joules)
     energy = cpu + gpu + ram
     unit, units = _functional_units(run, notes)
+    log = run.step_log
+    steps = log.snapshot() if log is not None else []
+    if log is not None and log.notes:  # the first prediction, a budget crossed (tracker.core.steps)
+        notes = notes + log.notes
     columns = carbon_columns(carbon, place, config, pue, duration)
     return RunRecord(
         run_id=run.run_id,
@@ -185,6 +189,7 @@ def build_record(
         **job_columns(job),  # job id, node and ranks (tracker.measure.job, docs/jobs.md)
         functional_unit=unit,
         functional_units=units,
+        steps=steps,
     )
 
 
