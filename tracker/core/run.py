@@ -238,6 +238,16 @@ class Run(RunState):
             log = self.step_log = StepLog(self)
         return log.mark(name, total, metrics)
 
+    def add_step_listener(self, listener: Callable[[Run, StepStat], None]) -> None:
+        """Call ``listener(run, step)`` after each step is recorded (how ``tracker.integrations`` log each step to
+        MLflow or W&B). A listener that raises is logged once and never stops the run."""
+        log = self.step_log
+        if log is None:
+            from tracker.core.steps import StepLog
+
+            log = self.step_log = StepLog(self)
+        log.listeners.append(listener)
+
     @property
     def steps(self) -> list[StepStat]:
         """The steps marked so far, in order (after the run: its record's)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tracker.core import live
@@ -37,19 +38,21 @@ class StepLog:
         self.run = run
         self.items: list[StepStat] = []
         self.lock = threading.Lock()
-        self.last = live.Reading(run.t0, 0.0, 0.0, 0.0, 0.0, 0.0)  # the reading at the previous boundary
+        self.last: live.Reading | None = None  # the reading at the previous boundary (None: the run's start)
         self.total: int | None = run.config.total_steps
         self.series: str | None = None  # the name whose steps the total counts (the first step's name)
         self.moments = Moments()  # of the series' step energies
         self.prediction: Prediction | None = None
         self.crossed: str | None = None  # the budget first exceeded ("energy_kwh" / "emissions_kg"), said once
         self.notes: list[str] = []  # for the record: the first prediction, a budget crossed
+        self.listeners: list[Callable[[Any, StepStat], None]] = []  # told of each step (tracker.integrations)
+        self._failed: set[int] = set()  # listeners whose fault was logged (once each)
 
     def mark(self, name: str, total: int | None, metrics: dict[str, Any]) -> StepStat:
         run = self.run
         with self.lock:
             now = live.read(run, fresh=True)
-            last = self.last
+            last = self.last or live.Reading(run.t0, 0.0, 0.0, 0.0, 0.0, 0.0)
             samples = metrics.pop("samples", None)
             tokens = metrics.pop("tokens", None)
             offset = run.wall_offset
@@ -80,6 +83,13 @@ class StepLog:
             if total is not None:
                 self.total = int(total)
             crossing = self._forecast(now)
+        for listener in self.listeners:  # outside the lock; a listener's fault never reaches the training loop
+            try:
+                listener(run, step)
+            except Exception as exc:
+                if id(listener) not in self._failed:
+                    self._failed.add(id(listener))
+                    logger.warning("run %s: a step listener failed (said once): %r", run.run_id[:12], exc)
         if crossing is not None:
             raise crossing
         return step
