@@ -252,9 +252,9 @@ def test_mlflow_gets_step_metrics_and_provenance(tmp_path: Path, monkeypatch: py
 
     mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
     store = str(tmp_path / "runs.db")
-    with mlflow.start_run() as active:
-        with tracker_mlflow.track(project="mlf", store=store, interval=INTERVAL, country="FR") as run:
-            _train_loop(run)
+    with mlflow.start_run() as active, tracker_mlflow.track(project="mlf", store=store, interval=INTERVAL,
+                                                            country="FR") as run:  # fmt: skip
+        _train_loop(run)
     record = run.record
     df = check_record_and_steps(record, 3, store)
     client = mlflow.tracking.MlflowClient()
@@ -307,3 +307,93 @@ def test_a_framework_logging_fault_never_stops_training(tmp_path: Path) -> None:
         for _ in range(3):
             run.step("epoch")
     assert len(run.steps) == 3 and math.isfinite(run.energy_kwh)
+
+
+# -- notebooks: IPython's own InteractiveShell -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def shell() -> Any:
+    need("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    sh = InteractiveShell.instance()
+    yield sh
+    InteractiveShell.clear_instance()
+
+
+def test_cell_magic_tracks_a_cell_and_shows_a_summary(shell: Any, tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    assert shell.run_cell("%load_ext tracker").success
+    result = shell.run_cell(f"%%track --project nb --country FR --store {store} --interval 0.05\n"
+                            "import time\nx = sum(i * i for i in range(200000))\ntime.sleep(0.1)")  # fmt: skip
+    assert result.success, result.error_in_exec
+    summary = result.result
+    assert shell.user_ns["x"] == sum(i * i for i in range(200000))  # the cell ran in the user's namespace
+    record = summary.record
+    stored = tracker.load_runs(store=store)
+    assert stored["run_id"].tolist() == [record.run_id] and stored["project"][0] == "nb"
+    assert record.duration_s >= 0.1 and record.country == "FR"
+    assert repr(summary).startswith("tracker: completed, ") and record.run_id[:12] in repr(summary)
+    html = summary._repr_html_()
+    assert f'data-run-id="{record.run_id}"' in html and "<th>energy</th>" in html
+    formatted = shell.display_formatter.format(summary)[0]  # what Jupyter receives
+    assert "text/html" in formatted and formatted["text/plain"] == repr(summary)
+
+
+def test_cell_magic_records_a_failing_cell_as_failed(shell: Any, tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    shell.run_cell("%load_ext tracker")
+    result = shell.run_cell(f"%%track --project nb --store {store}\nraise ValueError('bad cell')")
+    stored = tracker.load_runs(store=store)
+    assert stored["status"].tolist() == ["failed"] and "bad cell" in stored["error"][0]
+    assert result.result.record.status == "failed"
+
+
+def test_start_and_stop_magics_span_several_cells(shell: Any, tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    shell.run_cell("%load_ext tracker")
+    shell.run_cell(f"%tracker_start --project multi --store {store} --interval 0.05")
+    shell.run_cell("import time; time.sleep(0.1)")
+    shell.run_cell("run = _tracker_run; live = run.energy_kwh")  # a live reading inside the notebook's run
+    shell.run_cell("time.sleep(0.1)")
+    result = shell.run_cell("%tracker_stop")
+    record = result.result.record
+    assert record.duration_s >= 0.2 and 0 < shell.user_ns["live"] <= record.energy_kwh
+    assert tracker.load_runs(store=store)["project"].tolist() == ["multi"]
+    bad = shell.run_cell("%%track --project\nx = 1")  # a flag with no value: a ConfigError, the cell not run
+    assert isinstance(bad.error_in_exec, tracker.ConfigError)
+
+
+# -- Optuna ---------------------------------------------------------------------------------------------------------
+
+
+def test_optuna_trials_carry_energy_and_co2_and_use_them_as_an_objective(tmp_path: Path) -> None:
+    optuna = need("optuna")
+    from tracker.integrations.optuna import TrackedObjective, pareto
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = str(tmp_path / "runs.db")
+
+    def objective(trial: Any) -> float:
+        n = trial.suggest_int("n", 1, 40)
+        total = 0
+        for i in range(n * 20000):  # more work, better "accuracy": a trade-off against CO2e
+            total += i
+        return 1 - 1 / n
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(TrackedObjective(objective, also=("emissions_kg",), store=store, interval=0.05), n_trials=6)
+    runs = tracker.load_runs(store=store).set_index("run_id")
+    assert len(runs) == 6
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        row = runs.loc[attrs["tracker_run_id"]]
+        assert attrs["emissions_kg"] == pytest.approx(row["emissions_kg"], rel=1e-12)
+        assert attrs["energy_kwh"] == pytest.approx(row["energy_kwh"], rel=1e-12)
+        assert trial.values[1] == attrs["emissions_kg"]  # CO2e as the second objective
+        assert row["tags"] and str(trial.number) in row["tags"]
+    front = pareto(study)
+    assert front and all({"value", "emissions_kg", "energy_kwh"} <= set(r) for r in front)
+    with pytest.raises(tracker.ConfigError):
+        TrackedObjective(objective, also=("project",))

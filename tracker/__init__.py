@@ -52,6 +52,14 @@ __all__ = [
 ]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext tracker``: the ``%%track``, ``%tracker_start`` and ``%tracker_stop`` magics
+    (:mod:`tracker.integrations.notebook`)."""
+    from tracker.integrations.notebook import load
+
+    load(ipython)
+
+
 def load_runs(
     store: str | None = None, *, limit: int | None = None, decode: bool = False, **filters: Any
 ) -> pd.DataFrame:

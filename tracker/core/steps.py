@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tracker.core import live
