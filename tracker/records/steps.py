@@ -57,8 +57,16 @@ def clean_metric(value: Any) -> Any:
     text and booleans as they are; anything else as its text. Non-finite floats stay (JSON ``NaN``, as pandas)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    item = getattr(value, "item", None)  # a 0-d tensor or NumPy scalar: its Python number (no autograd warning)
+    if callable(item):
+        try:
+            value = item()
+            if isinstance(value, (bool, int, float, str)):
+                return value
+        except (TypeError, ValueError, RuntimeError):
+            pass
     try:
-        return float(value)  # torch.Tensor / numpy scalar / Decimal
+        return float(value)  # Decimal, Fraction, ...
     except (TypeError, ValueError):
         return str(value)
 
