@@ -21,13 +21,12 @@ from tracker import logs
 from tracker.config import Config, resolve
 from tracker.core import lifecycle
 from tracker.core.context import RunContext
-from tracker.core.live import LIVE, Reading
-from tracker.core.live import read as live_read
 from tracker.core.state import RunState
 from tracker.errors import TrackerError
 from tracker.records.schema import RunRecord
 
 if TYPE_CHECKING:
+    from tracker.core.live import Reading
     from tracker.measure.sampler import Sampler
     from tracker.records.steps import StepStat
 
@@ -151,8 +150,11 @@ class Run(RunState):
             except AttributeError:
                 if item == "power_w":  # average IT power, as a live reading gives it
                     return record.energy_kwh * 3.6e6 / record.duration_s if record.duration_s > 0 else 0.0
-        elif item in LIVE and self.__dict__.get("active"):  # the figures so far (tracker.core.live)
-            return getattr(live_read(self), item)
+        elif self.__dict__.get("active"):  # the figures so far (tracker.core.live: loaded at the first read)
+            from tracker.core.live import LIVE, read
+
+            if item in LIVE:
+                return getattr(read(self), item)
         if record is None and item in RunRecord.__dataclass_fields__:
             raise AttributeError(f"run {self.__dict__.get('run_id')} has not finished yet: {item} is not known")
         raise AttributeError(item)
@@ -210,6 +212,8 @@ class Run(RunState):
     def reading(self, fresh: bool = False) -> Reading:
         """The figures so far in one object (energy per component, emissions, power, duration): up to the last
         tick, or with ``fresh`` to a sample taken now. After the run: its final figures."""
+        from tracker.core.live import Reading, read
+
         if not self.active:
             record = self.record
             if record is None:
@@ -217,7 +221,7 @@ class Run(RunState):
             j = 3.6e6
             return Reading(self.t0 + record.duration_s, record.duration_s, record.cpu_energy_kwh * j,
                            record.gpu_energy_kwh * j, record.ram_energy_kwh * j, record.emissions_kg)  # fmt: skip
-        return live_read(self, fresh)
+        return read(self, fresh)
 
     def step(self, name: str = "step", *, total: int | None = None, **metrics: Any) -> StepStat:
         """Mark a step boundary (the end of an epoch, an evaluation, a logging interval) and return the step: the
