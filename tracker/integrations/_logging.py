@@ -5,19 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tracker.records.schema import RunRecord
+from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord
 from tracker.records.steps import StepStat
 
-#: the record's provenance, as text tags: how each number was obtained and where the electricity came from
-TAGS = (
-    "run_id", "cpu_method", "gpu_method", "ram_method", "attribution", "zone", "country", "location_source",
-    "intensity_source", "intensity_factor_type", "pue_source", "market_source", "tracker_version", "status",
-)  # fmt: skip
+#: the record's provenance, as text tags: every text column (labels, how each number was obtained, where the
+#: electricity came from, the job, the status), not the times or the nested JSON ones
+_NESTED_OR_TIME = ("started_at", "ended_at", "tags", "notes", "spans")
+TAGS = tuple(c for c in COLUMNS if c not in FLOAT_COLUMNS and c not in INT_COLUMNS and c not in _NESTED_OR_TIME)
 #: the factors the run's figures were multiplied by, and its sampling interval, as parameters
 PARAMS = ("pue", "intensity_g_per_kwh", "intensity_year", "interval_s")
-#: the run's final figures, as metrics
-FINAL = ("energy_kwh", "emissions_kg", "emissions_market_kg", "duration_s", "cpu_energy_kwh", "gpu_energy_kwh",
-         "ram_energy_kwh", "facility_energy_kwh")  # fmt: skip
+#: the run's final figures, as metrics: the roll-up totals of one run (``runs`` left out)
+FINAL = tuple(t for t in TOTALS if t != "runs")
 
 
 def step_metrics() -> Callable[[StepStat], dict[str, float]]:

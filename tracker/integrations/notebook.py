@@ -23,9 +23,6 @@ from tracker.records.schema import RunRecord
 from tracker.reports.render.labels import esc
 from tracker.reports.render.units import duration, energy, mass, number
 
-FLAGS = ("project", "experiment", "team", "organisation", "country", "zone", "store", "pue", "mode", "interval",
-         "budget_kwh", "budget_kg", "on_budget", "total_steps")  # fmt: skip
-
 
 def parse(line: str) -> dict[str, Any]:
     """``--project P --country FR`` (also ``--project=P``, ``--no-save``) as tracker settings; anything else is a
@@ -42,7 +39,7 @@ def parse(line: str) -> dict[str, Any]:
         if not word.startswith("--"):
             from tracker.errors import ConfigError
 
-            raise ConfigError("%%track", word, f"expected --KEY VALUE with KEY one of {', '.join(FLAGS)}")
+            raise ConfigError("%%track", word, "expected --KEY VALUE, a tracker setting (--project P)")
         key, eq, value = word[2:].partition("=")
         if not eq:
             i += 1

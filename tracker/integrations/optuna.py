@@ -6,7 +6,8 @@ objectives.
     study.optimize(TrackedObjective(objective, also=("emissions_kg",), project="hpo"), n_trials=20)
     study.best_trials          # the Pareto front of accuracy against CO2e
 
-Each trial gets user attributes ``energy_kwh``, ``emissions_kg``, ``duration_s`` and ``tracker_run_id`` (also
+Each trial gets user attributes ``energy_kwh``, ``emissions_kg``, ``duration_s`` (the run's totals, per component
+too) and ``tracker_run_id`` (also
 when the objective raises or the trial is pruned: the record is then ``failed``). ``also`` appends record fields
 to the objective's value(s), for a multi-objective study.
 """
@@ -17,8 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracker.core.run import Tracker
+from tracker.integrations._logging import FINAL
 
-ATTRS = ("energy_kwh", "emissions_kg", "duration_s")
+#: the record fields each trial carries as user attributes: a run's totals (energy per component, emissions, ...)
+ATTRS = FINAL
 
 
 class TrackedObjective:
