@@ -397,3 +397,27 @@ def test_optuna_trials_carry_energy_and_co2_and_use_them_as_an_objective(tmp_pat
     assert front and all({"value", "emissions_kg", "energy_kwh"} <= set(r) for r in front)
     with pytest.raises(tracker.ConfigError):
         TrackedObjective(objective, also=("project",))
+
+
+def test_transformers_report_to_mlflow_sees_the_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Trainer's own MLflow reporting (report_to=["mlflow"]) logs our figures: attach() puts us before it."""
+    transformers = need("transformers")
+    mlflow = need("mlflow")
+    from tracker.integrations.transformers import TrackerCallback
+
+    monkeypatch.delenv("DISABLE_MLFLOW_INTEGRATION", raising=False)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "hf")
+    model, data = _tiny_bert()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=16, logging_strategy="epoch",
+        save_strategy="no", report_to=["mlflow"], disable_tqdm=True, use_cpu=True,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+    callback = TrackerCallback.attach(trainer, save=False, interval=INTERVAL)
+    trainer.train()
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    (run,) = mlflow.search_runs(experiment_names=["hf"], output_format="list")
+    history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "step_energy_kwh")
+    assert [m.value for m in history] == pytest.approx([s.energy_kwh for s in callback.record.steps], rel=1e-12)

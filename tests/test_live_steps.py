@@ -174,22 +174,34 @@ def test_steps_are_stored_with_the_run_in_postgres(pg_url: str) -> None:
     _check_frame(run, pg_url)
 
 
-def test_a_checkpoint_stores_the_steps_so_far_and_the_final_record_replaces_them(tmp_path: Path) -> None:
+def _checkpoint_then_final(store: str) -> None:
     from tracker.core import checkpoints
-    from tracker.stores.sqlite import SqliteStore
+    from tracker.stores import open_store
 
-    store = str(tmp_path / "runs.db")
     with tracker.track(store=store, interval=0.05) as run:
         time.sleep(0.1)
         run.step("epoch", loss=1.0)
         time.sleep(0.1)
         assert checkpoints.write(run) is not None
-        assert [r["step"] for r in SqliteStore(store).steps(run.run_id)] == [0]
+        assert [r["step"] for r in open_store(store).steps(run.run_id)] == [0]
         run.step("epoch", loss=0.5)
         time.sleep(0.06)
-    rows = SqliteStore(store).steps(run.run_id)
+    rows = open_store(store).steps(run.run_id)
     assert [r["step"] for r in rows] == [0, 1]
-    assert rows[0]["energy_kwh"] == pytest.approx(run.steps[0].energy_kwh)
+    assert [r["energy_kwh"] for r in rows] == pytest.approx([s.energy_kwh for s in run.steps], rel=1e-12)
+    # a checkpoint landing after the final record (they race) changes nothing
+    late = run.record.__class__(**{**run.record.__dict__, "status": "running", "steps": run.steps[:1]})
+    open_store(store).write(late)
+    assert [r["step"] for r in open_store(store).steps(run.run_id)] == [0, 1]
+    assert open_store(store).rows(run_id=run.run_id)[0]["status"] == "completed"
+
+
+def test_a_checkpoint_stores_the_steps_so_far_and_the_final_record_replaces_them(tmp_path: Path) -> None:
+    _checkpoint_then_final(str(tmp_path / "runs.db"))
+
+
+def test_a_checkpoint_and_the_final_record_in_postgres(pg_url: str) -> None:
+    _checkpoint_then_final(pg_url)
 
 
 def test_a_spooled_record_keeps_its_steps() -> None:
