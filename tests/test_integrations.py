@@ -409,6 +409,7 @@ def test_transformers_report_to_mlflow_sees_the_energy(tmp_path: Path, monkeypat
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "hf")
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())  # the Trainer keeps a URI set earlier in the process
     model, data = _tiny_bert()
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=16, logging_strategy="epoch",
@@ -417,7 +418,6 @@ def test_transformers_report_to_mlflow_sees_the_energy(tmp_path: Path, monkeypat
     trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
     callback = TrackerCallback.attach(trainer, save=False, interval=INTERVAL)
     trainer.train()
-    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
     (run,) = mlflow.search_runs(experiment_names=["hf"], output_format="list")
     history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "step_energy_kwh")
     assert [m.value for m in history] == pytest.approx([s.energy_kwh for s in callback.record.steps], rel=1e-12)
