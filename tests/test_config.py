@@ -651,6 +651,9 @@ REFUSED: dict[str, Any] = {
     "functional_unit": "\x1b[2J",
     "functional_units": -1,
     "checkpoint_s": 0.5,
+    "budget_kwh": -1,
+    "budget_kg": 0,
+    "on_budget": "explode",
 }
 
 

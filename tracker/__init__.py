@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tracker._version import __version__
 from tracker.core.calls import propagate, task, track
 from tracker.core.run import Run, Tracker, add_units, current_run
-from tracker.errors import ConfigError, MeasurementError, StoreError, TrackerError
+from tracker.errors import BudgetExceeded, ConfigError, MeasurementError, StoreError, TrackerError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tracker.schedule.when import Window
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
     "MeasurementError",
     "Run",
@@ -50,6 +51,7 @@ __all__ = [
     "estimate",
     "greenest",
     "load_runs",
+    "load_steps",
     "propagate",
     "summarize",
     "task",
@@ -57,6 +59,14 @@ __all__ = [
     "wait_for_green",
     "when_green",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext tracker``: the ``%%track``, ``%tracker_start`` and ``%tracker_stop`` magics
+    (:mod:`tracker.integrations.notebook`)."""
+    from tracker.integrations.notebook import load
+
+    load(ipython)
 
 
 def load_runs(
@@ -76,6 +86,16 @@ def load_runs(
     from tracker.stores import open_configured
 
     return open_configured(store).dataframe(limit=limit, **filters)
+
+
+def load_steps(run_id: str, store: str | None = None) -> pd.DataFrame:
+    """A run's steps (``run.step(...)``) as a pandas DataFrame, in order: energy per component, emissions,
+    duration, ``power_w``, energy and emissions per sample / token where counts were given, and one column per
+    metric the steps carried (``docs/ml.md``). Empty for a run without steps."""
+    from tracker.records.steps import frame
+    from tracker.stores import open_configured
+
+    return frame(open_configured(store).steps(run_id))
 
 
 def summarize(runs: pd.DataFrame | None = None, **options: Any) -> pd.DataFrame:

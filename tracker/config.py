@@ -28,6 +28,7 @@ from tracker.settings import (
     setting,
     storable,
     to_bool,
+    to_count,
     to_float,
     to_lower,
     to_port,
@@ -321,6 +322,37 @@ class Config:
         help="also label live metrics by run id (a series per run: opt-in; default: per project/experiment/team)",
         coerce=to_bool,
         flag=Flag(form="switch", commands=("monitor",)),
+    )
+    # ML training (docs/ml.md): steps, the prediction of a run's total and its budget
+    total_steps: int | None = setting(
+        help="how many steps (epochs) the run will have: with it, run.step() predicts the run's total energy",
+        coerce=to_count,
+        flag=None,
+    )
+    predict_after: int = setting(
+        1,
+        help="steps measured before the first prediction of the run's total (carbontracker's default: 1 epoch)",
+        coerce=to_count,
+        flag=None,
+    )
+    budget_kwh: float | None = setting(
+        help="an energy budget for the run (kWh of IT energy): warn (or stop) when the prediction exceeds it",
+        coerce=to_float,
+        check=within(0, above=True, why="a budget must be above zero"),
+        flag=None,
+    )
+    budget_kg: float | None = setting(
+        help="an emissions budget for the run (kg CO2e, location-based): warn (or stop) when the prediction exceeds it",
+        coerce=to_float,
+        check=within(0, above=True, why="a budget must be above zero"),
+        flag=None,
+    )
+    on_budget: str = setting(
+        "warn",
+        help="when the predicted total exceeds a budget: warn (log once), or stop (raise BudgetExceeded at the step)",
+        coerce=to_lower,
+        choices=("warn", "stop"),
+        flag=None,
     )
     pue_source: str = field(default="default (no facility overhead)", compare=False)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -27,3 +27,23 @@ class MeasurementError(TrackerError):
 
 class StoreError(TrackerError):
     """A record could not be written to or read from a store."""
+
+
+class BudgetExceeded(TrackerError):
+    """The run's predicted (or measured) energy or emissions exceed its budget and ``on_budget="stop"``: raised by
+    ``run.step()`` at the step boundary where the prediction first crosses the budget, so the training loop stops
+    there (the framework callbacks in ``tracker.integrations`` turn it into the framework's own clean stop).
+
+    ``what`` is ``"energy_kwh"`` or ``"emissions_kg"``; ``predicted`` and ``budget`` in that unit; ``step`` the
+    number of steps done. The exception is the one deliberate raise into user code after start: the user asked
+    for it."""
+
+    def __init__(self, what: str, predicted: float, budget: float, step: int) -> None:
+        self.what = what
+        self.predicted = predicted
+        self.budget = budget
+        self.step = step
+        unit = "kWh" if what == "energy_kwh" else "kg CO2e"
+        super().__init__(
+            f"predicted {what} {predicted:.6g} {unit} exceeds the budget of {budget:.6g} {unit} (after {step} steps)"
+        )

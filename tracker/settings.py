@@ -147,6 +147,14 @@ def to_float(key: str, value: Any) -> float:
         raise ConfigError(key, value, "too large a number") from None
 
 
+def to_count(key: str, value: Any) -> int:
+    """A whole number from 1 up (a number of steps)."""
+    number = to_float(key, value)
+    if not (math.isfinite(number) and number.is_integer() and number >= 1):
+        raise ConfigError(key, value, "expected a whole number from 1 up")
+    return int(number)
+
+
 def to_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value

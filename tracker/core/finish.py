@@ -146,6 +146,10 @@ def build_record(
     cpu, gpu, ram = (kwh(j) for j in joules)
     energy = cpu + gpu + ram
     unit, units = _functional_units(run, notes)
+    log = run.step_log
+    steps = log.snapshot() if log is not None else []
+    if log is not None and log.notes:  # the first prediction, a budget crossed (tracker.core.steps)
+        notes = notes + log.notes
     columns = carbon_columns(carbon, place, config, pue, duration)
     return RunRecord(
         run_id=run.run_id,
@@ -187,6 +191,7 @@ def build_record(
         functional_unit=unit,
         functional_units=units,
         **scheduled.columns(run.scheduled),  # waited for a greener grid (tracker.schedule.waiting)
+        steps=steps,
     )
 
 

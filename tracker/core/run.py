@@ -26,7 +26,9 @@ from tracker.errors import TrackerError
 from tracker.records.schema import RunRecord
 
 if TYPE_CHECKING:
+    from tracker.core.live import Reading
     from tracker.measure.sampler import Sampler
+    from tracker.records.steps import StepStat
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -127,7 +129,10 @@ class Run(RunState):
 
     After the run, its record's fields read as attributes: ``run.energy_kwh``, ``run.emissions_kg``,
     ``run.cpu_method``, ``run.spans`` (see :class:`tracker.records.schema.RunRecord`). While it goes,
-    ``run.add_units(n)`` counts the functional units it serves (``functional_unit="requests"``).
+    ``run.add_units(n)`` counts the functional units it serves (``functional_unit="requests"``), and
+    ``run.energy_kwh``, ``run.emissions_kg``, ``run.cpu_energy_kwh`` (gpu, ram), ``run.power_w`` and
+    ``run.duration_s`` read the figures so far, up to the last tick (:mod:`tracker.core.live`, a few µs);
+    ``run.step(name="epoch", loss=...)`` marks a step boundary (:mod:`tracker.core.steps`).
     """
 
     def __init__(
@@ -143,7 +148,13 @@ class Run(RunState):
             try:
                 return getattr(record, item)
             except AttributeError:
-                pass
+                if item == "power_w":  # average IT power, as a live reading gives it
+                    return record.energy_kwh * 3.6e6 / record.duration_s if record.duration_s > 0 else 0.0
+        elif self.__dict__.get("active"):  # the figures so far (tracker.core.live: loaded at the first read)
+            from tracker.core.live import LIVE, read
+
+            if item in LIVE:
+                return getattr(read(self), item)
         if record is None and item in RunRecord.__dataclass_fields__:
             raise AttributeError(f"run {self.__dict__.get('run_id')} has not finished yet: {item} is not known")
         raise AttributeError(item)
@@ -197,6 +208,58 @@ class Run(RunState):
             self.exported = True
             exporters.attach(self)
         return self
+
+    def reading(self, fresh: bool = False) -> Reading:
+        """The figures so far in one object (energy per component, emissions, power, duration): up to the last
+        tick, or with ``fresh`` to a sample taken now. After the run: its final figures."""
+        from tracker.core.live import Reading, read
+
+        if not self.active:
+            record = self.record
+            if record is None:
+                raise TrackerError("this run was never started")
+            j = 3.6e6
+            return Reading(self.t0 + record.duration_s, record.duration_s, record.cpu_energy_kwh * j,
+                           record.gpu_energy_kwh * j, record.ram_energy_kwh * j, record.emissions_kg)  # fmt: skip
+        return read(self, fresh)
+
+    def step(self, name: str = "step", *, total: int | None = None, **metrics: Any) -> StepStat:
+        """Mark a step boundary (the end of an epoch, an evaluation, a logging interval) and return the step: the
+        energy, emissions and duration since the previous boundary, with ``metrics`` (``loss=0.31``,
+        ``accuracy=0.9``; ``samples=`` and ``tokens=`` give energy per sample / token). ``total``: how many steps
+        of this name the run will have (else the ``total_steps`` setting): from ``predict_after`` steps on the
+        run's total is predicted (``run.prediction``) and checked against ``budget_kwh`` / ``budget_kg``.
+
+        Raises :class:`tracker.errors.BudgetExceeded` here, once, when the prediction first exceeds a budget and
+        ``on_budget="stop"``; nothing else raises (a measurement fault reads up to the last tick). Outside an
+        active run: :class:`TrackerError`."""
+        if not self.active:
+            raise TrackerError(f"run {self.run_id[:12]} is not active: a step marks a boundary inside a run")
+        log = self.step_log
+        if log is None:
+            from tracker.core.steps import StepLog
+
+            log = self.step_log = StepLog(self)
+        return log.mark(name, total, metrics)
+
+    def add_step_listener(self, listener: Callable[[Run, StepStat], None]) -> None:
+        """Call ``listener(run, step)`` after each step is recorded (how ``tracker.integrations`` log each step to
+        MLflow or W&B). A listener that raises is logged once and never stops the run."""
+        log = self.step_log
+        if log is None:
+            from tracker.core.steps import StepLog
+
+            log = self.step_log = StepLog(self)
+        log.listeners.append(listener)
+
+    @property
+    def steps(self) -> list[StepStat]:
+        """The steps marked so far, in order (after the run: its record's)."""
+        record = self.record
+        if record is not None:
+            return record.steps
+        log = self.step_log
+        return log.snapshot() if log is not None else []
 
     def add_span(self, name: str, start_ns: int, end_ns: int) -> None:
         """Record a finished span (public for integrations that time work themselves)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracker.core import scheduled
 from tracker.core.context import RunContext
@@ -52,6 +52,10 @@ class RunState:
         self.units_taken = False  # the record has read the count: later units are late
         self.late_units = 0  # additions that came too late (logged at the first)
         self.scheduled = scheduled.pending.get()  # a wait for a greener grid before this run (issue 15)
+        # made at the first use, by modules that read this one (not imported here: data flows one way)
+        self.live: Any = None  # live readings' hour factors (tracker.core.live.LiveCarbon)
+        self.step_log: Any = None  # run.step() boundaries (tracker.core.steps.StepLog)
+        self.prediction: Any = None  # the run's predicted total (tracker.core.predict.Prediction), once possible
 
     def add_units(self, n: float = 1) -> None:
         """Count ``n`` functional units (SCI's R: requests, samples, tokens, ...) served by this run; reports show

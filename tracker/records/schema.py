@@ -16,7 +16,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii  # the C string encoder json.dumps uses (undocumented, stable)
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # built at a run's first step, not at `import tracker` (a dataclass costs ~1 ms to define)
+    from tracker.records.steps import StepStat
 
 STATUSES = ("completed", "failed", "interrupted", "terminated", "aborted", "running", "lost")
 """Every status a record may show. The first five end a run. ``running`` is a checkpoint: a run still going, its
@@ -124,12 +127,21 @@ class RunRecord:
     waited_s: float | None = None
     scheduled_by: str | None = None
     forecast_g_per_kwh: float | None = None
+    # the run's steps (issue 16, tracker.records.steps): not a column of `runs` but the child table `steps`; in
+    # to_row() only when there are any (as JSON text, for the spool and the CSV store's steps file)
+    steps: list[StepStat] = field(default_factory=list)
 
     def to_row(self) -> dict[str, Any]:
-        """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text."""
+        """A flat dict: datetimes as ISO 8601 UTC strings, nested values as JSON text. The run's steps (a child
+        table, not a column) ride along as JSON text under ``steps`` only when it has any."""
         row = dict(self.__dict__)  # the fields in COLUMNS order (a run's end: no getattr per column) ...
+        steps = row.pop("steps", None)
         if len(row) != len(COLUMNS):  # ... unless someone set an attribute of their own on the record
             row = {name: getattr(self, name) for name in COLUMNS}
+        if steps:
+            from tracker.records.steps import to_json
+
+            row["steps"] = to_json(steps)
         row["started_at"] = iso(self.started_at)
         row["ended_at"] = iso(self.ended_at)
         row["tags"] = json.dumps(self.tags, sort_keys=True) if self.tags else "{}"
@@ -143,6 +155,8 @@ class RunRecord:
         row["tags"] = dict(self.tags)
         row["notes"] = list(self.notes)
         row["spans"] = [dataclasses.asdict(s) for s in self.spans]
+        if self.steps:
+            row["steps"] = [dict(s.__dict__) for s in self.steps]
         return row
 
     @classmethod
@@ -155,11 +169,17 @@ class RunRecord:
             raw = values.get(key)
             values[key] = json.loads(raw) if isinstance(raw, str) and raw else json.loads(empty)
         values["spans"] = [SpanStat(**s) for s in values["spans"]]
+        raw_steps = values.get("steps")
+        if raw_steps:
+            from tracker.records.steps import from_json
+
+            values["steps"] = from_json(raw_steps) if isinstance(raw_steps, str) else list(raw_steps)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunRecord))
+CHILD_TABLES = frozenset({"steps"})  # RunRecord fields kept in a table of their own, not in a column of `runs`
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunRecord) if f.name not in CHILD_TABLES)
 FLOAT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.type in ("float", "float | None"))
 INT_COLUMNS = frozenset(f.name for f in dataclasses.fields(RunRecord) if f.type in ("int", "int | None"))
 

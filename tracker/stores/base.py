@@ -53,6 +53,11 @@ class Store(ABC):
 
         return select(self.rows, limit, filters)
 
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's steps (:data:`tracker.records.steps.STEP_COLUMNS` keys), in order; none from a store that does
+        not keep them."""
+        return []
+
     def write_many(self, records: Iterable[RunRecord]) -> None:
         for record in records:
             self.write(record)

@@ -48,8 +48,14 @@ class CsvStore(Store):
         self.location = str(path)
         self._lock = threading.Lock()
 
+    @property
+    def steps_path(self) -> Path:
+        """The file beside this one that holds the runs' steps (``runs.csv`` -> ``runs.steps.csv``)."""
+        return self.path.with_name(self.path.stem + ".steps.csv")
+
     def write(self, record: RunRecord) -> None:
         row = _cells(record.to_row())
+        row.pop("steps", None)  # not a column: the steps go to their own file, after the run's row
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
@@ -63,6 +69,44 @@ class CsvStore(Store):
                     os.fsync(fh.fileno())
         except OSError as exc:
             raise StoreError(f"cannot append run {record.run_id} to {self.path}: {exc}") from exc
+        if record.steps:
+            self._append_steps(record)
+
+    def _append_steps(self, record: RunRecord) -> None:
+        """Append the run's steps to :attr:`steps_path`; a checkpoint's and then the final record's steps are both
+        appended, and a reader keeps the last row of each step."""
+        from tracker.records.steps import STEP_COLUMNS, step_rows
+
+        try:
+            with self._lock:
+                fd = os.open(self.steps_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _PRIVATE)
+                with os.fdopen(fd, "a", newline="", encoding="utf-8") as fh:
+                    writer = csv.writer(fh)
+                    if fh.seek(0, os.SEEK_END) == 0:
+                        writer.writerow(STEP_COLUMNS)
+                    for values in step_rows(record.run_id, record.steps):
+                        writer.writerow([defuse_reversibly(v) if isinstance(v, str) else v for v in values])
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        except OSError as exc:
+            raise StoreError(f"cannot append the steps of run {record.run_id} to {self.steps_path}: {exc}") from exc
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        from tracker.records.steps import STEP_COLUMNS, STEP_FLOATS
+
+        if not self.steps_path.exists():
+            return []
+        latest: dict[int, dict[str, Any]] = {}
+        with self.steps_path.open(newline="", encoding="utf-8") as fh:
+            for raw in csv.DictReader(fh):
+                if raw.get("run_id") != run_id:
+                    continue
+                row: dict[str, Any] = {}
+                for c in STEP_COLUMNS:
+                    text = raw.get(c) or ""
+                    row[c] = (float(text) if text else None) if c in STEP_FLOATS else restore(text)
+                latest[int(row["step"])] = row
+        return [latest[k] for k in sorted(latest)]
 
     def rows(
         self,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker.errors import StoreError
 from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, UNIT_PARTS, RunRecord, iso
+from tracker.records.steps import STEP_COLUMNS, step_rows
 from tracker.stores import sql
 from tracker.stores.base import Store
 from tracker.stores.locations import redact
@@ -81,6 +82,13 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "CREATE INDEX IF NOT EXISTS runs_project ON runs (project, started_at)",
         "CREATE INDEX IF NOT EXISTS runs_team ON runs (team, started_at)",
         "CREATE INDEX IF NOT EXISTS runs_job ON runs (job_id)",
+    )),
+    (3, "child table steps: a run's steps in order (tracker.records.steps)", (
+        "CREATE TABLE IF NOT EXISTS steps (run_id text NOT NULL, step integer NOT NULL, name text, "
+        "started_at timestamptz, ended_at timestamptz, duration_s double precision, cpu_energy_kwh double precision, "
+        "gpu_energy_kwh double precision, ram_energy_kwh double precision, energy_kwh double precision, "
+        "emissions_kg double precision, samples double precision, tokens double precision, metrics text, "
+        "PRIMARY KEY (run_id, step))",
     )),
 )  # fmt: skip
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -176,6 +184,20 @@ _UPSERT = (
     f"ON CONFLICT (run_id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS if c != 'run_id')} "
     "WHERE EXCLUDED.status <> 'running' OR runs.status = 'running'"
 )
+
+
+_INSERT_STEP = (
+    f"INSERT INTO steps ({', '.join(STEP_COLUMNS)}) VALUES ({', '.join('%s' for _ in STEP_COLUMNS)}) "
+    "ON CONFLICT (run_id, step) DO NOTHING"
+)
+
+
+def _write_steps(conn: psycopg.Connection[Any], record: RunRecord) -> None:
+    """A final record replaces the run's steps; a checkpoint adds only those not there (a prefix of the final's)."""
+    if record.status != "running":
+        conn.execute("DELETE FROM steps WHERE run_id = %s", (record.run_id,))
+    with conn.cursor() as cursor:  # metrics as JSON text, as in SQLite (a NaN metric is valid there, not in jsonb)
+        cursor.executemany(_INSERT_STEP, step_rows(record.run_id, record.steps))
 
 
 # A group's UNIT_PARTS (tracker.records.schema): among its runs that counted functional units, the least and the
@@ -331,17 +353,44 @@ class PostgresStore(Store):
 
     def write(self, record: RunRecord) -> None:
         params = _params(record)
-        self._call(f"write run {record.run_id} to", lambda conn: conn.execute(_UPSERT, params), WRITE_DEADLINE_S)
+        if not record.steps:
+            self._call(f"write run {record.run_id} to", lambda conn: conn.execute(_UPSERT, params), WRITE_DEADLINE_S)
+            return
+
+        def action(conn: psycopg.Connection[Any]) -> None:  # the run and its steps in one transaction
+            with conn.transaction():
+                conn.execute(_UPSERT, params)
+                _write_steps(conn, record)
+
+        deadline = WRITE_DEADLINE_S + ROW_DEADLINE_S * (1 + len(record.steps) // 100)
+        self._call(f"write run {record.run_id} to", action, deadline)
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's steps (``STEP_COLUMNS`` rows), in order."""
+        query = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps WHERE run_id = %s ORDER BY step"
+        result = self._call("read steps from", lambda conn: conn.execute(query, (run_id,)).fetchall())
+        rows = []
+        for values in result:
+            row = dict(zip(STEP_COLUMNS, values, strict=True))
+            for column in ("started_at", "ended_at"):
+                if row[column] is not None:
+                    row[column] = iso(row[column])
+            rows.append(row)
+        return rows
 
     def write_many(self, records: Iterable[RunRecord]) -> None:
         """All in one transaction: a batch is stored whole or not at all (the spool keeps what was not)."""
+        records = list(records)
         batch = [_params(r) for r in records]
         if not batch:
             return
+        stepped = [r for r in records if r.steps]
 
         def action(conn: psycopg.Connection[Any]) -> None:
             with conn.transaction(), conn.cursor() as cursor:
                 cursor.executemany(_UPSERT, batch)
+                for record in stepped:
+                    _write_steps(conn, record)
 
         self._call(f"write {len(batch)} runs to", action, WRITE_DEADLINE_S + ROW_DEADLINE_S * len(batch))
 

@@ -41,6 +41,7 @@ from tracker.errors import StoreError
 from tracker.forks import ForkGate, after_fork
 from tracker.paths import private_dir
 from tracker.records.schema import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, TOTALS, RunRecord
+from tracker.records.steps import STEP_COLUMNS, STEP_FLOATS, step_rows
 from tracker.stores import sql
 from tracker.stores.base import Store
 
@@ -52,8 +53,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 200  # writes (~1,000 WAL pages: SQLite's own default cadence), checkpointed in the background
 SAFETY_AUTOCHECKPOINT = 10_000  # WAL pages (~40 MB) after which a committing writer checkpoints itself
 PRIVATE_FILE = 0o600  # runs.db and, after it, its -wal and -shm files
-SCHEMA_VERSION = 4  # 2: location, market-based, embodied and job columns; 3: functional units (SCI); 4: a
-# checkpoint's writer (pid, ...)
+SCHEMA_VERSION = 5  # 2: location, market-based, embodied and job columns; 3: functional units (SCI); 4: a
+# checkpoint's writer (pid, ...); 5: the child table `steps` (a run's steps, tracker.records.steps)
 
 
 def _sql_type(column: str) -> str:
@@ -109,6 +110,14 @@ _UPSERT_RUNNING = (
     f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'run_id')} "
     "WHERE runs.status = 'running'"
 )
+# a run's steps: a final record replaces them all; a checkpoint only adds the ones not there (its steps are a prefix
+# of the final record's, so a checkpoint landing after the final record adds nothing)
+_STEPS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS steps (run_id TEXT NOT NULL, step INTEGER NOT NULL, "
+    + ", ".join(f"{c} {'REAL' if c in STEP_FLOATS else 'TEXT'}" for c in STEP_COLUMNS[2:])
+    + ", PRIMARY KEY (run_id, step))"
+)
+_INSERT_STEP = f"INSERT OR {{}} INTO steps ({', '.join(STEP_COLUMNS)}) VALUES ({', '.join('?' for _ in STEP_COLUMNS)})"
 
 
 class SqliteStore(Store):
@@ -160,7 +169,7 @@ class SqliteStore(Store):
                 if not self._ready:
                     # an up-to-date file needs no write (a write at open would cost an fsync per process); a file of
                     # an older tracker may carry the current version number without the columns added since
-                    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION or not set(COLUMNS) <= {
+                    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION or not set(COLUMNS) <= {
                         row[1] for row in conn.execute("PRAGMA table_info(runs)")
                     }:
                         self._migrate(conn)
@@ -192,7 +201,9 @@ class SqliteStore(Store):
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {_sql_type(column)}")
             conn.execute("CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at)")
             conn.execute("CREATE INDEX IF NOT EXISTS runs_project ON runs (project, started_at)")
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute(_STEPS_TABLE)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version={max(version, SCHEMA_VERSION)}")
             conn.execute("COMMIT")
         except sqlite3.Error:
             conn.execute("ROLLBACK")
@@ -200,6 +211,7 @@ class SqliteStore(Store):
 
     def write(self, record: RunRecord) -> None:
         row = record.to_row()
+        final = row["status"] != "running"
         idle = self._idle
         try:
             with _gate:  # what _connection() does, spelled out on the hot path (a generator costs ~1 µs)
@@ -208,12 +220,34 @@ class SqliteStore(Store):
                 except IndexError:
                     conn = self._open()
                 try:
-                    conn.execute(_INSERT if row["status"] != "running" else _UPSERT_RUNNING, _values(row))
+                    if not record.steps:
+                        conn.execute(_INSERT if final else _UPSERT_RUNNING, _values(row))
+                    else:  # the run and its steps in one transaction
+                        conn.execute("BEGIN IMMEDIATE")
+                        try:
+                            conn.execute(_INSERT if final else _UPSERT_RUNNING, _values(row))
+                            if final:
+                                conn.execute("DELETE FROM steps WHERE run_id = ?", (record.run_id,))
+                            conn.executemany(_INSERT_STEP.format("REPLACE" if final else "IGNORE"),
+                                             step_rows(record.run_id, record.steps))  # fmt: skip
+                            conn.execute("COMMIT")
+                        except BaseException:
+                            conn.execute("ROLLBACK")
+                            raise
                 finally:
                     idle.append(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
         self._wrote()
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's steps (``STEP_COLUMNS`` rows), in order."""
+        query = f"SELECT {', '.join(STEP_COLUMNS)} FROM steps WHERE run_id = ? ORDER BY step"
+        try:
+            with self._connection() as conn:
+                return [dict(zip(STEP_COLUMNS, v, strict=True)) for v in conn.execute(query, (run_id,))]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the steps of run {run_id} from {self.path}: {exc}") from exc
 
     def _wrote(self) -> None:
         self._writes += 1

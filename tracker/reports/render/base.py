@@ -13,6 +13,7 @@ from tracker.errors import ConfigError
 from tracker.reports.annual import AnnualStatement
 from tracker.reports.data import Report
 from tracker.reports.recommend import Recommendations
+from tracker.reports.steps import StepSeries
 
 
 class Renderer:
@@ -24,6 +25,7 @@ class Renderer:
         (Report, "report"),
         (AnnualStatement, "annual"),
         (Recommendations, "recommendations"),
+        (StepSeries, "steps"),
     )
 
     def render(self, obj: Any) -> str:

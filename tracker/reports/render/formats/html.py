@@ -21,6 +21,7 @@ from tracker.reports.render.base import Renderer
 from tracker.reports.render.charts import column_chart, hbar_chart, line_chart
 from tracker.reports.render.labels import esc, group_label, label
 from tracker.reports.render.phrases import columns, equivalents, grid, hourly_note, mix_line, singular
+from tracker.reports.steps import StepSeries
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -194,6 +195,58 @@ class HtmlRenderer(Renderer):
         )
         meta = f"{esc(filters)} · store {esc(report.store)} · generated {esc(report.generated_at)}"
         return page("Energy and emissions report", meta, body)
+
+    def steps(self, series: StepSeries) -> str:
+        """One run's steps: energy per step (columns), each numeric metric the steps carried (a line each), and
+        the table of steps with energy per sample / token where counts were given."""
+        run, steps = series.run, series.steps
+        names = [f"{s['step']} {s['name']}" for s in steps]
+        wh = [s["energy_kwh"] * 1000 for s in steps]
+        figures = [
+            _figure("chart-step-energy", "Energy per step (Wh)", column_chart(list(zip(names, wh, strict=True)),
+                                                                              "Wh", "chart-step-energy")),
+            _figure("chart-step-emissions", "Emissions per step (g CO2e)", column_chart(
+                [(n, s["emissions_kg"] * 1000) for n, s in zip(names, steps, strict=True)], "g", "chart-step-co2")),
+        ]  # fmt: skip
+        for i, metric in enumerate(series.metrics):
+            values = [s.get(f"metric:{metric}", math.nan) for s in steps]
+            drawn = [(n, v) for n, v in zip(names, values, strict=True) if math.isfinite(v)]
+            if drawn:
+                fid = f"chart-metric-{i}"
+                chart = line_chart([n for n, _ in drawn], [(metric, [v for _, v in drawn])], metric, fid)
+                figures.append(_figure(fid, f"{metric} per step", chart))
+        head = ("step", "name", "duration", "energy", "CO2e", "power", "kWh per sample", "kWh per token")
+        rows = []
+        for s in steps:
+            per_sample = s["energy_kwh"] / s["samples"] if s.get("samples") else None
+            per_token = s["energy_kwh"] / s["tokens"] if s.get("tokens") else None
+            cells = (
+                f"<td class=\"n\">{s['step']}</td><td>{esc(label(s['name']))}</td>"
+                f"<td class=\"n\">{esc(units.duration(s['duration_s']))}</td>"
+                f"<td class=\"n\" data-value=\"{s['energy_kwh']!r}\">{esc(units.energy(s['energy_kwh']))}</td>"
+                f"<td class=\"n\" data-value=\"{s['emissions_kg']!r}\">{esc(units.mass(s['emissions_kg']))}</td>"
+                f"<td class=\"n\">{esc(units.number(s['power_w']))} W</td>"
+                f"<td class=\"n\">{esc(units.number(per_sample)) if per_sample is not None else ''}</td>"
+                f"<td class=\"n\">{esc(units.number(per_token)) if per_token is not None else ''}</td>"
+            )
+            rows.append(f'<tr data-step="{s["step"]}">{cells}</tr>')
+        table = (
+            "<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>"
+        )  # fmt: skip
+        total = sum(s["energy_kwh"] for s in steps)
+        body = (
+            f'<div class="cards"><div class="card" data-total="energy_kwh" data-value="{run["energy_kwh"]!r}">'
+            f"<b>{esc(units.energy(run['energy_kwh'] or 0.0))}</b><span>the run</span></div>"
+            f'<div class="card" data-total="steps_energy_kwh" data-value="{total!r}"><b>{esc(units.energy(total))}'
+            f"</b><span>in {len(steps)} steps</span></div></div>"
+            f'<div class="charts">{"".join(figures)}</div><h2>Steps</h2>{table}'
+        )
+        meta = (
+            f"run {esc(run['run_id'])} · project {esc(label(run['project']))} · status {esc(run['status'])} · "
+            f"store {esc(series.store)}"
+        )
+        return page("Energy per step", meta, body)
 
     def annual(self, statement: AnnualStatement) -> str:
         """A page an auditor can read and print: the totals table (MWh, t CO2e, six decimals), then each

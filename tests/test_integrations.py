@@ -1,0 +1,423 @@
+"""The framework adapters (tracker.integrations, docs/ml.md), each driven by the real framework for 2-3 epochs on
+a tiny CPU model built from code, with no network: the record, its steps and what the framework logged agree.
+
+Agreement: the steps' energies add up to the run's energy within one tick's energy (the time after the last
+epoch's boundary: the train-end hooks), and the figures logged per epoch are the stored steps' figures.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ml_support import need
+
+import tracker
+
+pytestmark = pytest.mark.slow
+
+INTERVAL = 0.05  # a fast sampler: a tick's energy is small next to an epoch's
+
+
+def one_tick_kwh(record: Any) -> float:
+    """One tick's energy: the run's average power over one sampling interval."""
+    return record.energy_kwh / record.duration_s * INTERVAL
+
+
+def check_record_and_steps(record: Any, epochs: int, store: str) -> Any:
+    """The stored run has ``epochs`` steps named epoch, in order, that add up to its energy within a tick."""
+    assert record.status == "completed"
+    assert [s.name for s in record.steps] == ["epoch"] * epochs
+    total = sum(s.energy_kwh for s in record.steps)
+    assert 0 < total <= record.energy_kwh
+    tail = record.energy_kwh - total
+    assert tail <= one_tick_kwh(record), (tail, record.energy_kwh)
+    df = tracker.load_steps(record.run_id, store=store)
+    assert df["energy_kwh"].tolist() == pytest.approx([s.energy_kwh for s in record.steps], rel=1e-12)
+    return df
+
+
+# -- Hugging Face transformers ---------------------------------------------------------------------------------------
+
+
+def _tiny_bert() -> tuple[Any, Any]:
+    torch = need("torch")
+    transformers = need("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=16, num_labels=2)  # fmt: skip
+    model = transformers.BertForSequenceClassification(config)
+
+    class Data(torch.utils.data.Dataset):
+        def __init__(self) -> None:
+            g = torch.Generator().manual_seed(1)
+            self.x = torch.randint(1, 40, (64, 8), generator=g)
+            self.y = (self.x[:, 0] > 20).long()
+
+        def __len__(self) -> int:
+            return len(self.x)
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"input_ids": self.x[i], "attention_mask": torch.ones(8, dtype=torch.long), "labels": self.y[i]}
+
+    return model, Data()
+
+
+def test_transformers_trainer_callback(tmp_path: Path) -> None:
+    transformers = need("transformers")
+    from tracker.integrations.transformers import TrackerCallback
+
+    model, data = _tiny_bert()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=3, per_device_train_batch_size=16, logging_strategy="epoch",
+        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, learning_rate=1e-3,
+    )  # fmt: skip
+    seen: list[dict[str, float]] = []
+
+    class Reporter(transformers.TrainerCallback):  # stands where report_to's callbacks stand: after ours
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            seen.append(dict(logs))
+
+    store = str(tmp_path / "runs.db")
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[Reporter()])
+    callback = TrackerCallback.attach(trainer, project="hf", store=store, interval=INTERVAL)
+    trainer.train()
+    record = callback.record
+    df = check_record_and_steps(record, 3, store)
+    assert df["samples"].tolist() == [64.0] * 3  # the epoch's samples: energy per sample
+    assert df["energy_kwh_per_sample"].tolist() == pytest.approx((df["energy_kwh"] / 64).tolist())
+    epoch_logs = [log for log in seen if "step_energy_kwh" in log]
+    assert [log["step_energy_kwh"] for log in epoch_logs] == pytest.approx(df["energy_kwh"].tolist(), rel=1e-12)
+    assert epoch_logs[-1]["energy_kwh"] == pytest.approx(df["energy_kwh"].sum(), rel=1e-12)
+    assert all("loss" in log and "emissions_kg" in log for log in epoch_logs)
+    assert "loss" in df.columns and df["loss"].notna().all()  # the Trainer's loss kept with each step
+
+
+def test_transformers_only_the_main_process_measures(tmp_path: Path) -> None:
+    transformers = need("transformers")
+    from tracker.integrations.transformers import TrackerCallback
+
+    callback = TrackerCallback(project="hf", store=str(tmp_path / "runs.db"))
+    state = transformers.TrainerState()
+    state.is_world_process_zero = False  # another rank of the job
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    control = transformers.TrainerControl()
+    callback.on_train_begin(args, state, control)
+    callback.on_epoch_end(args, state, control)
+    callback.on_train_end(args, state, control)
+    assert callback.run is None and callback.record is None
+    assert tracker.load_runs(store=str(tmp_path / "runs.db")).empty
+
+
+def test_transformers_budget_stops_training_cleanly(tmp_path: Path) -> None:
+    transformers = need("transformers")
+    from tracker.integrations.transformers import TrackerCallback
+
+    model, data = _tiny_bert()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=5, per_device_train_batch_size=16, logging_strategy="epoch",
+        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+    callback = TrackerCallback.attach(trainer, save=False, interval=INTERVAL, budget_kwh=1e-12, on_budget="stop")
+    trainer.train()  # no exception: the Trainer stopped after the first epoch
+    assert trainer.state.epoch == pytest.approx(1.0)
+    assert len(callback.record.steps) == 1
+    assert any("stopped" in n for n in callback.record.notes)
+
+
+# -- PyTorch Lightning ---------------------------------------------------------------------------------------------
+
+
+def _lightning_module(fail_at: int | None = None) -> Any:
+    torch = need("torch")
+    L = need("lightning")
+
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch: Any, i: int) -> Any:
+            if fail_at is not None and self.current_epoch == fail_at:
+                raise RuntimeError("diverged")
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            self.log("train_loss", loss, on_epoch=True, on_step=False)
+            return loss
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True)), batch_size=32)
+    return Tiny(), loader
+
+
+def test_lightning_callback_logs_per_epoch_through_the_logger(tmp_path: Path) -> None:
+    L = need("lightning")
+    from lightning.pytorch.loggers import CSVLogger
+
+    from tracker.integrations.lightning import TrackerCallback
+
+    model, loader = _lightning_module()
+    store = str(tmp_path / "runs.db")
+    callback = TrackerCallback(project="pl", store=store, interval=INTERVAL)
+    logger = CSVLogger(str(tmp_path / "logs"), name="tiny")
+    trainer = L.Trainer(max_epochs=3, callbacks=[callback], logger=logger, accelerator="cpu", devices=1,
+                        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(model, loader)
+    record = callback.record
+    df = check_record_and_steps(record, 3, store)
+    import pandas as pd
+
+    logged = pd.read_csv(Path(logger.log_dir) / "metrics.csv")
+    rows = logged.dropna(subset=["step_energy_kwh"])
+    assert rows["step_energy_kwh"].tolist() == pytest.approx(df["energy_kwh"].tolist(), rel=1e-9)
+    assert rows["emissions_kg"].iloc[-1] == pytest.approx(df["emissions_kg"].sum(), rel=1e-9)
+    assert (rows["power_w"] > 0).all()
+    assert "train_loss" in df.columns and df["train_loss"].notna().all()
+
+
+def test_lightning_on_exception_writes_a_failed_record(tmp_path: Path) -> None:
+    L = need("lightning")
+    from tracker.integrations.lightning import TrackerCallback
+
+    model, loader = _lightning_module(fail_at=1)
+    store = str(tmp_path / "runs.db")
+    callback = TrackerCallback(project="pl", store=store, interval=INTERVAL)
+    trainer = L.Trainer(max_epochs=3, callbacks=[callback], logger=False, accelerator="cpu", devices=1,
+                        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)  # fmt: skip
+    with pytest.raises(RuntimeError, match="diverged"):
+        trainer.fit(model, loader)
+    stored = tracker.load_runs(store=store)
+    assert stored["status"].tolist() == ["failed"]
+    assert "diverged" in stored["error"][0]
+    assert len(tracker.load_steps(stored["run_id"][0], store=store)) == 1  # the epoch that finished
+
+
+# -- Keras 3 (torch backend) ---------------------------------------------------------------------------------------
+
+
+def test_keras_callback_adds_energy_to_the_history(tmp_path: Path) -> None:
+    keras = need("keras")
+    need("torch")
+    assert keras.backend.backend() == "torch"
+    import numpy as np
+
+    from tracker.integrations.keras import TrackerCallback
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    store = str(tmp_path / "runs.db")
+    callback = TrackerCallback(project="keras", store=store, interval=INTERVAL, samples=256)
+    history = model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[callback])
+    df = check_record_and_steps(callback.record, 3, store)
+    assert history.history["step_energy_kwh"] == pytest.approx(df["energy_kwh"].tolist(), rel=1e-12)
+    assert history.history["energy_kwh"][-1] == pytest.approx(df["energy_kwh"].sum(), rel=1e-12)
+    assert df["loss"].tolist() == pytest.approx(history.history["loss"])
+    assert df["energy_kwh_per_sample"].tolist() == pytest.approx((df["energy_kwh"] / 256).tolist())
+
+
+# -- MLflow (a local file store, no server) --------------------------------------------------------------------------
+
+
+def _train_loop(run: Any, epochs: int = 3) -> None:
+    """A plain training loop of a tiny torch model: a step per epoch."""
+    torch = need("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(512, 4)
+    y = x.sum(1, keepdim=True)
+    for _ in range(epochs):
+        for i in range(0, 512, 32):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x[i : i + 32]), y[i : i + 32])
+            loss.backward()
+            opt.step()
+        run.step("epoch", loss=loss, samples=512)
+
+
+def test_mlflow_gets_step_metrics_and_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mlflow = need("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps the file store behind this opt-in
+    from tracker.integrations import mlflow as tracker_mlflow
+
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    store = str(tmp_path / "runs.db")
+    with mlflow.start_run() as active, tracker_mlflow.track(project="mlf", store=store, interval=INTERVAL,
+                                                            country="FR") as run:  # fmt: skip
+        _train_loop(run)
+    record = run.record
+    df = check_record_and_steps(record, 3, store)
+    client = mlflow.tracking.MlflowClient()
+    history = client.get_metric_history(active.info.run_id, "step_energy_kwh")
+    assert [m.step for m in history] == [0, 1, 2]
+    assert [m.value for m in history] == pytest.approx(df["energy_kwh"].tolist(), rel=1e-12)
+    cumulative = client.get_metric_history(active.info.run_id, "energy_kwh")
+    assert cumulative[-1].value == pytest.approx(df["energy_kwh"].sum(), rel=1e-12)
+    data = client.get_run(active.info.run_id).data
+    assert data.tags["tracker.run_id"] == record.run_id
+    assert data.tags["tracker.country"] == "FR" and data.tags["tracker.cpu_method"] == record.cpu_method
+    assert float(data.params["tracker.intensity_g_per_kwh"]) == pytest.approx(record.intensity_g_per_kwh)
+    assert data.metrics["run_energy_kwh"] == pytest.approx(record.energy_kwh, rel=1e-12)
+
+
+# -- Weights & Biases, offline ----------------------------------------------------------------------------------------
+
+
+def test_wandb_offline_gets_step_metrics_and_provenance(tmp_path: Path) -> None:
+    wandb = need("wandb")
+    from tracker.integrations import wandb as tracker_wandb
+
+    store = str(tmp_path / "runs.db")
+    wb = wandb.init(project="tiny", dir=str(tmp_path), mode="offline")
+    logged: list[dict[str, Any]] = []
+    original = wb.log
+    wb.log = lambda data, *a, **k: (logged.append(dict(data)), original(data, *a, **k))[1]  # what W&B was given
+    try:
+        with tracker_wandb.track(project="wb", store=store, interval=INTERVAL) as run:
+            _train_loop(run)
+        summary = dict(wb.summary)
+        config = dict(wb.config)
+    finally:
+        wb.finish()
+    record = run.record
+    df = check_record_and_steps(record, 3, store)
+    steps = [d for d in logged if "tracker/step" in d]
+    assert [d["tracker/step"] for d in steps] == [0, 1, 2]
+    assert [d["tracker/step_energy_kwh"] for d in steps] == pytest.approx(df["energy_kwh"].tolist(), rel=1e-12)
+    assert summary["tracker/run_energy_kwh"] == pytest.approx(record.energy_kwh, rel=1e-12)
+    assert config["tracker"]["tracker.run_id"] == record.run_id
+    offline = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert offline and offline[0].stat().st_size > 0  # the offline run file W&B syncs later
+
+
+def test_a_framework_logging_fault_never_stops_training(tmp_path: Path) -> None:
+    """A step listener that raises (a logging backend gone) is said once; every step is still recorded."""
+    with tracker.track(save=False, interval=INTERVAL) as run:
+        run.add_step_listener(lambda r, s: 1 / 0)
+        for _ in range(3):
+            run.step("epoch")
+    assert len(run.steps) == 3 and math.isfinite(run.energy_kwh)
+
+
+# -- notebooks: IPython's own InteractiveShell -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def shell() -> Any:
+    need("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    sh = InteractiveShell.instance()
+    yield sh
+    InteractiveShell.clear_instance()
+
+
+def test_cell_magic_tracks_a_cell_and_shows_a_summary(shell: Any, tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    assert shell.run_cell("%load_ext tracker").success
+    result = shell.run_cell(f"%%track --project nb --country FR --store {store} --interval 0.05\n"
+                            "import time\nx = sum(i * i for i in range(200000))\ntime.sleep(0.1)")  # fmt: skip
+    assert result.success, result.error_in_exec
+    summary = result.result
+    assert shell.user_ns["x"] == sum(i * i for i in range(200000))  # the cell ran in the user's namespace
+    record = summary.record
+    stored = tracker.load_runs(store=store)
+    assert stored["run_id"].tolist() == [record.run_id] and stored["project"][0] == "nb"
+    assert record.duration_s >= 0.1 and record.country == "FR"
+    assert repr(summary).startswith("tracker: completed, ") and record.run_id[:12] in repr(summary)
+    html = summary._repr_html_()
+    assert f'data-run-id="{record.run_id}"' in html and "<th>energy</th>" in html
+    formatted = shell.display_formatter.format(summary)[0]  # what Jupyter receives
+    assert "text/html" in formatted and formatted["text/plain"] == repr(summary)
+
+
+def test_cell_magic_records_a_failing_cell_as_failed(shell: Any, tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    shell.run_cell("%load_ext tracker")
+    result = shell.run_cell(f"%%track --project nb --store {store}\nraise ValueError('bad cell')")
+    stored = tracker.load_runs(store=store)
+    assert stored["status"].tolist() == ["failed"] and "bad cell" in stored["error"][0]
+    assert result.result.record.status == "failed"
+
+
+def test_start_and_stop_magics_span_several_cells(shell: Any, tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    shell.run_cell("%load_ext tracker")
+    shell.run_cell(f"%tracker_start --project multi --store {store} --interval 0.05")
+    shell.run_cell("import time; time.sleep(0.1)")
+    shell.run_cell("run = _tracker_run; live = run.energy_kwh")  # a live reading inside the notebook's run
+    shell.run_cell("time.sleep(0.1)")
+    result = shell.run_cell("%tracker_stop")
+    record = result.result.record
+    assert record.duration_s >= 0.2 and 0 < shell.user_ns["live"] <= record.energy_kwh
+    assert tracker.load_runs(store=store)["project"].tolist() == ["multi"]
+    bad = shell.run_cell("%%track --project\nx = 1")  # a flag with no value: a ConfigError, the cell not run
+    assert isinstance(bad.error_in_exec, tracker.ConfigError)
+
+
+# -- Optuna ---------------------------------------------------------------------------------------------------------
+
+
+def test_optuna_trials_carry_energy_and_co2_and_use_them_as_an_objective(tmp_path: Path) -> None:
+    optuna = need("optuna")
+    from tracker.integrations.optuna import TrackedObjective, pareto
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = str(tmp_path / "runs.db")
+
+    def objective(trial: Any) -> float:
+        n = trial.suggest_int("n", 1, 40)
+        total = 0
+        for i in range(n * 20000):  # more work, better "accuracy": a trade-off against CO2e
+            total += i
+        return 1 - 1 / n
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(TrackedObjective(objective, also=("emissions_kg",), store=store, interval=0.05), n_trials=6)
+    runs = tracker.load_runs(store=store).set_index("run_id")
+    assert len(runs) == 6
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        row = runs.loc[attrs["tracker_run_id"]]
+        assert attrs["emissions_kg"] == pytest.approx(row["emissions_kg"], rel=1e-12)
+        assert attrs["energy_kwh"] == pytest.approx(row["energy_kwh"], rel=1e-12)
+        assert trial.values[1] == attrs["emissions_kg"]  # CO2e as the second objective
+        assert row["tags"] and str(trial.number) in row["tags"]
+    front = pareto(study)
+    assert front and all({"value", "emissions_kg", "energy_kwh"} <= set(r) for r in front)
+    with pytest.raises(tracker.ConfigError):
+        TrackedObjective(objective, also=("project",))
+
+
+def test_transformers_report_to_mlflow_sees_the_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Trainer's own MLflow reporting (report_to=["mlflow"]) logs our figures: attach() puts us before it."""
+    transformers = need("transformers")
+    mlflow = need("mlflow")
+    from tracker.integrations.transformers import TrackerCallback
+
+    monkeypatch.delenv("DISABLE_MLFLOW_INTEGRATION", raising=False)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "hf")
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())  # the Trainer keeps a URI set earlier in the process
+    model, data = _tiny_bert()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=16, logging_strategy="epoch",
+        save_strategy="no", report_to=["mlflow"], disable_tqdm=True, use_cpu=True,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data)
+    callback = TrackerCallback.attach(trainer, save=False, interval=INTERVAL)
+    trainer.train()
+    (run,) = mlflow.search_runs(experiment_names=["hf"], output_format="list")
+    history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "step_energy_kwh")
+    assert [m.value for m in history] == pytest.approx([s.energy_kwh for s in callback.record.steps], rel=1e-12)

@@ -1,0 +1,54 @@
+"""Keras 3: a ``keras.callbacks.Callback`` that measures ``model.fit`` as one run, a step per epoch (any backend).
+
+    from tracker.integrations.keras import TrackerCallback
+    history = model.fit(x, y, epochs=10, callbacks=[TrackerCallback(project="keras")])
+    history.history["step_energy_kwh"]
+
+At each epoch's end the epoch's metrics (``loss``, ``accuracy``, ...) are kept with the step, and the epoch's
+energy, emissions and power are added to the epoch's ``logs`` (so ``History`` and the callbacks after this one
+see them). A budget crossing with ``on_budget="stop"`` sets ``model.stop_training``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from tracker.core.run import Run
+from tracker.integrations.session import TrainingSession, scalars
+
+
+class TrackerCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Measure a fit as a run (or steps of ``run``, one you started); settings as ``tracker.track``."""
+
+    def __init__(self, run: Run | None = None, samples: int | None = None, **settings: Any) -> None:
+        super().__init__()
+        self.session = TrainingSession(run, **settings)
+        self.samples = samples  # training samples per epoch, for energy per sample
+
+    @property
+    def run(self) -> Run | None:
+        return self.session.run
+
+    @property
+    def record(self) -> Any:
+        return self.session.record
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.session.start()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.session.active:
+            return
+        metrics = scalars(logs)
+        if self.samples:
+            metrics["samples"] = self.samples
+        step, stop = self.session.epoch(self.params.get("epochs"), **metrics)
+        if step is not None and logs is not None:
+            logs.update(self.session.figures(step))
+        if stop:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.session.stop()

@@ -1,0 +1,66 @@
+"""PyTorch Lightning: a ``Callback`` that measures ``trainer.fit`` as one run, a step per training epoch.
+
+    from tracker.integrations.lightning import TrackerCallback
+    trainer = L.Trainer(max_epochs=10, callbacks=[TrackerCallback(project="vision")])
+
+At each epoch's end the epoch's ``step_energy_kwh``, ``step_emissions_kg``, its average ``power_w`` and the run's
+``energy_kwh`` and ``emissions_kg`` so far go to every logger of the trainer (``logger.log_metrics``, step = the
+epoch), and the epoch's logged metrics (``trainer.callback_metrics``) are kept with the step. Only the global
+zero process measures. A fit that raises writes a ``failed`` record (``on_exception``); a budget crossing with
+``on_budget="stop"`` sets ``trainer.should_stop``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from lightning.pytorch.callbacks import Callback
+except ImportError:  # the standalone package
+    from pytorch_lightning.callbacks import Callback
+
+from tracker.core.run import Run
+from tracker.integrations.session import TrainingSession, scalars
+
+
+class TrackerCallback(Callback):  # type: ignore[misc]
+    """Measure a fit as a run (or steps of ``run``, one you started); settings as ``tracker.track``."""
+
+    def __init__(self, run: Run | None = None, **settings: Any) -> None:
+        self.session = TrainingSession(run, **settings)
+        self.logged: list[dict[str, float]] = []  # what went to the loggers, per epoch
+
+    @property
+    def run(self) -> Run | None:
+        return self.session.run
+
+    @property
+    def record(self) -> Any:
+        return self.session.record
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.is_global_zero:
+            self.session.start()
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if not self.session.active:
+            return
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        metrics = scalars(trainer.callback_metrics)
+        step, stop = self.session.epoch(total, **metrics)
+        if step is not None:
+            figures = self.session.figures(step)
+            self.logged.append(figures)
+            for logger in trainer.loggers:
+                try:
+                    logger.log_metrics(figures, step=trainer.current_epoch)
+                except Exception as exc:
+                    self.session._fault("logging to the Lightning logger", exc)
+        if stop:
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self.session.stop()
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self.session.stop(exception)
