@@ -45,6 +45,10 @@ FORCED = {"cpu_watts": 10, "ram_watts": 2, "gpu_watts": 0, "interval": 0.05}
 @pytest.fixture(autouse=True)
 def _no_series_left() -> Any:
     yield
+    from tracker.integrations.web import service
+
+    for left in list(service._services):  # one web service per process: each test's is closed before the next
+        left.close()
     request_metrics._sources.clear()  # each test's services leave no series for the next test's scrape
 
 

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tracker.integrations.web.aggregate import NO_CPU, UNMATCHED
-from tracker.integrations.web.service import WebService
+from tracker.integrations.web.service import service_for
 
 ROUTE_KEY = "tracker.route"
+MARK = "tracker.web"  # in an environ a middleware counts already: a nested one passes it through
 
 _perf = time.perf_counter_ns
 _cpu = time.thread_time_ns
@@ -124,7 +125,7 @@ class TrackerWSGIMiddleware:
         **settings: Any,
     ) -> None:
         self.app = app
-        self.service = WebService(
+        self.service = service_for(
             interval_s=interval_s, sample_rate=sample_rate, max_endpoints=max_endpoints, name=service_name, **settings
         )
         self._record = self.service.aggregator.record
@@ -136,6 +137,9 @@ class TrackerWSGIMiddleware:
         self.service.ensure_started()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if MARK in environ:  # an outer middleware of this process's service counts this request already
+            return self.app(environ, start_response)
+        environ[MARK] = True
         service = self.service
         if not service.running:
             service.ensure_started()
@@ -150,6 +154,12 @@ class TrackerWSGIMiddleware:
             request.status = 500
             request.finish()
             raise
+        wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(wrapper, type) and isinstance(body, wrapper):
+            # a file the server may send with sendfile(), which it recognises by the wrapper's type: passed through
+            # unwrapped, the request ends here (the file's transfer is not in its duration or CPU time)
+            request.finish()
+            return body
         return _Body(body, request)
 
     def close(self) -> None:
