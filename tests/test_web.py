@@ -48,7 +48,7 @@ def _no_series_left() -> Any:
     yield
     from tracker.integrations.web import service
 
-    for left in list(service._services):  # one web service per process: each test's is closed before the next
+    for left in list(getattr(service, "_services", ())):  # one web service per process: each test closes its own
         left.close()
     request_metrics._sources.clear()  # each test's services leave no series for the next test's scrape
 
@@ -795,7 +795,9 @@ mw.service.stop()
 
 
 def test_the_service_pushes_one_stable_group_with_its_request_metrics(
-    pushgateway: str, store_path: str, monkeypatch: pytest.MonkeyPatch
+    pushgateway: str,  # noqa: F811  (the fixture imported above)
+    store_path: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from test_exporters import fetch
 
