@@ -3,15 +3,18 @@
 Pure ASGI, no framework imported. Per request: two ``perf_counter_ns`` reads, the status and the time of the last
 body chunk caught on the way out (``send``), one tuple appended to the service's queue. A sampled request's app
 coroutine is driven step by step (:class:`_Timed`) and the event loop thread's CPU clock is read around each step,
-so its CPU time is its own even when many requests interleave on the loop. Work the app hands to other threads
+so its CPU time is its own even when many requests interleave on the loop; the steps of tasks started inside the
+request (a StreamingResponse's body, what runs below a BaseHTTPMiddleware) are added through the loop's task factory
+(:func:`_task_factory`). Work the app hands to other threads
 (Starlette and FastAPI run ``def`` endpoints in a thread pool) is not in it and goes to ``(unattributed)``, unless
 the endpoint is decorated with :func:`threadpool_cpu` (``docs/web.md``).
 
 The route is the template, never the raw path: Starlette's matched route (``scope["route"].path``, which Starlette
-and FastAPI set), prefixed by the mounts it sits under (``root_path`` grown while routing); a route-less scope
+and FastAPI set), prefixed by the templates of the mounts it sits under (``Mount.path``); a route-less scope
 with an ``endpoint`` (an older Starlette) is named by the endpoint's qualified name; a path no route matched is
-``(unmatched)``. A request ends when its last body chunk is sent (a streaming response included); CPU time spent
-after it (background tasks) is still the request's. An exception in the app records status 500 and is re-raised; a
+``(unmatched)``, as is a mount of routes none of which matched. A request ends when its last body chunk is sent (a
+streaming response included); CPU time spent after it (background tasks) is still the request's. An exception in the
+app before the last body chunk records status 500 (after it, the status sent is kept) and is re-raised; a
 request cancelled before its response started (the client went away) records 499, nginx's "client closed request".
 """
 
