@@ -274,8 +274,10 @@ def main() -> None:
             ("ASGI raw app, sample_rate=1", lambda: asgi_in_process(args.calls, 1.0, False, str(work / "a.db"))),
             ("ASGI raw app, sample_rate=0.1", lambda: asgi_in_process(args.calls, 0.1, False, str(work / "b.db"))),
             ("Starlette app, sample_rate=1", lambda: asgi_in_process(args.calls, 1.0, True, str(work / "c.db"))),
-            ("Starlette + BaseHTTPMiddleware, sample_rate=1",
-             lambda: asgi_in_process(args.calls, 1.0, True, str(work / "f.db"), base=True)),
+            (
+                "Starlette + BaseHTTPMiddleware, sample_rate=1",
+                lambda: asgi_in_process(args.calls, 1.0, True, str(work / "f.db"), base=True),
+            ),
             ("WSGI raw app, sample_rate=1", lambda: wsgi_in_process(args.calls, 1.0, str(work / "d.db"))),
             ("WSGI raw app, sample_rate=0.1", lambda: wsgi_in_process(args.calls, 0.1, str(work / "e.db"))),
         ]

@@ -283,8 +283,8 @@ class WebService:
                 spool.deliver(part, "csv", config.csv)
 
     def _push(self, *, final: bool = False) -> None:
-        """Push the service to the pushgateway (when one is set): one group per service process, every
-        ``PUSH_EVERY_S`` and at stop; the group is deleted at a clean stop (a finished service has no series)."""
+        """Push the service's request metrics to the pushgateway (when one is set): one group per service process,
+        every ``PUSH_EVERY_S``; the group is deleted at a clean stop (a finished service has no series)."""
         gateway = self.config.pushgateway
         if not gateway:
             return
