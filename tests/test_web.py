@@ -1005,3 +1005,35 @@ def test_a_mode_set_in_the_environment_is_kept(store_path: str, monkeypatch: pyt
     assert WebService(store=store_path, **FORCED).config.mode == "machine"
     monkeypatch.delenv("TRACKER_MODE")
     assert WebService(store=store_path, **FORCED).config.mode == "process"
+
+
+def test_under_gevent_requests_are_shared_by_wall_time(tmp_path: Any) -> None:
+    """gevent's greenlets share one OS thread: its CPU clock would give a request its neighbours' CPU time. Under a
+    monkey-patched process no CPU time is read and the interval is shared by wall time (a subprocess: patching
+    threading would change this test process)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("gevent")
+    script = f"""
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from flask import Flask
+from tracker.integrations.web import track_flask
+app = Flask("green")
+@app.get("/nap")
+def nap():
+    gevent.sleep(0.01)
+    return "z"
+mw = track_flask(app, store={str(tmp_path / "r.db")!r}, cpu_watts=10, ram_watts=0, gpu_watts=0, interval=0.05)
+client = app.test_client()
+gevent.joinall([gevent.spawn(lambda: [client.get("/nap").close() for _ in range(5)]) for _ in range(4)])
+summary = mw.service.stop()
+print(summary.requests, summary.sampled, [n for r in summary.records for n in r.notes if "by " in n])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    requests, sampled, notes = done.stdout.strip().split(" ", 2)
+    assert (requests, sampled) == ("20", "0")  # every request counted, none timed by the shared thread clock
+    assert "by wall time" in notes
