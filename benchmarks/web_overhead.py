@@ -94,7 +94,9 @@ def pct(values: list[int], q: float) -> float:
 
 
 # -- 1. in process -------------------------------------------------------------------------------------------------
-def asgi_in_process(calls: int, sample_rate: float, starlette: bool, store: str) -> dict[str, float]:
+def asgi_in_process(
+    calls: int, sample_rate: float, starlette: bool, store: str, base: bool = False
+) -> dict[str, float]:
     from tracker.integrations.web import TrackerASGIMiddleware
 
     if starlette:
@@ -106,6 +108,13 @@ def asgi_in_process(calls: int, sample_rate: float, starlette: bool, store: str)
             return PlainTextResponse("item")
 
         bare: Any = Starlette(routes=[Route("/items/{id}", item)])
+        if base:  # a BaseHTTPMiddleware: the app below it runs in child tasks, whose steps the middleware times
+            from starlette.middleware.base import BaseHTTPMiddleware
+
+            async def dispatch(request: Any, call_next: Any) -> Any:
+                return await call_next(request)
+
+            bare.add_middleware(BaseHTTPMiddleware, dispatch=dispatch)
     else:
         start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
         body = {"type": "http.response.body", "body": b"item"}
@@ -265,6 +274,10 @@ def main() -> None:
             ("ASGI raw app, sample_rate=1", lambda: asgi_in_process(args.calls, 1.0, False, str(work / "a.db"))),
             ("ASGI raw app, sample_rate=0.1", lambda: asgi_in_process(args.calls, 0.1, False, str(work / "b.db"))),
             ("Starlette app, sample_rate=1", lambda: asgi_in_process(args.calls, 1.0, True, str(work / "c.db"))),
+            (
+                "Starlette + BaseHTTPMiddleware, sample_rate=1",
+                lambda: asgi_in_process(args.calls, 1.0, True, str(work / "f.db"), base=True),
+            ),
             ("WSGI raw app, sample_rate=1", lambda: wsgi_in_process(args.calls, 1.0, str(work / "d.db"))),
             ("WSGI raw app, sample_rate=0.1", lambda: wsgi_in_process(args.calls, 0.1, str(work / "e.db"))),
         ]

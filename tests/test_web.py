@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from runs_factory import make_record
+from test_exporters import pushgateway  # noqa: F401  (the real pushgateway, a fixture)
 from test_metrics_labels import families, promtool_check
 
 import tracker
@@ -45,6 +46,10 @@ FORCED = {"cpu_watts": 10, "ram_watts": 2, "gpu_watts": 0, "interval": 0.05}
 @pytest.fixture(autouse=True)
 def _no_series_left() -> Any:
     yield
+    from tracker.integrations.web import service
+
+    for left in list(getattr(service, "_services", ())):  # one web service per process: each test closes its own
+        left.close()
     request_metrics._sources.clear()  # each test's services leave no series for the next test's scrape
 
 
@@ -578,3 +583,457 @@ def test_threadpool_cpu_counts_a_sync_endpoints_cpu_as_its_requests(store_path: 
     assert counted.energy_kwh > 10 * plain.energy_kwh  # the same work: 20 ms of CPU against the loop's few µs
     assert summary.request_cpu_s >= 0.2  # 10 x 20 ms counted for /counted
     assert found[(UNATTRIBUTED, None)].energy_kwh > 0  # /plain's 200 ms landed here
+
+
+# -- the review's findings (issue 12, point 5) ------------------------------------------------------------------------
+def _spin(seconds: float) -> None:
+    start = time.thread_time()
+    while time.thread_time() - start < seconds:
+        sum(range(1000))
+
+
+def test_cpu_of_child_tasks_is_the_requests(store_path: str) -> None:
+    """Everything below a BaseHTTPMiddleware, and a StreamingResponse's body, runs in tasks of their own (anyio):
+    their CPU time is the request's, not (unattributed)."""
+    from starlette.applications import Starlette
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.responses import PlainTextResponse, StreamingResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    async def busy(request: Any) -> Any:
+        _spin(0.02)
+        return PlainTextResponse("x")
+
+    async def stream(request: Any) -> Any:
+        async def chunks() -> Any:
+            for _ in range(2):
+                _spin(0.01)
+                yield b"x"
+
+        return StreamingResponse(chunks())
+
+    class Noop(BaseHTTPMiddleware):
+        async def dispatch(self, request: Any, call_next: Any) -> Any:
+            return await call_next(request)
+
+    app = Starlette(routes=[Route("/busy", busy), Route("/stream", stream)])
+    app.add_middleware(Noop)
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, **FORCED)
+    with TestClient(app) as client:
+        for _ in range(10):
+            assert client.get("/busy").text == "x"
+            assert client.get("/stream").text == "xx"
+    summary = middleware_of(app).service.summaries[-1]
+    assert summary.request_cpu_s >= 0.38  # 10 x 20 ms + 10 x 2 x 10 ms, all in child tasks
+    found = by_endpoint(summary.records)
+    unattributed = found[(UNATTRIBUTED, None)].energy_kwh
+    assert found[("GET /busy", "2xx")].energy_kwh > unattributed
+    assert found[("GET /stream", "2xx")].energy_kwh > unattributed
+
+
+def test_routes_under_mounts_are_their_templates(store_path: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+    from starlette.testclient import TestClient
+
+    async def user(request: Any) -> Any:
+        return PlainTextResponse("u")
+
+    async def files(scope: Any, receive: Any, send: Any) -> None:  # a mounted app with no routes of its own
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"f"})
+
+    app = Starlette(
+        routes=[
+            Mount("/tenants/{tenant}", routes=[Mount("/v1", routes=[Route("/users/{name}", user)])]),
+            Mount("/api", routes=[Route("/users/{name}", user)]),
+            Mount("/static", app=files),
+        ]
+    )
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, **FORCED)
+    with TestClient(app) as client:
+        for tenant in ("acme", "globex", "initech"):
+            assert client.get(f"/tenants/{tenant}/v1/users/bob").text == "u"
+        assert client.get("/api/users/ada").text == "u"
+        assert client.get("/api/nope").status_code == 404
+        assert client.get("/api/users/x/", follow_redirects=False).status_code == 307
+        assert client.get("/static/css/site.css").text == "f"
+    found = by_endpoint(middleware_of(app).service.summaries[-1].records)
+    assert found[("GET /tenants/{tenant}/v1/users/{name}", "2xx")].functional_units == 3  # no raw tenant names
+    assert found[("GET /api/users/{name}", "2xx")].functional_units == 1
+    assert found[(f"GET {UNMATCHED}", "4xx")].functional_units == 1  # not "GET /api/{path:path}"
+    assert found[(f"GET {UNMATCHED}", "3xx")].functional_units == 1
+    assert found[("GET /static/{path:path}", "2xx")].functional_units == 1
+    assert not any("acme" in (r.endpoint or "") for r in middleware_of(app).service.summaries[-1].records)
+
+
+def test_odd_route_values_and_a_failed_split_lose_nothing(store_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app's own environ["tracker.route"] may be anything; an interval whose split fails is still written."""
+    from flask import Flask, request
+
+    from tracker.integrations.web import service
+
+    app = Flask("odd")
+
+    @app.get("/tuple")
+    def odd() -> str:
+        request.environ["tracker.route"] = ("/tuple",)
+        return "t"
+
+    @app.get("/empty")
+    def empty() -> str:
+        request.environ["tracker.route"] = ""
+        return "e"
+
+    middleware = track_flask(app, store=store_path, interval_s=3600, **FORCED)
+    client = app.test_client()
+    for _ in range(100):
+        assert client.get("/tuple").text == "t"
+        assert client.get("/empty").text == "e"
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    missing.close()  # the request ends when the server closes its body
+    summary = middleware.service.flush()
+    assert summary is not None and summary.requests == 201
+    found = by_endpoint(summary.records)
+    assert found[("GET ('/tuple',)", "2xx")].functional_units == 100
+    assert found[(f"GET {UNMATCHED}", "2xx")].functional_units == 100
+
+    def broken(*args: Any) -> Any:
+        raise ValueError("split failed")
+
+    monkeypatch.setattr(service, "attribute", broken)  # a fault in the split: the interval is written unsplit
+    client.get("/tuple")
+    middleware.close()
+    stored = tracker.load_runs(store_path)
+    assert stored["functional_units"].sum() == 201
+    unsplit = stored[stored["notes"].astype(str).str.contains("not split among endpoints")]
+    assert len(unsplit) == 1 and unsplit["energy_kwh"].iloc[0] > 0
+
+
+def test_a_fork_while_the_fold_holds_the_lock_does_not_hang(store_path: str) -> None:
+    """gunicorn --preload: the fold thread may hold the aggregator's lock at the fork. The child gets new locks and
+    none of the parent's figures."""
+    import os
+    import signal
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["tracker.route"] = "/hello"
+        start_response("200 OK", [])
+        return [b"hi"]
+
+    middleware = TrackerWSGIMiddleware(app, store=store_path, interval_s=3600, **FORCED)
+    for _ in range(3):
+        b"".join(middleware({"REQUEST_METHOD": "GET"}, lambda s, h, e=None: None))
+    middleware.service.aggregator.fold()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with middleware.service.aggregator._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.alarm(20)  # a hang ends the child (and fails the test) instead of the suite
+            b"".join(middleware({"REQUEST_METHOD": "GET"}, lambda s, h, e=None: None))
+            summary = middleware.service.stop()
+            series = middleware.service.aggregator.series()
+            code = 0 if summary is not None and summary.requests == 1 and series[0].requests == 1 else 2
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    summary = middleware.service.stop()
+    assert summary is not None and summary.requests == 3  # the parent's own, none of the child's
+
+
+def test_asgi_config_errors_are_raised_at_construction(store_path: str) -> None:
+    async def raw(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    with pytest.raises(ConfigError, match="pushgateway"):
+        TrackerASGIMiddleware(raw, store=store_path, pushgateway="gateway:9091", **FORCED)
+
+
+def test_sigterm_during_the_last_split_still_writes_the_interval(tmp_path: Any) -> None:
+    """SIGTERM lands while stop() is splitting the last interval (the signal is sent from inside the fold, to hit
+    that instant): the package's handler ends the run and its endpoints' records are written."""
+    import subprocess
+    import sys
+
+    store = str(tmp_path / "r.db")
+    script = f"""
+import os, signal, sys
+from tracker.integrations.web import TrackerWSGIMiddleware, aggregate
+def app(environ, sr):
+    environ["tracker.route"] = "/x"; sr("200 OK", []); return [b"x"]
+mw = TrackerWSGIMiddleware(app, store={store!r}, cpu_watts=10, ram_watts=0, gpu_watts=0, interval=0.05)
+for _ in range(10): b"".join(mw({{"REQUEST_METHOD": "GET"}}, lambda s, h, e=None: None))
+fold = aggregate.Aggregator._fold
+def fold_then_signal(self):
+    if sys._getframe(1).f_code.co_name == "take":
+        os.kill(os.getpid(), signal.SIGTERM)
+    return fold(self)
+aggregate.Aggregator._fold = fold_then_signal
+mw.service.stop()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0  # the SIGTERM ended it
+    stored = tracker.load_runs(store)
+    row = stored[stored["endpoint"] == "GET /x"]
+    assert len(row) == 1 and row["functional_units"].iloc[0] == 10 and row["status"].iloc[0] == "terminated"
+
+
+def test_the_service_pushes_one_stable_group_with_its_request_metrics(
+    pushgateway: str,  # noqa: F811  (the fixture imported above)
+    store_path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_exporters import fetch
+
+    from tracker.exporters import prometheus as prom
+
+    gateway = pushgateway
+    monkeypatch.setattr(prom, "PUSH_EVERY_S", 0.2)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["tracker.route"] = "/hello"
+        start_response("200 OK", [])
+        return [b"hi"]
+
+    middleware = TrackerWSGIMiddleware(app, store=store_path, interval_s=0.3, pushgateway=gateway,
+                                       service_name="shop", **FORCED)  # fmt: skip
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        b"".join(middleware({"REQUEST_METHOD": "GET"}, lambda s, h, e=None: None))
+        time.sleep(0.02)
+    assert len(middleware.service.summaries) >= 5  # many intervals ...
+    text = fetch(f"{gateway}/metrics")
+    groups = {line.split("push_time_seconds{", 1)[1].split("}")[0] for line in text.splitlines()
+              if line.startswith("push_time_seconds{")}  # fmt: skip
+    assert len(groups) == 1, groups  # ... one group, not one per interval run
+    assert 'service="shop"' in next(iter(groups)) and "run=" not in next(iter(groups))
+    assert any(line.startswith("tracker_requests_total{") and 'route="/hello"' in line for line in text.splitlines())
+    middleware.close()
+    assert "push_time_seconds{" not in fetch(f"{gateway}/metrics")  # a cleanly stopped service leaves no group
+
+
+def test_two_middlewares_share_one_service_and_count_once(store_path: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    async def hello(request: Any) -> Any:
+        return PlainTextResponse("hi")
+
+    app = Starlette(routes=[Route("/hello", hello)])
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, **FORCED)
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, **FORCED)  # nested, the same settings
+    with TestClient(app) as client:
+        for _ in range(5):
+            assert client.get("/hello").text == "hi"
+        outer = middleware_of(app)
+        inner = outer.app
+        while not isinstance(inner, TrackerASGIMiddleware):
+            inner = inner.app
+        assert inner.service is outer.service
+        with pytest.raises(ConfigError, match="one web service per process"):
+            TrackerWSGIMiddleware(lambda e, s: [b""], store=store_path, interval_s=5, **FORCED)
+    summary = outer.service.summaries[-1]
+    assert summary.requests == 5  # each request once
+
+
+def test_only_the_newest_summary_keeps_its_records(store_path: str) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["tracker.route"] = "/hello"
+        start_response("200 OK", [])
+        return [b"hi"]
+
+    middleware = TrackerWSGIMiddleware(app, store=store_path, interval_s=3600, **FORCED)
+    for _ in range(3):
+        b"".join(middleware({"REQUEST_METHOD": "GET"}, lambda s, h, e=None: None))
+        middleware.service.flush()
+    summaries = list(middleware.service.summaries)
+    assert len(summaries) == 3 and all(s.requests == 1 for s in summaries)
+    assert [len(s.records) for s in summaries[:-1]] == [0, 0]  # written to the store already: not held
+    assert summaries[-1].records and summaries[-1].shares
+
+
+def test_a_background_task_failing_after_the_response_keeps_its_status(store_path: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    def fail() -> None:
+        raise RuntimeError("background failed")
+
+    async def ok(request: Any) -> Any:
+        return PlainTextResponse("ok", background=BackgroundTask(fail))
+
+    app = Starlette(routes=[Route("/ok", ok)])
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, **FORCED)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/ok").status_code == 200
+    found = by_endpoint(middleware_of(app).service.summaries[-1].records)
+    assert found[("GET /ok", "2xx")].functional_units == 1
+    assert ("GET /ok", "5xx") not in found
+
+
+def test_a_failed_start_is_rolled_back(store_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.core import run as runs
+    from tracker.integrations.web import service
+
+    class NoThreads(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't start new thread")
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"hi"]
+
+    monkeypatch.setattr(service.threading, "Thread", NoThreads)
+    middleware = TrackerWSGIMiddleware(app, store=store_path, **FORCED)  # its start fails: logged, not raised
+    for _ in range(50):
+        assert b"".join(middleware({"REQUEST_METHOD": "GET"}, lambda s, h, e=None: None)) == b"hi"
+    assert not middleware.service.running
+    assert len(middleware.service.aggregator.items) <= 1  # nothing folds them: not kept
+    assert not any(isinstance(r, service._IntervalRun) for r in runs._active)  # no run left open
+    assert middleware.service.stop() is None  # what atexit calls: no error
+    monkeypatch.undo()
+    middleware.service._retry_at = 0.0
+    middleware.service.start()
+    assert middleware.service.running
+
+
+def test_an_app_returning_a_plain_awaitable_works(store_path: str) -> None:
+    class Answer:  # an awaitable that is not a coroutine
+        def __init__(self, send: Any) -> None:
+            self.send = send
+
+        def __await__(self) -> Any:
+            yield from self.send({"type": "http.response.start", "status": 200, "headers": []}).__await__()
+            yield from self.send({"type": "http.response.body", "body": b"ok"}).__await__()
+
+    def app(scope: Any, receive: Any, send: Any) -> Any:
+        return Answer(send)
+
+    middleware = TrackerASGIMiddleware(app, store=store_path, **FORCED)
+    sent: list[Any] = []
+
+    async def serve() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        await middleware({"type": "http", "method": "GET", "path": "/"}, receive, send)
+
+    asyncio.run(serve())
+    assert sent[-1]["body"] == b"ok"
+    summary = middleware.service.stop()
+    assert summary is not None and by_endpoint(summary.records)[(f"GET {UNMATCHED}", "2xx")].functional_units == 1
+
+
+def test_a_failing_metrics_source_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> list[Any]:
+        raise RuntimeError("no figures")
+
+    request_metrics.register(broken)
+    with caplog.at_level("DEBUG", logger="tracker.exporters.requests"):
+        assert request_metrics.series() == []
+        assert request_metrics.series() == []
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "no figures" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_file_wrapper_response_is_passed_through_for_sendfile(store_path: str, tmp_path: Any) -> None:
+    from wsgiref.util import FileWrapper
+
+    from flask import Flask, send_file
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * 10_000)
+    app = Flask("files")
+
+    @app.get("/file")
+    def file() -> Any:
+        return send_file(path)
+
+    middleware = track_flask(app, store=store_path, **FORCED)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/file", "SERVER_NAME": "x", "SERVER_PORT": "80",
+               "wsgi.url_scheme": "http", "wsgi.input": None, "wsgi.file_wrapper": FileWrapper}  # fmt: skip
+    body = app.wsgi_app(environ, lambda s, h, e=None: None)
+    assert isinstance(body, FileWrapper)  # the server sees its own wrapper: sendfile() stays possible
+    assert b"".join(body) == b"x" * 10_000
+    body.close()
+    summary = middleware.service.flush()
+    assert summary is not None and by_endpoint(summary.records)[("GET /file", "2xx")].functional_units == 1
+
+
+def test_services_are_not_kept_alive_by_the_exit_and_fork_hooks(store_path: str) -> None:
+    import gc
+    import weakref
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"hi"]
+
+    middleware = TrackerWSGIMiddleware(app, store=store_path, **FORCED)
+    gone = weakref.ref(middleware.service)
+    middleware.close()
+    del middleware
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_mode_set_in_the_environment_is_kept(store_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKER_MODE", "machine")
+    assert WebService(store=store_path, **FORCED).config.mode == "machine"
+    monkeypatch.delenv("TRACKER_MODE")
+    assert WebService(store=store_path, **FORCED).config.mode == "process"
+
+
+def test_under_gevent_requests_are_shared_by_wall_time(tmp_path: Any) -> None:
+    """gevent's greenlets share one OS thread: its CPU clock would give a request its neighbours' CPU time. Under a
+    monkey-patched process no CPU time is read and the interval is shared by wall time (a subprocess: patching
+    threading would change this test process)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("gevent")
+    script = f"""
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from flask import Flask
+from tracker.integrations.web import track_flask
+app = Flask("green")
+@app.get("/nap")
+def nap():
+    gevent.sleep(0.01)
+    return "z"
+mw = track_flask(app, store={str(tmp_path / "r.db")!r}, cpu_watts=10, ram_watts=0, gpu_watts=0, interval=0.05)
+client = app.test_client()
+gevent.joinall([gevent.spawn(lambda: [client.get("/nap").close() for _ in range(5)]) for _ in range(4)])
+summary = mw.service.stop()
+print(summary.requests, summary.sampled, [n for r in summary.records for n in r.notes if "by " in n])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    requests, sampled, notes = done.stdout.strip().split(" ", 2)
+    assert (requests, sampled) == ("20", "0")  # every request counted, none timed by the shared thread clock
+    assert "by wall time" in notes

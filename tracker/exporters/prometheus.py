@@ -117,6 +117,40 @@ def push(gateway: str, run_id: str) -> None:
     push_to_gateway(gateway, job=JOB, registry=registry(run_id), grouping_key={"run": run_id}, timeout=PUSH_TIMEOUT_S)
 
 
+class ServiceCollector:
+    """A web service's pushgateway group: its current interval run's figures and its own per-endpoint series."""
+
+    def __init__(self, run_id: str | None, source: Any) -> None:
+        self.run_id = run_id
+        self.source = source  # () -> list[RequestSeries]: this service's only (not every service's in the process)
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        from tracker.exporters import requests
+
+        if self.run_id is not None and live.snapshot(self.run_id):
+            yield from TrackerCollector(self.run_id).collect()
+        yield from requests.families(self.source())
+
+
+def push_service(gateway: str, group: dict[str, str], run_id: str | None, source: Any) -> None:
+    """Push a web service under its one group (``job="tracker"`` and ``group``), replacing its previous values."""
+    from prometheus_client import CollectorRegistry, push_to_gateway
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(ServiceCollector(run_id, source))  # type: ignore[arg-type]
+    push_to_gateway(gateway, job=JOB, registry=reg, grouping_key=group, timeout=PUSH_TIMEOUT_S)
+
+
+def delete_group(gateway: str, group: dict[str, str]) -> None:
+    """Delete a group from the gateway (a web service that stopped cleanly has no series left)."""
+    from prometheus_client import delete_from_gateway
+
+    delete_from_gateway(gateway, job=JOB, grouping_key=group, timeout=PUSH_TIMEOUT_S)
+
+
 def shutdown() -> None:
     """Stop every server this process started (tests)."""
     with _lock:

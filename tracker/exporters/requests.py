@@ -11,6 +11,7 @@ one process) are added together, so a scrape never shows a series twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ DURATION_BUCKETS_S: tuple[float, ...] = (
 ENERGY_BUCKETS_J: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0, 100.0)
 
 LABELS = ("route", "method", "status_class")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ Source = Callable[[], list[RequestSeries]]
 
 _sources: dict[int, Source] = {}
 _lock = threading.Lock()
+_failed: set[int] = set()  # sources whose failure was logged (once each)
 
 
 def register(source: Source) -> int:
@@ -71,12 +74,17 @@ def series() -> list[RequestSeries]:
     """Every registered source's series, those with the same labels added together. A failing source is skipped
     (a scrape must not fail because one service's figures could not be read)."""
     with _lock:
-        sources = list(_sources.values())
+        sources = list(_sources.items())
     merged: dict[tuple[str, str, str], RequestSeries] = {}
-    for source in sources:
+    for handle, source in sources:
         try:
             found = source()
-        except Exception:  # one broken service: the others are still shown
+        except Exception as exc:  # one broken service: the others are still shown; said once per source
+            if handle not in _failed:
+                _failed.add(handle)
+                logger.warning("web: a service's request metrics could not be read; skipped: %r", exc)
+            else:
+                logger.debug("web: a service's request metrics could not be read: %r", exc)
             continue
         for s in found:
             key = (s.route, s.method, s.status_class)
@@ -109,9 +117,10 @@ def _buckets(bounds: tuple[float, ...], counts: tuple[int, ...]) -> list[tuple[s
     return out
 
 
-def families() -> Iterator[Any]:
-    """The request metric families (nothing when no web service is registered)."""
-    found = series()
+def families(found: list[RequestSeries] | None = None) -> Iterator[Any]:
+    """The request metric families of ``found`` (default: every registered service's; nothing when none)."""
+    if found is None:
+        found = series()
     if not found:
         return
     from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily

@@ -35,7 +35,7 @@ _DURATION_BOUNDS_NS = [round(b * 1e9) for b in DURATION_BUCKETS_S]
 
 def status_class(status: int) -> str:
     """``2xx`` for 200..299 and so on; anything outside 100..599 is ``other``."""
-    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
+    return f"{status // 100}xx" if type(status) is int and 100 <= status <= 599 else "other"
 
 
 def fine_index(ns: int) -> int:
@@ -97,7 +97,8 @@ class Aggregator:
         self.max_endpoints = max_endpoints
         self.items: deque[Item] = deque()
         self.record = self.items.append  # the middleware's hot path: one atomic append, no lock
-        self._lock = threading.Lock()
+        # re-entrant: a signal handler that writes the last interval may interrupt a fold on the same thread
+        self._lock = threading.RLock()
         self._interval: dict[Key, IntervalStat] = {}
         self._total: dict[Key, _Cumulative] = {}
         self._endpoints: set[tuple[str, str]] = set()
@@ -119,7 +120,11 @@ class Aggregator:
             except IndexError:
                 break
             n += 1
-            if method not in METHODS:
+            if type(route) is not str:  # an app's own environ["tracker.route"] may be anything
+                route = UNMATCHED if route is None else str(route)
+            if not route:
+                route = UNMATCHED
+            if type(method) is not str or method not in METHODS:
                 method = "OTHER"
             if (route, method) not in endpoints and route[0] != "(":  # pseudo-routes are always their own
                 if len(endpoints) >= self.max_endpoints:
@@ -144,6 +149,16 @@ class Aggregator:
             cumulative.duration_ns += duration
             cumulative.duration_counts[bisect.bisect_left(bounds, duration)] += 1
         self.counted += n
+
+    def reset(self) -> None:
+        """Forget every figure and take a new lock (a forked child: the parent's requests are the parent's, and
+        the parent's fold thread may have held the lock at the fork)."""
+        self._lock = threading.RLock()
+        self.items.clear()
+        self._interval = {}
+        self._total = {}
+        self._endpoints = set()
+        self.counted = 0
 
     def take(self) -> dict[Key, IntervalStat]:
         """The interval's figures (all recorded requests folded), and a fresh interval begun."""

@@ -16,16 +16,20 @@ The route template comes from the app, which knows it after routing: it puts it 
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tracker.integrations.web.aggregate import NO_CPU, UNMATCHED
-from tracker.integrations.web.service import WebService
+from tracker.integrations.web.service import service_for
 
+logger = logging.getLogger(__name__)
 ROUTE_KEY = "tracker.route"
+MARK = "tracker.web"  # in an environ a middleware counts already: a nested one passes it through
 
 _perf = time.perf_counter_ns
 _cpu = time.thread_time_ns
@@ -34,6 +38,17 @@ _ident = threading.get_ident
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def greenlets_patched() -> bool:
+    """gevent or eventlet has monkey-patched threading: every greenlet shares one OS thread, so the thread's CPU
+    clock would give a request its neighbours' CPU time too. Then no request's CPU time is read (the interval is
+    shared by wall time)."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        return True
+    patcher = sys.modules.get("eventlet.patcher")
+    return patcher is not None and bool(patcher.is_monkey_patched("thread"))
 
 
 class _Request:
@@ -124,23 +139,34 @@ class TrackerWSGIMiddleware:
         **settings: Any,
     ) -> None:
         self.app = app
-        self.service = WebService(
+        self.service = service_for(
             interval_s=interval_s, sample_rate=sample_rate, max_endpoints=max_endpoints, name=service_name, **settings
         )
         self._record = self.service.aggregator.record
         self._every = sample_rate >= 1.0
         self._rate = sample_rate
+        self._greenlets = False
         # at once, usually on the main thread at the app's import: there the package's SIGTERM handler can be
         # installed (where the server left the default), so a server killed by SIGTERM still writes the last
         # interval; a WSGI server has no lifespan to say when it starts
+        self._start()
+
+    def _start(self) -> None:
+        """Start measuring (here, or in a forked worker at its first request, after its server patched threads)."""
+        self._greenlets = greenlets_patched()
+        if self._greenlets:
+            logger.info("web: gevent/eventlet greenlets share the thread's CPU clock: requests are shared by wall "
+                        "time (docs/web.md)")  # fmt: skip
         self.service.ensure_started()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        service = self.service
-        if not service.running:
-            service.ensure_started()
+        if MARK in environ:  # an outer middleware of this process's service counts this request already
+            return self.app(environ, start_response)
+        environ[MARK] = True
+        if not self.service.running:
+            self._start()
         request = _Request(environ, start_response, self._record)
-        if self._every or _random() < self._rate:
+        if (self._every or _random() < self._rate) and not self._greenlets:
             request.thread = _ident()
             request.cpu0 = _cpu()
         request.start = _perf()
@@ -150,6 +176,12 @@ class TrackerWSGIMiddleware:
             request.status = 500
             request.finish()
             raise
+        wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(wrapper, type) and isinstance(body, wrapper):
+            # a file the server may send with sendfile(), which it recognises by the wrapper's type: passed through
+            # unwrapped, the request ends here (the file's transfer is not in its duration or CPU time)
+            request.finish()
+            return body
         return _Body(body, request)
 
     def close(self) -> None:
