@@ -75,12 +75,16 @@ def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
 @pytest.mark.slow
 def test_uvicorn_10000_requests_streaming_and_errors_nothing_lost(tmp_path: Path) -> None:
     errors: list[BaseException] = []
+    # halfway, the clients pause past an interval's end: the requests span two intervals however fast they go
+    halfway = threading.Barrier(4, action=lambda: time.sleep(2.5))
     with uvicorn_server(tmp_path, WEB_INTERVAL="2") as (port, found):
 
         def client(k: int) -> None:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             try:
                 for i in range(2500):
+                    if i == 1250:
+                        halfway.wait(timeout=60)
                     status, body = get(connection, f"/items/{k * 2500 + i}")
                     assert status == 200 and body == f"item {k * 2500 + i}".encode()
             except BaseException as exc:  # pragma: no cover - reported below
