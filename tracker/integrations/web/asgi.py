@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from tracker.integrations.web.aggregate import NO_CPU, UNMATCHED
-from tracker.integrations.web.service import service_for
+from tracker.integrations.web.service import ServiceMiddleware
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -258,7 +258,7 @@ def _search(routes: Any, target: Any, prefix: str, depth: int) -> str | None:
     return None
 
 
-class TrackerASGIMiddleware:
+class TrackerASGIMiddleware(ServiceMiddleware):
     """Energy and CO2 per endpoint of an ASGI app: ``app.add_middleware(TrackerASGIMiddleware, project="api")``.
 
     ``interval_s``: one record per endpoint and status class this often (and at shutdown); ``sample_rate``: the
@@ -266,24 +266,6 @@ class TrackerASGIMiddleware:
     ``service_name``: the records' name (default: the project). Other keywords are the tracker's settings
     (``project``, ``store``, ``country``, ``metrics_port``, ...). ``docs/web.md``.
     """
-
-    def __init__(
-        self,
-        app: App,
-        *,
-        interval_s: float = 60.0,
-        sample_rate: float = 1.0,
-        max_endpoints: int = 100,
-        service_name: str | None = None,
-        **settings: Any,
-    ) -> None:
-        self.app = app
-        self.service = service_for(
-            interval_s=interval_s, sample_rate=sample_rate, max_endpoints=max_endpoints, name=service_name, **settings
-        )
-        self._record = self.service.aggregator.record
-        self._every = sample_rate >= 1.0
-        self._rate = sample_rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

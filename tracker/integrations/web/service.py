@@ -366,3 +366,26 @@ def _forget_services() -> None:
     _shared_lock = threading.Lock()
     for service in list(_services):
         service._forget()
+
+
+class ServiceMiddleware:
+    """What the ASGI and WSGI middleware share: the wrapped app, the process's service for these settings, and the
+    sampling decision's inputs, read once here so that the request path reads attributes only."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        interval_s: float = 60.0,
+        sample_rate: float = 1.0,
+        max_endpoints: int = 100,
+        service_name: str | None = None,
+        **settings: Any,
+    ) -> None:
+        self.app = app
+        self.service = service_for(
+            interval_s=interval_s, sample_rate=sample_rate, max_endpoints=max_endpoints, name=service_name, **settings
+        )
+        self._record = self.service.aggregator.record
+        self._every = sample_rate >= 1.0
+        self._rate = sample_rate

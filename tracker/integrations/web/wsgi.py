@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from tracker.integrations.web.aggregate import NO_CPU, UNMATCHED
-from tracker.integrations.web.service import service_for
+from tracker.integrations.web.service import ServiceMiddleware
 
 logger = logging.getLogger(__name__)
 ROUTE_KEY = "tracker.route"
@@ -120,7 +120,7 @@ class _Body:
             self.request.finish()
 
 
-class TrackerWSGIMiddleware:
+class TrackerWSGIMiddleware(ServiceMiddleware):
     """Energy and CO2 per endpoint of a WSGI app: ``app.wsgi_app = TrackerWSGIMiddleware(app.wsgi_app, ...)``.
 
     Keywords as :class:`tracker.integrations.web.TrackerASGIMiddleware`'s. Measuring starts here; the last
@@ -128,23 +128,8 @@ class TrackerWSGIMiddleware:
     the default action) or by :meth:`close`.
     """
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        interval_s: float = 60.0,
-        sample_rate: float = 1.0,
-        max_endpoints: int = 100,
-        service_name: str | None = None,
-        **settings: Any,
-    ) -> None:
-        self.app = app
-        self.service = service_for(
-            interval_s=interval_s, sample_rate=sample_rate, max_endpoints=max_endpoints, name=service_name, **settings
-        )
-        self._record = self.service.aggregator.record
-        self._every = sample_rate >= 1.0
-        self._rate = sample_rate
+    def __init__(self, app: WSGIApp, **options: Any) -> None:
+        super().__init__(app, **options)
         self._greenlets = False
         # at once, usually on the main thread at the app's import: there the package's SIGTERM handler can be
         # installed (where the server left the default), so a server killed by SIGTERM still writes the last
