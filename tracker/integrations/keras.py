@@ -16,24 +16,16 @@ from typing import Any
 import keras
 
 from tracker.core.run import Run
-from tracker.integrations.session import TrainingSession, scalars
+from tracker.integrations.session import SessionView, TrainingSession, scalars
 
 
-class TrackerCallback(keras.callbacks.Callback):  # type: ignore[misc]
+class TrackerCallback(SessionView, keras.callbacks.Callback):  # type: ignore[misc]
     """Measure a fit as a run (or steps of ``run``, one you started); settings as ``tracker.track``."""
 
     def __init__(self, run: Run | None = None, samples: int | None = None, **settings: Any) -> None:
         super().__init__()
         self.session = TrainingSession(run, **settings)
         self.samples = samples  # training samples per epoch, for energy per sample
-
-    @property
-    def run(self) -> Run | None:
-        return self.session.run
-
-    @property
-    def record(self) -> Any:
-        return self.session.record
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.session.start()

@@ -20,23 +20,15 @@ except ImportError:  # the standalone package
     from pytorch_lightning.callbacks import Callback
 
 from tracker.core.run import Run
-from tracker.integrations.session import TrainingSession, scalars
+from tracker.integrations.session import SessionView, TrainingSession, scalars
 
 
-class TrackerCallback(Callback):  # type: ignore[misc]
+class TrackerCallback(SessionView, Callback):  # type: ignore[misc]
     """Measure a fit as a run (or steps of ``run``, one you started); settings as ``tracker.track``."""
 
     def __init__(self, run: Run | None = None, **settings: Any) -> None:
         self.session = TrainingSession(run, **settings)
         self.logged: list[dict[str, float]] = []  # what went to the loggers, per epoch
-
-    @property
-    def run(self) -> Run | None:
-        return self.session.run
-
-    @property
-    def record(self) -> Any:
-        return self.session.record
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if trainer.is_global_zero:

@@ -100,6 +100,21 @@ class TrainingSession:
         return self.record
 
 
+class SessionView:
+    """The run and the record of a callback's :class:`TrainingSession` (``self.session``), for users' code: one
+    definition for every framework's callback, which mixes it in beside the framework's own base class."""
+
+    session: TrainingSession
+
+    @property
+    def run(self) -> Run | None:
+        return self.session.run
+
+    @property
+    def record(self) -> Any:
+        return self.session.record
+
+
 def scalars(values: Any) -> dict[str, float]:
     """The numeric entries of a framework's metrics mapping (tensors and NumPy scalars as floats)."""
     out: dict[str, float] = {}

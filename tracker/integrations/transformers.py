@@ -22,10 +22,10 @@ from typing import Any
 from transformers import TrainerCallback
 
 from tracker.core.run import Run
-from tracker.integrations.session import TrainingSession, scalars
+from tracker.integrations.session import SessionView, TrainingSession, scalars
 
 
-class TrackerCallback(TrainerCallback):  # type: ignore[misc]
+class TrackerCallback(SessionView, TrainerCallback):  # type: ignore[misc]
     """Measure ``trainer.train()`` as a run (or steps of ``run``, one you started); settings as ``tracker.track``."""
 
     def __init__(self, run: Run | None = None, **settings: Any) -> None:
@@ -39,14 +39,6 @@ class TrackerCallback(TrainerCallback):  # type: ignore[misc]
         callback = cls(run, **settings)
         trainer.callback_handler.callbacks.insert(0, callback)
         return callback
-
-    @property
-    def run(self) -> Run | None:
-        return self.session.run
-
-    @property
-    def record(self) -> Any:
-        return self.session.record
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
