@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,11 @@ logger = logging.getLogger(__name__)
 POLL_S = 1800.0  # re-ask the forecast at most this often while waiting
 MAX_WAIT_S = 24 * 3600.0  # with no deadline, never wait longer than this
 F = TypeVar("F", bound=Callable[..., Any])
+NO_WINDOW = "no-window"  # scheduled_by when no window of the run's length fits in the forecast: started at once
+
+
+class _Cancelled(Exception):
+    """Raised in the waiting thread of an async ``when_green`` whose task was cancelled (Ctrl-C)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class Waited:
     zone: str
     started_at: datetime
     waited_s: float
-    scheduled_by: str  # threshold | best-window | deadline | now | no-forecast
+    scheduled_by: str  # threshold | best-window | deadline | now | no-forecast | no-window
     forecast_g_per_kwh: float | None  # at the chosen start
     source: str  # the forecast's source (or why there was none)
     signal: str = "average"
@@ -71,6 +77,7 @@ def target(
             if moment <= latest_start_s:
                 chosen.append((moment, "now" if moment <= now_s else "threshold"))
             break
+    no_window = False
     if duration_s is not None or max_intensity is None:
         length = duration_s or 3600.0
         try:
@@ -79,7 +86,12 @@ def target(
             )
             chosen.append((choice.start_s, "now" if choice.start_s <= now_s else "best-window"))
         except NoWindow as exc:
+            # The run is longer than the forecast (or the forecast has a gap): no window can be chosen, so
+            # waiting would only reach the deadline for nothing. Start now, saying why (the caller logs it).
             logger.debug("no best window: %s", exc)
+            no_window = True
+    if not chosen and no_window:
+        return now_s, NO_WINDOW
     if not chosen:
         return max(now_s, latest_start_s), "deadline" if latest_start_s > now_s else "now"
     return min(chosen)
@@ -102,8 +114,13 @@ def wait(
     :data:`MAX_WAIT_S`). ``duration``: the run's expected length, for the best window. ``clock``/``sleep``: for
     tests. Raises only :class:`ConfigError` (a bad argument) and ``KeyboardInterrupt`` (Ctrl-C while waiting).
     """
-    if max_intensity is not None and (isinstance(max_intensity, bool) or not float(max_intensity) >= 0):
-        raise ConfigError("max_intensity", max_intensity, "expected gCO2e/kWh, zero or more")
+    if max_intensity is not None:
+        try:
+            valid = not isinstance(max_intensity, bool) and float(max_intensity) >= 0  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise ConfigError("max_intensity", max_intensity, "expected gCO2e/kWh, zero or more")
     began = clock()
     now_dt = datetime.fromtimestamp(began, tz=timezone.utc)
     latest = spans.moment("deadline", deadline, now_dt).timestamp() if deadline is not None else began + MAX_WAIT_S
@@ -122,6 +139,15 @@ def wait(
                 return Waited(zone, _dt(now), now - began, "no-forecast", None, str(exc)[:200])
             logger.info("the forecast for %s could not be refreshed (%s): keeping the last one", zone, exc)
         moment, reason = target(data, now, threshold, latest, length)
+        if reason == NO_WINDOW:
+            logger.warning(
+                "not waiting for a greener grid in %s: no %s window fits in the forecast (%s, to %s UTC); "
+                "starting now",
+                zone,
+                _span(length or 3600.0),
+                data.source,
+                data.horizon.strftime("%Y-%m-%d %H:%M"),
+            )
         if moment <= now:
             if reason == "now" and planned:
                 reason = planned
@@ -165,7 +191,8 @@ def when_green(
     zone: str, max_intensity: float | None = None, deadline: object = None, duration: object = None, **options: Any
 ) -> Callable[[F], F]:
     """``@tracker.when_green(zone="NL", max_intensity=200, deadline="6h")``: each call waits, then runs the
-    function (a coroutine function waits in a worker thread, so the event loop goes on). Put it above ``@track``
+    function (a coroutine function waits in a worker thread, so the event loop goes on; cancelling the task, as
+    Ctrl-C under ``asyncio.run`` does, ends that thread's sleep at once). Put it above ``@track``
     so that the wait is not measured as part of the run; the run's record says how long it waited."""
 
     def decorate(fn: F) -> F:
@@ -175,7 +202,28 @@ def when_green(
             async def run_async(*args: Any, **kwargs: Any) -> Any:
                 import asyncio
 
-                waited = await asyncio.to_thread(wait, zone, max_intensity, deadline, duration, **options)
+                # The wait runs in a worker thread (forecast requests block), but its sleep is an Event that a
+                # cancelled task (Ctrl-C under asyncio.run) sets: the thread ends at once instead of sleeping on
+                # while asyncio.run waits for its executor.
+                stop = threading.Event()
+                opts = dict(options)
+                given = opts.pop("sleep", None)
+
+                def sleep(seconds: float) -> None:
+                    if given is not None:
+                        given(seconds)
+                    elif stop.wait(seconds):
+                        raise _Cancelled
+                    if stop.is_set():
+                        raise _Cancelled
+
+                try:
+                    waited = await asyncio.to_thread(
+                        wait, zone, max_intensity, deadline, duration, sleep=sleep, **opts
+                    )
+                except BaseException:
+                    stop.set()
+                    raise
                 token = scheduled.pending.set(waited.as_scheduled())
                 _mark_current(waited)
                 try:
