@@ -28,6 +28,7 @@ from tracker.core import scheduled
 from tracker.errors import ConfigError, TrackerError
 from tracker.grid.forecast import Forecast, ForecastProvider
 from tracker.grid.forecast_chain import forecast
+from tracker.safetext import redact_urls
 from tracker.schedule import spans
 from tracker.schedule.windows import NoWindow, best_window
 
@@ -59,7 +60,8 @@ class Waited:
         label = f"{self.scheduled_by}: {self.source}" if self.source else self.scheduled_by
         if self.signal == "marginal":
             label += " (marginal)"
-        return scheduled.Scheduled(self.waited_s, label, self.forecast_g_per_kwh)
+        # a configured service URL may carry credentials (user:password@, ?code=): never onto the record
+        return scheduled.Scheduled(self.waited_s, redact_urls(label), self.forecast_g_per_kwh)
 
 
 def target(
@@ -134,10 +136,11 @@ def wait(
         try:
             data = forecast(zone, providers=providers)
         except TrackerError as exc:
+            reason_text = redact_urls(str(exc))
             if data is None:
-                logger.warning("not waiting for a greener grid in %s: %s", zone, exc)
-                return Waited(zone, _dt(now), now - began, "no-forecast", None, str(exc)[:200])
-            logger.info("the forecast for %s could not be refreshed (%s): keeping the last one", zone, exc)
+                logger.warning("not waiting for a greener grid in %s: %s", zone, reason_text)
+                return Waited(zone, _dt(now), now - began, "no-forecast", None, reason_text[:200])
+            logger.info("the forecast for %s could not be refreshed (%s): keeping the last one", zone, reason_text)
         moment, reason = target(data, now, threshold, latest, length)
         if reason == NO_WINDOW:
             logger.warning(
