@@ -1,7 +1,8 @@
 """Recommendations: the same energy in the greenest comparable places, and the greener hours of the day.
 
 For each place where runs used energy (a cloud region, else a grid zone, else the configured country), the
-alternatives are: for a cloud region, the same provider's other regions (moving is one configuration change); for
+alternatives are: for a cloud region, the same provider's other regions in the same partition (moving is one
+configuration change; GovCloud or the China regions are other clouds: :mod:`tracker.grid.partitions`); for
 a zone or country, the neighbouring zones (same interconnection family or country, :meth:`ZoneTable.neighbours`).
 Either way only places under the same law for data are suggested (:mod:`tracker.grid.jurisdictions`: within the
 EU/EEA for a place there, else the same country): Poland -> Belarus or Frankfurt -> Canada is no default.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
 from tracker.grid.jurisdictions import describe, same_jurisdiction
+from tracker.grid.partitions import same_partition
 from tracker.reports.shifting import ShiftSaving, shifting
 from tracker.reports.summary import summarize
 from tracker.stores.base import Store
@@ -176,6 +178,8 @@ def _cloud(table: Any, provider: str, region: str, energy: float) -> Recommendat
     compared = set()
     for other in table.cloud_regions(here.provider):
         if other.region == here.region or not same_jurisdiction(here.country, other.country):
+            continue
+        if not same_partition(here.provider, here.region, other.region):  # GovCloud, China: another cloud
             continue
         try:
             zone_row = table.get(table.canonical(other.zone))

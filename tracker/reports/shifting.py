@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError, TrackerError
 from tracker.grid.jurisdictions import same_jurisdiction
+from tracker.grid.partitions import same_partition
 from tracker.records.schema import parse_iso
 
 if TYPE_CHECKING:
@@ -192,6 +193,8 @@ def _place_pair(cloud: Any, region: Any, zone: Any, country: Any) -> tuple[float
             options = [current.g_per_kwh]
             for other in table.cloud_regions(here_region.provider):
                 if not same_jurisdiction(here_region.country, other.country):
+                    continue
+                if not same_partition(here_region.provider, here_region.region, other.region):
                     continue
                 try:
                     row = table.get(table.canonical(other.zone))
