@@ -144,8 +144,7 @@ def wait(
         moment, reason = target(data, now, threshold, latest, length)
         if reason == NO_WINDOW:
             logger.warning(
-                "not waiting for a greener grid in %s: no %s window fits in the forecast (%s, to %s UTC); "
-                "starting now",
+                "not waiting for a greener grid in %s: no %s window fits in the forecast (%s, to %s UTC); starting now",
                 zone,
                 _span(length or 3600.0),
                 data.source,
@@ -221,9 +220,7 @@ def when_green(
                         raise _Cancelled
 
                 try:
-                    waited = await asyncio.to_thread(
-                        wait, zone, max_intensity, deadline, duration, sleep=sleep, **opts
-                    )
+                    waited = await asyncio.to_thread(wait, zone, max_intensity, deadline, duration, sleep=sleep, **opts)
                 except BaseException:
                     stop.set()
                     raise
