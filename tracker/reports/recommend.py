@@ -105,25 +105,34 @@ def recommend(
     places = summarize(
         store=store, by=("zone", "country", "cloud_provider", "cloud_region"), since=since, until=until, **filters
     )
-    found = []
+    # One place, one recommendation: runs configured with zone="DE" and runs with only country="DE" draw from
+    # the same grid, so the rows are merged on the place they resolve to (the cloud region, else the zone).
+    merged: dict[tuple[str, ...], list[float]] = {}
     for row in places.to_dict(orient="records"):
-        energy = float(row["facility_energy_kwh"])
-        if energy <= 0:
-            continue
         cloud, region = row["cloud_provider"], row["cloud_region"]
         try:
             if cloud and region:
-                item = _cloud(table, str(cloud), str(region), energy)
-            elif row["zone"]:
-                item = _zone(table, str(row["zone"]), energy)
-            elif row["country"]:  # configured by country= (no zone): the country's grid
-                item = _zone(table, str(row["country"]), energy)
+                key: tuple[str, ...] = ("cloud", str(cloud), str(region))
+            elif row["zone"] or row["country"]:
+                key = ("zone", table.canonical(str(row["zone"] or row["country"])))
             else:
                 continue
         except (ConfigError, KeyError) as exc:
             logger.info("no recommendation for %s/%s/%s: %s", row["zone"], cloud, region, exc)
             continue
-        item.emissions_kg = float(row["emissions_kg"])
+        total = merged.setdefault(key, [0.0, 0.0])
+        total[0] += float(row["facility_energy_kwh"])
+        total[1] += float(row["emissions_kg"])
+    found = []
+    for key, (energy, emissions) in merged.items():
+        if energy <= 0:
+            continue
+        try:
+            item = _cloud(table, key[1], key[2], energy) if key[0] == "cloud" else _zone(table, key[1], energy)
+        except (ConfigError, KeyError) as exc:
+            logger.info("no recommendation for %s: %s", " ".join(key[1:]), exc)
+            continue
+        item.emissions_kg = emissions
         _hours(item, provider)
         found.append(item)
     return Recommendations(
