@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 def cmd_wait(args: argparse.Namespace) -> int:
     from tracker.cli.run import execute
     from tracker.core import scheduled
-    from tracker.schedule.places import place
+    from tracker.schedule.places import configured as configured_place
     from tracker.schedule.waiting import wait
 
     cmd = list(args.cmd)
@@ -38,13 +38,16 @@ def cmd_wait(args: argparse.Namespace) -> int:
         print("tracker wait: give a command after --, e.g. tracker wait --zone NL -- make", file=sys.stderr)
         return 2
     values = settings(args)  # --zone, --country or --cloud: where to wait for, and where the run is accounted
-    given = values.get("zone") or values.get("country")
-    if values.get("cloud_provider"):
-        given = f"{values['cloud_provider']}:{values.get('cloud_region', '')}"
-    if not given:
-        print("tracker wait: say where with --zone, --country or --cloud", file=sys.stderr)
+    # resolved as the run itself will be (flags, then TRACKER_ZONE & co., the config file, detection): the wait
+    # is for the grid the run is accounted in
+    where = configured_place(values)
+    if where is None:
+        print(
+            "tracker wait: say where with --zone, --country or --cloud (or TRACKER_ZONE, TRACKER_COUNTRY, the "
+            "config file)",
+            file=sys.stderr,
+        )
         return 2
-    where = place(str(given))
     try:
         waited = wait(where.zone, args.max_intensity, args.deadline, args.duration)
     except KeyboardInterrupt:
