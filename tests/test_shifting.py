@@ -142,7 +142,7 @@ def test_a_year_of_runs_takes_one_request_per_ten_days_and_says_which_were_not_c
     for fail_after in (None, 2):
         electricitymaps.reset()
         with serve() as server:
-            server.routes[("GET", "/carbon-intensity/past-range")] = lambda seen: past_range(seen, fail_after)
+            server.routes[("GET", "/carbon-intensity/past-range")] = lambda seen, n=fail_after: past_range(seen, n)
             client = Client("token", server.url, cache_dir=tmp_path / f"cache-{fail_after}")
             (daily,) = shifting(s, LiveIntensity(client=client))
         requests = [x for x in server.seen if x.path == "/carbon-intensity/past-range"]
