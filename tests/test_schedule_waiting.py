@@ -225,3 +225,44 @@ def test_a_bad_max_intensity_is_a_config_error(bad: object) -> None:
 
     with pytest.raises(ConfigError, match="max_intensity"):
         wait("NL", bad, "1h", providers=[Hourly([100])])  # type: ignore[arg-type]
+
+
+class Marginal(Hourly):
+    """A marginal-signal provider (WattTime's MOER), answering what Electricity Maps cannot."""
+
+    name = "watttime"
+
+    def forecast(self, zone: str, horizon_hours: int = 72, granularity: str = "hourly") -> Forecast:
+        self.asked += 1
+        n = len(self.values)
+        return Forecast(zone, tuple(T0 + i * H for i in range(n)), (H,) * n, tuple(self.values), "WattTime",
+                        signal="marginal")  # fmt: skip
+
+
+class CoolingDown(Hourly):
+    """An average-signal provider that answers once, then fails (a 429 cool-down)."""
+
+    def forecast(self, zone: str, horizon_hours: int = 72, granularity: str = "hourly") -> Forecast:
+        if self.asked:
+            self.asked += 1
+            raise TrackerError("HTTP 429: rate limit reached")
+        return super().forecast(zone, horizon_hours, granularity)
+
+
+def test_one_signal_kind_for_the_whole_wait() -> None:
+    """Electricity Maps answers first (average), then cools down and WattTime's MOER (marginal, 50 g/kWh at
+    once) would answer: the threshold is never compared with it; the first forecast is kept until its green."""
+    clock = Clock()
+    first, backup = CoolingDown([400] * 5 + [150] * 5), Marginal([50] * 10)
+    waited = wait("NL", 200, "12h", providers=[first, backup], clock=clock, sleep=clock.sleep, poll_s=1800)
+    assert (waited.waited_s, waited.scheduled_by, waited.signal) == (5 * H, "threshold", "average")
+    assert backup.asked > 0 and waited.forecast_g_per_kwh == 150.0
+
+
+def test_a_marginal_forecast_is_not_compared_with_an_average_threshold_unless_asked() -> None:
+    clock = Clock()
+    waited = wait("NL", 200, "12h", providers=[Marginal([400, 400, 100])], clock=clock, sleep=clock.sleep)
+    assert (waited.waited_s, waited.scheduled_by) == (0.0, "no-forecast") and "marginal" in waited.source
+    asked = wait("NL", 200, "12h", providers=[Marginal([400, 400, 100])], clock=clock, sleep=clock.sleep,
+                 signal="marginal")  # fmt: skip
+    assert (asked.waited_s, asked.scheduled_by, asked.signal) == (2 * H, "threshold", "marginal")

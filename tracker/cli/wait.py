@@ -19,6 +19,13 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("wait", help="wait for a greener grid, then run a command and track it")
     parser.add_argument("--max-intensity", type=float, help="start once the forecast is at or under this (g/kWh)")
     parser.add_argument("--deadline", help="start by then at the latest (6h, or an ISO 8601 time; default 24h)")
+    parser.add_argument(
+        "--signal",
+        choices=("average", "marginal"),
+        default="average",
+        help="what --max-intensity is: grid-average (default) or marginal (WattTime's MOER, g/kWh); a forecast "
+        "of the other kind is never compared with it",
+    )
     parser.add_argument("--duration", help="the command's expected length: also start when its best window begins")
     add_settings(parser, "run")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
@@ -49,7 +56,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        waited = wait(where.zone, args.max_intensity, args.deadline, args.duration)
+        waited = wait(where.zone, args.max_intensity, args.deadline, args.duration, signal=args.signal)
     except KeyboardInterrupt:
         print("tracker wait: interrupted while waiting; nothing ran, nothing written", file=sys.stderr)
         return 130

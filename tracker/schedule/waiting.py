@@ -109,13 +109,20 @@ def wait(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     poll_s: float = POLL_S,
+    signal: str = "average",
 ) -> Waited:
     """Wait until the grid in ``zone`` is green enough (see the module docstring), then return what happened.
 
     ``deadline``: the latest start (a ``datetime``, ISO text or a duration from now such as ``"6h"``; default
-    :data:`MAX_WAIT_S`). ``duration``: the run's expected length, for the best window. ``clock``/``sleep``: for
-    tests. Raises only :class:`ConfigError` (a bad argument) and ``KeyboardInterrupt`` (Ctrl-C while waiting).
+    :data:`MAX_WAIT_S`). ``duration``: the run's expected length, for the best window. ``signal``: what
+    ``max_intensity`` is (``average`` grid intensity, the default, or ``marginal``, a MOER in g/kWh). One kind of
+    signal for the whole wait: a forecast of the other kind (WattTime's marginal rate answering while Electricity
+    Maps cools down) is never compared with the threshold nor mixed with the first forecast; the last forecast of
+    the right kind is kept. ``clock``/``sleep``: for tests. Raises only :class:`ConfigError` (a bad argument) and
+    ``KeyboardInterrupt`` (Ctrl-C while waiting).
     """
+    if signal not in ("average", "marginal"):
+        raise ConfigError("signal", signal, "expected average or marginal")
     if max_intensity is not None:
         try:
             valid = not isinstance(max_intensity, bool) and float(max_intensity) >= 0  # type: ignore[arg-type]
@@ -129,18 +136,34 @@ def wait(
     length = spans.seconds("duration", duration) if duration is not None else None
     threshold = float(max_intensity) if max_intensity is not None else None
     data: Forecast | None = None
+    wanted: str | None = None  # the signal kind of the whole wait
+    refused: set[str] = set()  # reasons already logged
     logged = False
     planned = ""  # what the wait was for, when a later look at the forecast finds the moment has come
     while True:
         now = clock()
         try:
-            data = forecast(zone, providers=providers)
+            fresh = forecast(zone, providers=providers)
+            if wanted is None:  # with a threshold, its kind; else the first forecast's, for the whole wait
+                wanted = signal if threshold is not None else fresh.signal
+            if fresh.signal != wanted:
+                raise TrackerError(
+                    f"{fresh.source} is a {fresh.signal} signal, not compared with {wanted} values"
+                    + (
+                        " (max_intensity is average: pass signal='marginal' for a marginal threshold)"
+                        if threshold is not None and wanted == "average"
+                        else ""
+                    )
+                )
+            data = fresh
         except TrackerError as exc:
             reason_text = redact_urls(str(exc))
             if data is None:
                 logger.warning("not waiting for a greener grid in %s: %s", zone, reason_text)
                 return Waited(zone, _dt(now), now - began, "no-forecast", None, reason_text[:200])
-            logger.info("the forecast for %s could not be refreshed (%s): keeping the last one", zone, reason_text)
+            if reason_text not in refused:
+                refused.add(reason_text)
+                logger.info("the forecast for %s could not be refreshed (%s): keeping the last one", zone, reason_text)
         moment, reason = target(data, now, threshold, latest, length)
         if reason == NO_WINDOW:
             logger.warning(
