@@ -18,7 +18,11 @@ ORDER = 46
 def register(sub: Any) -> None:
     parser = sub.add_parser("wait", help="wait for a greener grid, then run a command and track it")
     parser.add_argument("--max-intensity", type=float, help="start once the forecast is at or under this (g/kWh)")
-    parser.add_argument("--deadline", help="start by then at the latest (6h, or an ISO 8601 time: local time unless it has Z or an offset; default 24h)")
+    parser.add_argument(
+        "--deadline",
+        help="start by then at the latest (6h, or an ISO 8601 time: local time unless it has Z or an offset; "
+        "default 24h)",
+    )
     parser.add_argument(
         "--signal",
         choices=("average", "marginal"),

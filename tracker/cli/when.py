@@ -25,7 +25,10 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--duration", required=True, help="the run's length: 30m, 2h, 1h30m")
     parser.add_argument("--within", help="the run must be over within this span from now (12h)")
-    parser.add_argument("--deadline", help="the run must be over by then (ISO 8601 time, local unless it has Z or an offset; or a span from now)")
+    parser.add_argument(
+        "--deadline",
+        help="the run must be over by then (ISO 8601 time, local unless it has Z or an offset; or a span from now)",
+    )
     parser.add_argument("--granularity", choices=("hourly", "15_minutes", "5_minutes"), default="hourly")
     parser.add_argument("--format", choices=("text", "json", "slurm", "at", "cron"), default="text")
     parser.set_defaults(func=cmd_when)
