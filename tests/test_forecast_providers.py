@@ -162,3 +162,36 @@ def test_with_yearly_data_only_it_says_no_time_can_be_chosen() -> None:
 def test_with_a_token_the_chain_is_forecast_then_persistence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(electricitymaps.TOKEN_ENV, TOKEN)
     assert [p.name for p in default_providers()] == ["electricitymaps", "persistence"]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_plan_without_forecasts_keeps_live_intensity_and_the_persistence_forecast(status: int) -> None:
+    """The free tier answers 401/403 on forecast and past-range: that endpoint only is off, not the client."""
+    history = {"zone": "DE", "history": range_body("DE", 1)["data"]}
+    latest = dict(history["history"][-1])
+    routes = {
+        ("GET", "/carbon-intensity/forecast"): Answer(status, {"message": "not in your plan"}),
+        ("GET", "/carbon-intensity/past-range"): Answer(status, {"message": "not in your plan"}),
+        ("GET", "/carbon-intensity/history"): Answer(body=history),
+        ("GET", "/carbon-intensity/latest"): Answer(body=latest),
+    }
+    with serve(routes) as server:
+        client = Client(TOKEN, server.url)
+        chain = [ElectricityMapsForecast(client), PersistenceForecast(client)]
+        data = forecast("DE", providers=chain)
+        assert data.source == "persistence forecast (Electricity Maps history, last 24 hours)"
+        assert client.latest(zone="DE").g_per_kwh == latest["carbonIntensity"]
+        forecast("DE", providers=chain)  # again: the refused endpoints are not asked twice
+    paths = [s.path for s in server.seen]
+    assert paths.count("/carbon-intensity/forecast") == 1 and paths.count("/carbon-intensity/past-range") == 1
+
+
+def test_a_token_refused_on_live_endpoints_switches_the_client_off() -> None:
+    routes = {("GET", "/carbon-intensity/history"): Answer(401, {"message": "bad token"})}
+    with serve(routes) as server:
+        client = Client(TOKEN, server.url)
+        with pytest.raises(electricitymaps.ApiError) as first:
+            client.history(zone="DE")
+        with pytest.raises(electricitymaps.ApiError) as second:
+            client.forecast(zone="DE")
+    assert first.value.kind == "auth" and second.value.kind == "off" and len(server.seen) == 1

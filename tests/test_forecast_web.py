@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.local_http import Answer, Seen, serve
+from tests.local_http import Answer, Seen, closed_port_url, serve
 from tracker.errors import ConfigError
 from tracker.grid import electricitymaps, webjson
 from tracker.grid.electricitymaps import Client
@@ -39,6 +39,31 @@ def sdk_forecast(values: list[float], location: str = "westeurope", step_min: in
         "dataStartAt": points[0]["timestamp"], "dataEndAt": _iso(HOUR + timedelta(minutes=step_min * len(values))),
         "windowSize": step_min, "optimalDataPoints": [best], "forecastData": points,
     }]  # fmt: skip
+
+
+def sdk_route(values: list[float], location: str = "westeurope", step_min: int = 5, start: datetime = HOUR):
+    """``/emissions/forecasts/current`` validating like the SDK: ``dataStartAt``/``dataEndAt``, when sent, must
+    lie within the forecast data's timestamps, else HTTP 400 with a ProblemDetails body (as the SDK's
+    EmissionsForecast validation answers)."""
+    body = sdk_forecast(values, location, step_min)
+    shift = start - HOUR
+    for point in body[0]["forecastData"]:
+        point["timestamp"] = _iso(datetime.fromisoformat(point["timestamp"]) + shift)
+    first = datetime.fromisoformat(body[0]["forecastData"][0]["timestamp"])
+    last = datetime.fromisoformat(body[0]["forecastData"][-1]["timestamp"])
+
+    def answer(seen: Seen) -> Answer:
+        for name in ("dataStartAt", "dataEndAt"):
+            if name in seen.query:
+                moment = datetime.fromisoformat(seen.query[name][0].replace("Z", "+00:00"))
+                if not first <= moment <= last:
+                    return Answer(400, {
+                        "type": "https://tools.ietf.org/html/rfc7231#section-6.5.1", "title": "ArgumentException",
+                        "status": 400, "detail": f"{name} must be within the forecast data point timestamps",
+                    })  # fmt: skip
+        return Answer(body=body)
+
+    return answer
 
 
 def wt_forecast(values: list[float], region: str = "CAISO_NORTH") -> dict:
@@ -73,15 +98,15 @@ def test_carbon_aware_sdk_forecast_and_best_location() -> None:
         )
 
     routes = {
-        ("GET", "/emissions/forecasts/current"): Answer(body=sdk_forecast([300, 300, 100, 100, 100, 400] * 2)),
+        ("GET", "/emissions/forecasts/current"): sdk_route([300, 300, 100, 100, 100, 400] * 2),
         ("GET", "/emissions/bylocations/best"): best,
     }
     with serve(routes) as server:
-        provider = CarbonAwareForecast(server.url)
+        provider = CarbonAwareForecast(server.url, now=lambda: HOUR)
         data = provider.forecast("westeurope", horizon_hours=24)
         assert provider.best_location(["westeurope", "northeurope"]) == ("northeurope", 120.25)
     sent = server.seen[0].query
-    assert sent["location"] == ["westeurope"] and {"dataStartAt", "dataEndAt"} <= set(sent)
+    assert sent == {"location": ["westeurope"]}  # no data bounds: the SDK refuses those beyond its data
     assert server.seen[1].query["location"] == ["westeurope", "northeurope"]
     assert data.durations_s[0] == 300.0 and data.values[2] == 100.0 and data.signal == "average"
     window = choose(data, "15m", now=HOUR)
@@ -172,7 +197,7 @@ def test_watttime_faults_give_a_clear_reason(answer: Answer, expected: str) -> N
 
 def test_an_electricity_maps_refusal_falls_through_to_the_carbon_aware_sdk() -> None:
     em = {("GET", "/carbon-intensity/forecast"): Answer(401, {"message": "plan"})}
-    sdk = {("GET", "/emissions/forecasts/current"): Answer(body=sdk_forecast([200.0] * 12, "NL"))}
+    sdk = {("GET", "/emissions/forecasts/current"): sdk_route([200.0] * 12, "NL")}
     with serve(em) as em_server, serve(sdk) as sdk_server:
         data = forecast(
             "NL", providers=[ElectricityMapsForecast(Client("t", em_server.url)), CarbonAwareForecast(sdk_server.url)]
@@ -194,7 +219,7 @@ def test_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_marginal_and_average_forecasts_are_never_ranked_together() -> None:
-    sdk = {("GET", "/emissions/forecasts/current"): Answer(body=sdk_forecast([50.0] * 24, "FR", 60))}
+    sdk = {("GET", "/emissions/forecasts/current"): sdk_route([50.0] * 24, "FR", 60)}
     wt = {("GET", "/login"): Answer(body={"token": "t"}), ("GET", "/v3/forecast"): Answer(body=wt_forecast([1.0] * 24))}
     with serve(sdk) as sdk_server, serve(wt) as wt_server:
 
@@ -208,3 +233,51 @@ def test_marginal_and_average_forecasts_are_never_ranked_together() -> None:
         ranking = greenest(["FR", "NL"], duration="1h", providers=chain, now=HOUR)
     assert ranking.basis.startswith("yearly averages")  # FR average, NL marginal: not one basis
     assert "the forecasts mix marginal and average signals" in ranking.notes[0]
+
+
+def test_the_sdk_forecast_is_asked_without_bounds_and_trimmed_here() -> None:
+    """A real SDK holds ~24 h of forecast and answers 400 to a dataEndAt 72 h ahead; its data may also begin
+    before now. All of it is asked for, then what ended before now or starts past the horizon is dropped."""
+    now = HOUR + timedelta(minutes=30)
+    routes = {("GET", "/emissions/forecasts/current"): sdk_route([300.0] * 26, "NL", 60, HOUR - timedelta(hours=2))}
+    with serve(routes) as server:
+        data = CarbonAwareForecast(server.url, now=lambda: now).forecast("NL", horizon_hours=12)
+    assert server.seen[0].query == {"location": ["NL"]}
+    assert data.first == HOUR and data.horizon == now + timedelta(hours=12, minutes=30)
+    assert len(data.values) == 13
+
+
+def test_credentials_in_the_sdk_url_never_reach_the_record_or_the_logs(
+    store_path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import tracker
+
+    values = [400.0, 100.0] + [400.0] * 22
+    routes = {("GET", "/emissions/forecasts/current"): sdk_route(values, "NL", 60, HOUR)}
+    with serve(routes) as server:
+        secret_url = server.url.replace("http://", "http://alice:s3cret@") + "/?code=APIKEY"
+        clock = [HOUR.timestamp()]
+        provider = CarbonAwareForecast(secret_url, now=lambda: HOUR)
+        with caplog.at_level(logging.DEBUG), tracker.wait_for_green(
+            "NL", 200, "6h", providers=[provider], clock=lambda: clock[0],
+            sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+        ), tracker.track(project="green", store=store_path, interval=0.05) as run:  # fmt: skip
+            pass
+        dead_url = closed_port_url().replace("http://", "http://alice:s3cret@") + "/?code=APIKEY"
+        dead = CarbonAwareForecast(dead_url, now=lambda: HOUR, timeout=0.5)
+        with caplog.at_level(logging.DEBUG):
+            refused = tracker.schedule.waiting.wait("NL", 200, "6h", providers=[dead])
+    shown = " ".join([run.record.scheduled_by or "", refused.source, refused.as_scheduled().scheduled_by]
+                     + [r.getMessage() for r in caplog.records if r.name.startswith("tracker")])  # fmt: skip
+    assert run.record.scheduled_by.startswith("threshold: Carbon Aware SDK forecast (http://127.0.0.1:")
+    assert "s3cret" not in shown and "APIKEY" not in shown and "alice" not in shown
+    assert server.seen[0].query["code"] == ["APIKEY"]  # the URL's query still goes with the request
+
+
+def test_redact_urls_strips_userinfo_query_and_fragment() -> None:
+    from tracker.safetext import redact_urls
+
+    text = "see https://u:p@ss@host.example:8443/api/v1?code=K&x=1#frag, and http://plain/path"
+    assert redact_urls(text) == "see https://host.example:8443/api/v1 and http://plain/path"

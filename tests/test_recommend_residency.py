@@ -51,3 +51,31 @@ def test_runs_configured_by_country_are_included(tmp_path) -> None:
     item = items["DE"]
     assert item.energy_kwh == pytest.approx(2.0) and item.alternatives
     assert item.alternatives[0].g_per_kwh < item.g_per_kwh
+
+
+def test_govcloud_and_china_regions_are_other_clouds(tmp_path) -> None:
+    """us-gov-west-1 is as clean as us-west-2 but another partition (its own accounts, eligibility rules)."""
+    from tracker.grid.partitions import partition, same_partition
+
+    items = _items(
+        tmp_path,
+        make_record(1, zone="US-MIDA-PJM", cloud_provider="aws", cloud_region="us-east-2"),
+        make_record(2, zone="US-MIDA-PJM", cloud_provider="aws", cloud_region="us-gov-east-1"),
+    )
+    public = {a.place for a in items["aws us-east-2"].alternatives}
+    assert "aws us-west-2" in public and not any("us-gov" in p for p in public)
+    assert {a.place for a in items["aws us-gov-east-1"].alternatives} == {"aws us-gov-west-1"}
+    assert partition("aws", "cn-north-1") == "aws-cn" and partition("aws", "eu-west-1") == "aws"
+    assert not same_partition("azure", "usgovvirginia", "eastus") and same_partition("gcp", "us-east1", "us-west1")
+
+
+def test_a_zone_and_its_country_are_one_place(tmp_path) -> None:
+    """Runs configured with zone="DE" and runs with only country="DE" draw from the same grid: one entry."""
+    store = SqliteStore(str(tmp_path / "r.db"))
+    store.write(make_record(1, zone="DE", country="DE", cpu_energy_kwh=1.0, ram_energy_kwh=0.0))
+    store.write(make_record(2, zone=None, country="DE", cpu_energy_kwh=2.0, ram_energy_kwh=0.0))
+    store.write(make_record(3, zone="DE", country=None, cpu_energy_kwh=4.0, ram_energy_kwh=0.0))
+    found = recommend(store, provider=EmbeddedIntensity())
+    assert [r.place for r in found] == ["DE"]
+    assert found.items[0].energy_kwh == pytest.approx(7.0)
+    assert found.items[0].emissions_kg == pytest.approx(sum(r.emissions_kg for r in store.records()))

@@ -148,3 +148,23 @@ def test_ctrl_c_while_waiting_exits_130_and_writes_nothing(em: LocalServer, stor
     assert "nothing ran, nothing written" in rest
     assert not marker.exists()
     assert not Path(store_path).exists() or tracker.stores.open_store(store_path).records() == []
+
+
+def test_wait_and_when_use_the_configured_location(
+    em: LocalServer, store_path: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """TRACKER_ZONE (or the config file) says where, as for `tracker run` and `tracker intensity`."""
+    em.routes[("GET", "/carbon-intensity/forecast")] = hourly([150.0, 400.0, 90.0, 500.0])
+    monkeypatch.setenv("TRACKER_ZONE", "NL")
+    monkeypatch.setenv("TRACKER_STORE", store_path)
+    assert main(["wait", "--max-intensity", "200", "--", sys.executable, "-c", "pass"]) == 0
+    (record,) = tracker.stores.open_store(store_path).records()
+    assert record.zone == "NL" and record.scheduled_by == "now: Electricity Maps forecast"
+    assert em.seen[0].query["zone"] == ["NL"]
+    capsys.readouterr()
+    assert main(["when", "--duration", "1h", "--within", "4h", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["place"] == "NL" and out["g_per_kwh"] == 90.0
+    monkeypatch.delenv("TRACKER_ZONE")
+    assert main(["wait", "--", sys.executable, "-c", "pass"]) == 2
+    assert "say where" in capsys.readouterr().err

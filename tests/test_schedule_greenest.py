@@ -51,6 +51,8 @@ def test_same_provider_country_jurisdiction_and_residency() -> None:
     assert {r.country for r in tracker.greenest(CANDIDATES, near="PL", same_country=True)} == {"PL"}
     kept = tracker.greenest(CANDIDATES, residency=["IE", "nld"])
     assert [r.place for r in kept] == ["gcp europe-west4", "aws eu-west-1"]
+    gov = tracker.greenest(["aws:us-west-2", "aws:us-gov-west-1"], near="aws:us-east-1", same_provider=True)
+    assert [r.place for r in gov] == ["aws us-west-2"] and "aws-us-gov" in dict(gov.excluded)["aws us-gov-west-1"]
     with pytest.raises(ConfigError, match="near"):
         tracker.greenest(CANDIDATES, same_provider=True)
     with pytest.raises(ConfigError, match="nowhere-1"):

@@ -91,3 +91,23 @@ def test_choose_applies_within_and_deadline_from_now() -> None:
     assert choose(data, 3600, deadline="2026-03-01T03:00:00Z", now=t0).start == t0 + timedelta(hours=2)
     with pytest.raises(ConfigError, match="duration"):
         choose(data, "two hours", now=t0)
+
+
+def test_a_deadline_without_a_zone_is_local_time_like_the_scheduler_formats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `tracker when --format slurm` prints (local time) read back as --deadline is the same moment."""
+    import time
+
+    from tracker.schedule import formats, spans
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        now = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+        local = spans.moment("deadline", "2026-03-01T18:00", now)
+        assert local == datetime(2026, 3, 1, 23, tzinfo=timezone.utc)  # EST is UTC-5
+        assert spans.moment("deadline", "2026-03-01T18:00Z", now) == datetime(2026, 3, 1, 18, tzinfo=timezone.utc)
+        assert formats.slurm(local) == "--begin=2026-03-01T18:00:00"
+        assert spans.moment("deadline", formats.slurm(local).split("=")[1], now) == local
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -106,3 +106,53 @@ def test_rendering_needs_no_network(store: SqliteStore) -> None:
 
     items = recommend(store, provider=Hourly())
     assert "in time (best window of each run's day" in render(items, "table")
+
+
+def test_a_year_of_runs_takes_one_request_per_ten_days_and_says_which_were_not_compared(tmp_path) -> None:
+    """Live hourly data through Electricity Maps' past-range (local server speaking API v3): runs on 40 days
+    cost a request per 10-day span, not one per day; a 429 midway leaves the rest uncompared, and says so."""
+    from datetime import timedelta
+
+    from tests.local_http import Answer, Seen, serve
+    from tracker.grid import electricitymaps
+    from tracker.grid.electricitymaps import Client
+    from tracker.grid.intensity import LiveIntensity
+
+    first_day = datetime(2025, 3, 1, tzinfo=timezone.utc)
+    s = SqliteStore(str(tmp_path / "year.db"))
+    for i in range(40):
+        s.write(make_record(i + 1, project="daily", zone="DE", country="DE", cpu_energy_kwh=1.0, ram_energy_kwh=0.0,
+                            started_at=first_day + timedelta(days=i, hours=10), duration_s=3600))  # fmt: skip
+
+    def past_range(seen: Seen, fail_after: int | None) -> Answer:
+        asked = sum(1 for x in server.seen if x.path == "/carbon-intensity/past-range")
+        if fail_after is not None and asked > fail_after:
+            return Answer(429, {"message": "Too many requests"}, {"Retry-After": "3600"})
+        start = datetime.fromisoformat(seen.query["start"][0].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(seen.query["end"][0].replace("Z", "+00:00"))
+        assert end - start <= timedelta(days=10)  # the API's limit at hourly granularity
+        points, t = [], start
+        while t < end:
+            points.append({"zone": "DE", "carbonIntensity": 100 if 2 <= t.hour < 6 else 300,
+                           "datetime": t.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "emissionFactorType": "lifecycle",
+                           "isEstimated": False, "temporalGranularity": "hourly"})  # fmt: skip
+            t += timedelta(hours=1)
+        return Answer(body={"zone": "DE", "temporalGranularity": "hourly", "data": points})
+
+    for fail_after in (None, 2):
+        electricitymaps.reset()
+        with serve() as server:
+            server.routes[("GET", "/carbon-intensity/past-range")] = lambda seen, n=fail_after: past_range(seen, n)
+            client = Client("token", server.url, cache_dir=tmp_path / f"cache-{fail_after}")
+            (daily,) = shifting(s, LiveIntensity(client=client))
+        requests = [x for x in server.seen if x.path == "/carbon-intensity/past-range"]
+        if fail_after is None:
+            assert len(requests) <= 5  # 40 days in 8-day spans (each day's 48 h inside a 10-day request), not 40
+            assert daily.time_runs == 40 and daily.time_saved_kg == pytest.approx(40 * 0.2)
+            assert daily.time_note == ""
+        else:
+            assert len(requests) == 3  # two answered, the third refused: no more asked during the cool-down
+            assert 0 < daily.time_runs < 40
+            assert daily.time_note.startswith(f"{40 - daily.time_runs} of 40 runs not compared in time")
+            assert "429" in daily.time_note
+    electricitymaps.reset()

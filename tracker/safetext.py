@@ -70,6 +70,27 @@ def redact_argv(argv: Iterable[str]) -> list[str]:
     return out
 
 
+# -- URLs ---------------------------------------------------------------------------------------------------
+
+# A URL in free text: scheme, then everything up to whitespace. Its userinfo runs to the last "@" before the
+# path (a password may hold an unencoded "@"), its query and fragment from the first "?" or "#".
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)(\S+)")
+
+
+def _public(match: re.Match[str]) -> str:
+    rest = re.split(r"[?#]", match.group(2), maxsplit=1)[0]
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    return f"{match.group(1)}{host}{slash}{path}"
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every URL's userinfo (``user:password@``) and query/fragment (``?code=KEY``) removed: what a
+    record's ``scheduled_by``, a note or a log line may show of a configured service's address. Credentials are
+    often put there (an Azure Functions ``?code=``, a proxy's ``user:password@``); the host and path say enough."""
+    return _URL.sub(_public, text)
+
+
 # -- CSV -------------------------------------------------------------------------------------------------------
 
 #: a cell starting with one of these is read as a formula by spreadsheets (OWASP, "CSV Injection")

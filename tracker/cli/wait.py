@@ -18,7 +18,18 @@ ORDER = 46
 def register(sub: Any) -> None:
     parser = sub.add_parser("wait", help="wait for a greener grid, then run a command and track it")
     parser.add_argument("--max-intensity", type=float, help="start once the forecast is at or under this (g/kWh)")
-    parser.add_argument("--deadline", help="start by then at the latest (6h, or an ISO 8601 time; default 24h)")
+    parser.add_argument(
+        "--deadline",
+        help="start by then at the latest (6h, or an ISO 8601 time: local time unless it has Z or an offset; "
+        "default 24h)",
+    )
+    parser.add_argument(
+        "--signal",
+        choices=("average", "marginal"),
+        default="average",
+        help="what --max-intensity is: grid-average (default) or marginal (WattTime's MOER, g/kWh); a forecast "
+        "of the other kind is never compared with it",
+    )
     parser.add_argument("--duration", help="the command's expected length: also start when its best window begins")
     add_settings(parser, "run")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
@@ -28,7 +39,7 @@ def register(sub: Any) -> None:
 def cmd_wait(args: argparse.Namespace) -> int:
     from tracker.cli.run import execute
     from tracker.core import scheduled
-    from tracker.schedule.places import place
+    from tracker.schedule.places import configured as configured_place
     from tracker.schedule.waiting import wait
 
     cmd = list(args.cmd)
@@ -38,15 +49,18 @@ def cmd_wait(args: argparse.Namespace) -> int:
         print("tracker wait: give a command after --, e.g. tracker wait --zone NL -- make", file=sys.stderr)
         return 2
     values = settings(args)  # --zone, --country or --cloud: where to wait for, and where the run is accounted
-    given = values.get("zone") or values.get("country")
-    if values.get("cloud_provider"):
-        given = f"{values['cloud_provider']}:{values.get('cloud_region', '')}"
-    if not given:
-        print("tracker wait: say where with --zone, --country or --cloud", file=sys.stderr)
+    # resolved as the run itself will be (flags, then TRACKER_ZONE & co., the config file, detection): the wait
+    # is for the grid the run is accounted in
+    where = configured_place(values)
+    if where is None:
+        print(
+            "tracker wait: say where with --zone, --country or --cloud (or TRACKER_ZONE, TRACKER_COUNTRY, the "
+            "config file)",
+            file=sys.stderr,
+        )
         return 2
-    where = place(str(given))
     try:
-        waited = wait(where.zone, args.max_intensity, args.deadline, args.duration)
+        waited = wait(where.zone, args.max_intensity, args.deadline, args.duration, signal=args.signal)
     except KeyboardInterrupt:
         print("tracker wait: interrupted while waiting; nothing ran, nothing written", file=sys.stderr)
         return 130

@@ -18,10 +18,17 @@ def register(sub: Any) -> None:
         "overlap-weighted average); windows that cross the forecast's horizon are refused. Formats slurm, at "
         "and cron print the start in this machine's local time for sbatch --begin, at -t and crontab.",
     )
-    parser.add_argument("--zone", required=True, help="grid zone, country or cloud region (NL, DE, aws:eu-west-1)")
+    parser.add_argument(
+        "--zone",
+        help="grid zone, country or cloud region (NL, DE, aws:eu-west-1); default: the configured location "
+        "(TRACKER_ZONE, TRACKER_COUNTRY, TRACKER_CLOUD, the config file), as a run resolves it",
+    )
     parser.add_argument("--duration", required=True, help="the run's length: 30m, 2h, 1h30m")
     parser.add_argument("--within", help="the run must be over within this span from now (12h)")
-    parser.add_argument("--deadline", help="the run must be over by then (ISO 8601 time, or a span from now)")
+    parser.add_argument(
+        "--deadline",
+        help="the run must be over by then (ISO 8601 time, local unless it has Z or an offset; or a span from now)",
+    )
     parser.add_argument("--granularity", choices=("hourly", "15_minutes", "5_minutes"), default="hourly")
     parser.add_argument("--format", choices=("text", "json", "slurm", "at", "cron"), default="text")
     parser.set_defaults(func=cmd_when)
@@ -30,11 +37,16 @@ def register(sub: Any) -> None:
 def cmd_when(args: argparse.Namespace) -> int:
     from tracker.grid.forecast import NoForecast
     from tracker.schedule import formats
-    from tracker.schedule.places import place
+    from tracker.schedule.places import configured, place
     from tracker.schedule.when import best_window
     from tracker.schedule.windows import NoWindow
 
-    where = place(args.zone)
+    where = place(args.zone) if args.zone else configured()
+    if where is None:
+        print(
+            "tracker when: say where with --zone (or TRACKER_ZONE, TRACKER_COUNTRY, the config file)", file=sys.stderr
+        )
+        return 2
     try:
         window = best_window(
             where.zone, args.duration, within=args.within, deadline=args.deadline, granularity=args.granularity

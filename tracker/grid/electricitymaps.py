@@ -3,7 +3,9 @@ the power breakdown (the mix) now.
 
 Why a client of our own: four GET endpoints and one header do not justify a dependency, and the failure
 modes matter more than the happy path. Every call has a short timeout for the whole exchange (not only per
-socket read); 401 (bad token) switches the client off for the process, 429 and 5xx and network failures for
+socket read); 401/403 on ``latest`` or ``history`` (a bad token) switches the client off for the process, but on
+``forecast`` or ``past-range`` only that endpoint (kind ``plan``: the free tier answers 401/403 there, and live
+intensity and the persistence forecast must go on working), 429 and 5xx and network failures for
 a cool-down (``Retry-After`` when given), so a run's end never waits on a dead network twice. Answers are
 cached on disk (``data_dir()/cache/electricitymaps``) with a time-to-live, so repeated runs in the same hour
 cost one request.
@@ -54,9 +56,14 @@ ERROR_BODY_BYTES = 4096  # of an error answer, only the start is kept (for the n
 MAX_REDIRECTS = 3  # followed only within the configured base URL's scheme, host and port
 
 
+# Endpoints that a valid token may lack (paid-plan features): a 401/403 there says "not in the plan", not
+# "bad token" (Electricity Maps API v3 plans, 2025: the free tier has latest and history only).
+PLAN_ENDPOINTS = frozenset({"forecast", "past-range"})
+
+
 class ApiError(TrackerError):
-    """A call to Electricity Maps failed; ``kind`` is auth | rate-limit | server | network | malformed | redirect
-    (to another host: not followed) | off."""
+    """A call to Electricity Maps failed; ``kind`` is auth | plan (401/403 on an endpoint the token's plan lacks)
+    | rate-limit | server | network | malformed | redirect (to another host: not followed) | off."""
 
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind
@@ -132,12 +139,14 @@ def parse_reading(item: Any, zone: str, factor: str) -> Reading:
 
 _state_lock = threading.Lock()
 _blocked: dict[str, tuple[float, str]] = {}  # base URL -> (until monotonic time, reason)
+_not_in_plan: dict[tuple[str, str], str] = {}  # (base URL, endpoint) -> reason: refused for the process
 
 
 def reset() -> None:
     """Forget cool-downs (tests)."""
     with _state_lock:
         _blocked.clear()
+        _not_in_plan.clear()
 
 
 class Client:
@@ -279,6 +288,9 @@ class Client:
             raise ApiError("off", f"no token ({TOKEN_ENV} is not set)")
         with _state_lock:
             until, reason = _blocked.get(self.url, (0.0, ""))
+            refused = _not_in_plan.get((self.url, endpoint))
+        if refused is not None:
+            raise ApiError("plan", refused)
         if time.monotonic() < until:
             raise ApiError("off", f"not asked again yet after: {reason}")
         body = self._request(endpoint, params)
@@ -369,6 +381,14 @@ class Client:
         if error is not None:
             raise error
         status, headers, raw = outcome["response"]
+        if status in (401, 403) and endpoint in PLAN_ENDPOINTS:
+            reason = (
+                f"HTTP {status}: the token was refused for carbon-intensity/{endpoint} (not in its plan?); "
+                "the other endpoints are still used"
+            )
+            with _state_lock:
+                _not_in_plan[(self.url, endpoint)] = reason
+            raise ApiError("plan", reason)
         if status in (401, 403):
             self._block(math.inf, f"HTTP {status} (token refused)")
             raise ApiError("auth", f"HTTP {status}: the token was refused; check {TOKEN_ENV}")

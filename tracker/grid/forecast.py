@@ -99,8 +99,12 @@ def _dt(seconds: float) -> datetime:
 
 def points_from(times: Sequence[datetime], values: Sequence[float], step_s: float | None = None) -> tuple:
     """(starts, durations, values) from point start times: each point lasts until the next one; the last as
-    long as ``step_s`` (the stated granularity), else as long as the one before it, else an hour."""
-    pairs = sorted(zip((t.timestamp() for t in times), values, strict=True))
+    long as ``step_s`` (the stated granularity), else as long as the one before it, else an hour.
+
+    A timestamp sent twice (services do, around a forecast update) is kept once, with the later value in the
+    answer: a duplicate would make a point of duration 0, and the window search refuses such a forecast whole."""
+    unique = dict(zip((t.timestamp() for t in times), values, strict=True))  # the later value of a duplicate
+    pairs = sorted(unique.items())
     starts = [p[0] for p in pairs]
     durations = [b - a for a, b in pairwise(starts)]
     if step_s is not None:

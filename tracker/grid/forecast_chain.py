@@ -20,6 +20,7 @@ from tracker.grid.forecast import (
     NoForecast,
     PersistenceForecast,
 )
+from tracker.safetext import redact_urls
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def forecast(
         try:
             return provider.forecast(zone, horizon_hours=horizon_hours, granularity=granularity)
         except TrackerError as exc:
-            logger.info("no forecast from %s for %s: %s", provider.name, zone, exc)
-            reasons.append(f"{provider.name}: {exc}")
+            reason = redact_urls(str(exc))  # a service URL in an error may carry credentials
+            logger.info("no forecast from %s for %s: %s", provider.name, zone, reason)
+            reasons.append(f"{provider.name}: {reason}")
     raise NoForecast(zone, reasons)

@@ -25,12 +25,15 @@ import math
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from tracker.errors import ConfigError
 from tracker.grid.forecast import HORIZON_HOURS, Forecast, points_from
 from tracker.grid.webjson import TIMEOUT_S, WebError, get_json
+from tracker.safetext import redact_urls
 
 CARBON_AWARE_URL_ENV = "TRACKER_CARBON_AWARE_URL"
 CARBON_AWARE_SIGNAL_ENV = "TRACKER_CARBON_AWARE_SIGNAL"
@@ -64,19 +67,26 @@ class CarbonAwareForecast:
 
     name = "carbon-aware-sdk"
 
-    def __init__(self, url: str, signal: str = "average", timeout: float = TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, signal: str = "average", timeout: float = TIMEOUT_S, now: Callable[[], datetime] | None = None
+    ) -> None:
         self.url = url.rstrip("/")
+        # A query in the configured URL (an API gateway's ``?code=KEY``) is sent with every request; the paths
+        # are appended to the URL without it.
+        parts = urlsplit(url)
+        self._base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+        self._query = parse_qsl(parts.query, keep_blank_values=True)
         self.signal = signal
         self.timeout = timeout
+        self._now = now or (lambda: datetime.now(timezone.utc))
 
     def forecast(self, zone: str, horizon_hours: int = HORIZON_HOURS, granularity: str = "hourly") -> Forecast:
-        now = datetime.now(timezone.utc)
-        params = {
-            "location": zone,
-            "dataStartAt": _iso(now),
-            "dataEndAt": _iso(now + timedelta(hours=horizon_hours)),
-        }
-        body = get_json("Carbon Aware SDK", f"{self.url}/emissions/forecasts/current", params, timeout=self.timeout)
+        # Neither dataStartAt nor dataEndAt is sent: the SDK refuses (HTTP 400) bounds outside its forecast data
+        # ("Must be within the forecast data point timestamps", EmissionsForecast validation), and its data
+        # often ends well before our horizon (24 h for most sources). All points come back; trimmed here.
+        now = self._now().timestamp()
+        params = [("location", zone), *self._query]
+        body = get_json("Carbon Aware SDK", f"{self._base}/emissions/forecasts/current", params, timeout=self.timeout)
         try:
             if not isinstance(body, list) or not body or not isinstance(body[0], dict):
                 raise ValueError("not a list of forecasts")
@@ -90,12 +100,17 @@ class CarbonAwareForecast:
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise WebError("malformed", f"Carbon Aware SDK: unexpected forecast: {exc}") from exc
         starts, durations, vals = points_from(times, values, step)
+        end = now + horizon_hours * 3600.0
+        kept = [i for i, (a, d) in enumerate(zip(starts, durations, strict=True)) if a + d > now and a < end]
+        if not kept:
+            raise WebError("malformed", "Carbon Aware SDK: the forecast has no point from now on")
+        starts, durations, vals = (tuple(seq[i] for i in kept) for seq in (starts, durations, vals))
         return Forecast(
             zone=str(first.get("location") or zone),
             starts_s=starts,
             durations_s=durations,
             values=vals,
-            source=f"Carbon Aware SDK forecast ({self.url})",
+            source=f"Carbon Aware SDK forecast ({redact_urls(self.url)})",
             signal=self.signal,
             factor_type="marginal" if self.signal == "marginal" else "as the SDK's data source",
             generated_at=first.get("generatedAt") if isinstance(first.get("generatedAt"), str) else None,
@@ -106,7 +121,8 @@ class CarbonAwareForecast:
         params: list[tuple[str, str]] = [("location", loc) for loc in locations]
         if at is not None:
             params.append(("time", _iso(at)))
-        body = get_json("Carbon Aware SDK", f"{self.url}/emissions/bylocations/best", params, timeout=self.timeout)
+        params.extend(self._query)
+        body = get_json("Carbon Aware SDK", f"{self._base}/emissions/bylocations/best", params, timeout=self.timeout)
         try:
             if not isinstance(body, list) or not body:
                 raise ValueError("no location in the answer")

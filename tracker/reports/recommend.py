@@ -1,7 +1,8 @@
 """Recommendations: the same energy in the greenest comparable places, and the greener hours of the day.
 
 For each place where runs used energy (a cloud region, else a grid zone, else the configured country), the
-alternatives are: for a cloud region, the same provider's other regions (moving is one configuration change); for
+alternatives are: for a cloud region, the same provider's other regions in the same partition (moving is one
+configuration change; GovCloud or the China regions are other clouds: :mod:`tracker.grid.partitions`); for
 a zone or country, the neighbouring zones (same interconnection family or country, :meth:`ZoneTable.neighbours`).
 Either way only places under the same law for data are suggested (:mod:`tracker.grid.jurisdictions`: within the
 EU/EEA for a place there, else the same country): Poland -> Belarus or Frankfurt -> Canada is no default.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError
 from tracker.grid.jurisdictions import describe, same_jurisdiction
+from tracker.grid.partitions import same_partition
 from tracker.reports.shifting import ShiftSaving, shifting
 from tracker.reports.summary import summarize
 from tracker.stores.base import Store
@@ -103,25 +105,34 @@ def recommend(
     places = summarize(
         store=store, by=("zone", "country", "cloud_provider", "cloud_region"), since=since, until=until, **filters
     )
-    found = []
+    # One place, one recommendation: runs configured with zone="DE" and runs with only country="DE" draw from
+    # the same grid, so the rows are merged on the place they resolve to (the cloud region, else the zone).
+    merged: dict[tuple[str, ...], list[float]] = {}
     for row in places.to_dict(orient="records"):
-        energy = float(row["facility_energy_kwh"])
-        if energy <= 0:
-            continue
         cloud, region = row["cloud_provider"], row["cloud_region"]
         try:
             if cloud and region:
-                item = _cloud(table, str(cloud), str(region), energy)
-            elif row["zone"]:
-                item = _zone(table, str(row["zone"]), energy)
-            elif row["country"]:  # configured by country= (no zone): the country's grid
-                item = _zone(table, str(row["country"]), energy)
+                key: tuple[str, ...] = ("cloud", str(cloud), str(region))
+            elif row["zone"] or row["country"]:
+                key = ("zone", table.canonical(str(row["zone"] or row["country"])))
             else:
                 continue
         except (ConfigError, KeyError) as exc:
             logger.info("no recommendation for %s/%s/%s: %s", row["zone"], cloud, region, exc)
             continue
-        item.emissions_kg = float(row["emissions_kg"])
+        total = merged.setdefault(key, [0.0, 0.0])
+        total[0] += float(row["facility_energy_kwh"])
+        total[1] += float(row["emissions_kg"])
+    found = []
+    for key, (energy, emissions) in merged.items():
+        if energy <= 0:
+            continue
+        try:
+            item = _cloud(table, key[1], key[2], energy) if key[0] == "cloud" else _zone(table, key[1], energy)
+        except (ConfigError, KeyError) as exc:
+            logger.info("no recommendation for %s: %s", " ".join(key[1:]), exc)
+            continue
+        item.emissions_kg = emissions
         _hours(item, provider)
         found.append(item)
     return Recommendations(
@@ -176,6 +187,8 @@ def _cloud(table: Any, provider: str, region: str, energy: float) -> Recommendat
     compared = set()
     for other in table.cloud_regions(here.provider):
         if other.region == here.region or not same_jurisdiction(here.country, other.country):
+            continue
+        if not same_partition(here.provider, here.region, other.region):  # GovCloud, China: another cloud
             continue
         try:
             zone_row = table.get(table.canonical(other.zone))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import ConfigError, TrackerError
 from tracker.grid.jurisdictions import same_jurisdiction
+from tracker.grid.partitions import same_partition
 from tracker.records.schema import parse_iso
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+WINDOW_DAYS = timedelta(days=2)  # the hours read for a run's day: 48 h from its 00:00 UTC (a run may cross midnight)
+# Hours asked for at once: Electricity Maps' past-range answers at most 10 days at hourly granularity (API v3), so
+# one span is one request.
+FETCH_SPAN = timedelta(days=10)
 
 
 @dataclass
@@ -47,8 +53,9 @@ class ShiftSaving:
     place_runs: int  # runs with a known place and an allowed alternative compared
     place_baseline_kg: float  # those runs at their place's yearly intensity
     place_saved_kg: float
-    time_note: str = ""  # why some runs were not compared in time
+    time_note: str = ""  # why some runs were not compared in time (and how many)
     place_note: str = ""
+    time_skipped: int = 0  # runs with energy not compared in time (no hourly data for their day, too long, ...)
 
     @property
     def time_saved_pct(self) -> float | None:
@@ -81,6 +88,7 @@ def shifting(
     hourly_cache: dict[tuple[str, datetime], list[tuple[float, float]] | str] = {}
     place_cache: dict[tuple[Any, ...], tuple[float, float] | None] = {}
     projects: dict[str, ShiftSaving] = {}
+    _prefetch(hourly_cache, provider, yearly, rows)
     for row in rows:
         energy = float(row.get("facility_energy_kwh") or 0.0)
         project = str(row.get("project") or "")
@@ -97,8 +105,66 @@ def shifting(
             _in_time(item, hourly_cache, provider, yearly, Location(str(zone), None, "config"), start, duration, energy)
         else:
             item.time_note = "runs without a zone or country are not compared"
+            item.time_skipped += 1
         _in_place(item, place_cache, row, energy)
+    for item in projects.values():
+        if item.time_skipped:  # say how many were left out, not only why the last one was
+            item.time_note = (
+                f"{item.time_skipped} of {item.time_skipped + item.time_runs} runs not compared in time: "
+                + (item.time_note or "no hourly data")
+            )
     return sorted(projects.values(), key=lambda p: -p.emissions_kg)
+
+
+def _prefetch(
+    cache: dict[tuple[str, datetime], list[tuple[float, float]] | str],
+    provider: IntensityProvider,
+    yearly: Any,
+    rows: list[dict[str, Any]],
+) -> None:
+    """The hourly values of every zone's run days, asked for in spans of :data:`FETCH_SPAN` (Electricity Maps'
+    past-range limit: one request each), not one request per zone and day: a year of daily runs is ~37 requests,
+    not 365. Each span fills the per-day cache that :func:`_day_values` reads; a span that fails (a 429 midway)
+    leaves only its own days without hourly data, and the result counts the runs not compared."""
+    from tracker.grid.location import Location
+
+    days: dict[str, set[datetime]] = {}
+    for row in rows:
+        zone = row.get("zone") or row.get("country")
+        if not zone or float(row.get("facility_energy_kwh") or 0.0) <= 0:
+            continue
+        if max(float(row.get("duration_s") or 0.0), 1.0) > DAY.total_seconds():
+            continue
+        start = parse_iso(row["started_at"]).astimezone(timezone.utc)
+        days.setdefault(str(zone), set()).add(start.replace(hour=0, minute=0, second=0, microsecond=0))
+    for zone, wanted in days.items():
+        where = Location(zone, None, "config")
+        pending = sorted(d for d in wanted if (zone, d) not in cache)
+        while pending:
+            first = pending[0]
+            covered = [d for d in pending if d + WINDOW_DAYS <= first + FETCH_SPAN]  # each day's 48 h inside
+            hours = [first + timedelta(hours=h) for h in range(int((max(covered) + WINDOW_DAYS - first) / HOUR))]
+            try:
+                values = provider.intensities(where, hours)
+            except TrackerError as exc:
+                for day in covered:
+                    cache[(zone, day)] = f"hourly data unavailable: {exc}"
+            else:
+                base = yearly.for_location(where)
+                found = [(h.timestamp(), v.g_per_kwh) for h, v in zip(hours, values, strict=True) if not v.note
+                         and not _is_yearly(v, base)]  # fmt: skip
+                why = next((v.note for v in values if v.note), "")
+                for day in covered:
+                    lo, hi = day.timestamp(), (day + WINDOW_DAYS).timestamp()
+                    mine = [p for p in found if lo <= p[0] < hi]
+                    cache[(zone, day)] = mine or _unavailable(why)
+            pending = [d for d in pending if d not in covered]
+
+
+def _unavailable(why: str) -> str:
+    if "live intensity unavailable" in why:  # a live provider's fallback note says why (a 429, a refusal)
+        return f"hourly data unavailable: {why}"
+    return "hourly data unavailable (yearly values only: set ELECTRICITYMAPS_API_TOKEN)"
 
 
 def _day_values(
@@ -140,11 +206,13 @@ def _in_time(
 
     if duration > DAY.total_seconds():
         item.time_note = "runs longer than a day are not compared in time"
+        item.time_skipped += 1
         return
     day = start.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     readings = _day_values(cache, provider, yearly, where, day)
     if isinstance(readings, str):
         item.time_note = readings
+        item.time_skipped += 1
         return
     starts = [t for t, _ in readings]
     values = [v for _, v in readings]
@@ -156,7 +224,8 @@ def _in_time(
             raise NoWindow("the hours of its window are not all known")
         best = best_window(starts, span, values, duration, day.timestamp(), max(day.timestamp() + 86400.0, t1))
     except NoWindow as exc:
-        item.time_note = f"some runs not compared in time: {exc}"
+        item.time_note = str(exc)
+        item.time_skipped += 1
         return
     actual = own.now_g_per_kwh  # the window starting at the run's own start
     item.time_runs += 1
@@ -192,6 +261,8 @@ def _place_pair(cloud: Any, region: Any, zone: Any, country: Any) -> tuple[float
             options = [current.g_per_kwh]
             for other in table.cloud_regions(here_region.provider):
                 if not same_jurisdiction(here_region.country, other.country):
+                    continue
+                if not same_partition(here_region.provider, here_region.region, other.region):
                     continue
                 try:
                     row = table.get(table.canonical(other.zone))

@@ -21,6 +21,7 @@ from tracker.grid.forecast import YEARLY_ONLY, Forecast, ForecastProvider
 from tracker.grid.forecast_chain import default_providers, forecast
 from tracker.grid.jurisdictions import EEA, EU
 from tracker.grid.jurisdictions import jurisdiction as jurisdiction_of
+from tracker.grid.partitions import partition, same_partition
 from tracker.grid.zones import zone_table
 from tracker.schedule import spans
 from tracker.schedule.places import Place, place
@@ -80,6 +81,15 @@ def _allowed(
     """Why ``c`` is left out, or None when it is allowed."""
     if same_provider and near is not None and c.provider != near.provider:
         return f"not a {near.provider or 'grid zone'} place like {near.label}"
+    if (
+        same_provider
+        and near is not None
+        and near.provider
+        and c.region
+        and near.region
+        and not same_partition(near.provider, near.region, c.region)  # GovCloud, China: another cloud
+    ):
+        return f"another {near.provider} partition ({partition(near.provider, c.region)}) than {near.label}"
     if same_country and near is not None and c.country != near.country:
         return f"not in {near.country}"
     if jurisdiction == "same" and near is not None and jurisdiction_of(c.country) != jurisdiction_of(near.country):

@@ -4,6 +4,7 @@ region (``aws:eu-west-1``), resolved against the embedded tables to the zone who
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tracker.grid.zones import PROVIDERS, zone_table
 
@@ -31,3 +32,19 @@ def place(text: str, key: str = "zone") -> Place:
             return Place(f"{region.provider} {region.region}", zone, region.country, region.provider, region.region)
     zone = table.canonical(value, key)
     return Place(zone, zone, table.get(zone).country)
+
+
+def configured(values: dict[str, Any] | None = None) -> Place | None:
+    """The place a run would be accounted in, resolved as ``tracker run`` and ``tracker intensity`` resolve it
+    (flags given in ``values``, then ``TRACKER_ZONE`` / ``TRACKER_COUNTRY`` / ``TRACKER_CLOUD``, the config file,
+    detection): a scheduling command then waits for the grid the run will draw from. None when only the world
+    average is known (no zone, country or cloud region)."""
+    from tracker.config import resolve
+    from tracker.grid import location
+
+    found = location.resolve(resolve(values or {}))
+    if found.cloud_provider and found.cloud_region:
+        return place(f"{found.cloud_provider}:{found.cloud_region}")
+    if found.zone or found.country:
+        return place(str(found.zone or found.country))
+    return None

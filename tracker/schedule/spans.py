@@ -36,9 +36,13 @@ def seconds(key: str, value: object) -> float:
 
 
 def moment(key: str, value: object, now: datetime) -> datetime:
-    """An absolute UTC time: a ``datetime`` (naive = UTC), ISO 8601 text, or a duration from ``now``."""
+    """An absolute UTC time: a ``datetime``, ISO 8601 text, or a duration from ``now``.
+
+    A time without a zone (``2026-03-01T18:00``, a naive ``datetime``) is this machine's local time (``TZ``), as
+    ``sbatch --begin``, ``at -t`` and cron read theirs, and as ``tracker when --format slurm/at/cron`` prints its
+    answers: one convention for what goes in and what comes out. ``Z`` or an offset says otherwise."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (value if value.tzinfo else value.astimezone()).astimezone(timezone.utc)  # naive: local time
     if isinstance(value, str) and ("-" in value or ":" in value):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
