@@ -325,3 +325,40 @@ def test_tracker_steps_html_draws_a_chart_per_step_and_the_table(tmp_path: Path)
 
     assert [r["step"] for r in json.loads((tmp_path / "s.json").read_text())] == [0, 1, 2, 3]
     assert main(["steps", "nope", "--store", store, "--format", "html"]) == 1  # no such run: said, exit 1
+
+
+def test_the_prediction_follows_the_steps_the_total_counts_not_a_warm_up_step(driven) -> None:
+    """Review finding 3: one long warm-up step, then ten epochs with ``total=10``. The mean step is the epochs'
+    (the warm-up is in the energy measured so far): the prediction is exact, and a budget between the real total
+    and the warm-up-based one stops nothing."""
+    final_kwh = WATTS * (20.0 + 10 * 2.0) / J_PER_KWH
+    t = tracker.Tracker(cpu_watts=WATTS, ram_watts=0, gpu_watts=0, interval=3600, save=False, checkpoint_s=0,
+                        budget_kwh=final_kwh * 1.3, on_budget="stop")  # fmt: skip
+    run, clock = start_driven(t, driven[1])
+    clock.t += 20.0
+    run.step("warmup")
+    for _ in range(10):
+        clock.t += 2.0
+        run.step("epoch", total=10)  # with the warm-up's mean this predicted 20 + 10 x 20 s and stopped here
+        assert run.prediction.energy_kwh == pytest.approx(final_kwh, rel=1e-9)
+        assert run.prediction.steps_total == 10
+    record = end(t, run, clock)
+    assert record.energy_kwh == pytest.approx(final_kwh, rel=1e-9)
+    assert not any("budget" in n for n in record.notes)
+
+
+def test_one_slow_first_step_does_not_stop_the_run_on_its_own(driven) -> None:
+    """Review finding 7: with ``predict_after=1`` the first step's product is a point estimate; the budget is
+    checked against the prediction from the second step of the series on (before: the measured figures)."""
+    t = tracker.Tracker(cpu_watts=WATTS, ram_watts=0, gpu_watts=0, interval=3600, save=False, checkpoint_s=0,
+                        budget_kwh=WATTS * 60.0 / J_PER_KWH, on_budget="stop", total_steps=10)  # fmt: skip
+    run, clock = start_driven(t, driven[1])
+    clock.t += 10.0  # a first epoch with compilation: 10 x 10 s would exceed the 60 s budget (2 steps: 55 s)
+    run.step("epoch")
+    assert run.prediction.energy_kwh > WATTS * 60.0 / J_PER_KWH
+    for _ in range(9):
+        clock.t += 1.0
+        run.step("epoch")
+    record = end(t, run, clock)
+    assert record.energy_kwh == pytest.approx(WATTS * 19.0 / J_PER_KWH, rel=1e-9)
+    assert not any("budget" in n for n in record.notes)
