@@ -421,3 +421,89 @@ def test_transformers_report_to_mlflow_sees_the_energy(tmp_path: Path, monkeypat
     (run,) = mlflow.search_runs(experiment_names=["hf"], output_format="list")
     history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "step_energy_kwh")
     assert [m.value for m in history] == pytest.approx([s.energy_kwh for s in callback.record.steps], rel=1e-12)
+
+
+# -- a training that raises (ML review finding 1) -------------------------------------------------------------------
+
+
+def _stored_status(store: str) -> list[tuple[str, int]]:
+    frame = tracker.load_runs(store)
+    return sorted(zip(frame["status"], frame["run_id"].map(lambda r: len(tracker.load_steps(r, store=store))),
+                      strict=True))  # fmt: skip
+
+
+def test_transformers_train_that_raises_writes_a_failed_record_and_the_next_train_a_new_run(tmp_path: Path) -> None:
+    """The Trainer has no exception hook. Attached, a train() that raises ends the run as failed at once (not
+    current, not sampled any more); a callback passed in ``callbacks=`` ends the stale run as failed when the next
+    train() begins, which gets its own run (its steps not merged with the failed one's)."""
+    transformers = need("transformers")
+    from tracker.integrations.transformers import TrackerCallback
+
+    class Boom(transformers.TrainerCallback):
+        armed = True
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.armed and state.global_step == 5:  # in the second epoch (4 batches an epoch)
+                raise RuntimeError("boom")
+
+    def trainer(callbacks: list[Any], epochs: int) -> Any:
+        model, data = _tiny_bert()
+        args = transformers.TrainingArguments(
+            output_dir=str(tmp_path / "out"), num_train_epochs=epochs, per_device_train_batch_size=16,
+            save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, logging_strategy="epoch",
+        )  # fmt: skip
+        return transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks)
+
+    store = str(tmp_path / "runs.db")
+    boom = Boom()
+    attached = trainer([boom], 3)
+    callback = TrackerCallback.attach(attached, project="hf", store=store, interval=INTERVAL)
+    with pytest.raises(RuntimeError, match="boom"):
+        attached.train()
+    assert callback.record.status == "failed" and "boom" in callback.record.error
+    assert callback.run is None and tracker.current_run() is None
+    assert _stored_status(store) == [("failed", 1)]
+
+    plain = TrackerCallback(project="hf", store=store, interval=INTERVAL)
+    second = trainer([boom, plain], 3)
+    with pytest.raises(RuntimeError, match="boom"):
+        second.train()
+    stale = plain.run
+    assert stale is not None and stale.active  # no hook told it: open until the next train()
+    boom.armed = False
+    second.train()
+    assert not stale.active and stale.record.status == "failed"
+    assert plain.record.status == "completed" and len(plain.record.steps) == 3
+    assert _stored_status(store) == [("completed", 3), ("failed", 1), ("failed", 1)]
+
+
+def test_keras_fit_that_raises_writes_a_failed_record(tmp_path: Path) -> None:
+    keras = need("keras")
+    need("torch")
+    import numpy as np
+
+    from tracker.integrations.keras import TrackerCallback
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 1:
+                raise RuntimeError("boom")
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    store = str(tmp_path / "runs.db")
+    guarded = TrackerCallback(project="keras", store=store, interval=INTERVAL)
+    with pytest.raises(RuntimeError, match="boom"), guarded.guard():
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[guarded, Boom()])
+    assert guarded.record.status == "failed" and guarded.run is None and tracker.current_run() is None
+
+    attached = TrackerCallback.attach(model, project="keras", store=store, interval=INTERVAL)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[Boom()])
+    assert attached.record.status == "failed" and "boom" in attached.record.error
+    history = model.fit(x, y, epochs=1, verbose=0)  # the callback is added by the wrapper; a new run
+    assert attached.record.status == "completed" and len(attached.record.steps) == 1
+    assert "step_energy_kwh" in history.history
+    assert _stored_status(store) == [("completed", 1), ("failed", 2), ("failed", 2)]

@@ -3,7 +3,7 @@
     from tracker.integrations.transformers import TrackerCallback
     trainer = Trainer(model=model, args=args, train_dataset=ds)
     TrackerCallback.attach(trainer, project="bert", budget_kg=2.0, on_budget="stop")
-    trainer.train()
+    trainer.train()                          # a train() that raises writes a failed record (attach wraps it)
 
 Only the job's main process (``state.is_world_process_zero``) begins a run and writes its record; the other ranks
 measure nothing (the main process's record covers its node; ``tracker run`` under ``torchrun`` gives every rank
@@ -35,9 +35,13 @@ class TrackerCallback(SessionView, TrainerCallback):  # type: ignore[misc]
 
     @classmethod
     def attach(cls, trainer: Any, run: Run | None = None, **settings: Any) -> TrackerCallback:
-        """A callback added to ``trainer`` before its reporting callbacks (so they log energy too)."""
+        """A callback added to ``trainer`` before its reporting callbacks (so they log energy too), and
+        ``trainer.train`` wrapped so that a training that raises writes a ``failed`` record (the Trainer has no
+        exception hook: without it the run would stay open until the next ``train()`` or the process's exit)."""
         callback = cls(run, **settings)
         trainer.callback_handler.callbacks.insert(0, callback)
+        if not getattr(trainer.train, "__tracker_guarded__", False):
+            trainer.train = callback.wrap(trainer.train)
         return callback
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
