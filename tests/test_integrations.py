@@ -344,10 +344,23 @@ def test_cell_magic_tracks_a_cell_and_shows_a_summary(shell: Any, tmp_path: Path
 def test_cell_magic_records_a_failing_cell_as_failed(shell: Any, tmp_path: Path) -> None:
     store = str(tmp_path / "runs.db")
     shell.run_cell("%load_ext tracker")
-    result = shell.run_cell(f"%%track --project nb --store {store}\nraise ValueError('bad cell')")
+    result = shell.run_cell(f"%%track --project nb --store {store}\nx = 1\nraise ValueError('bad cell')")
     stored = tracker.load_runs(store=store)
     assert stored["status"].tolist() == ["failed"] and "bad cell" in stored["error"][0]
-    assert result.result.record.status == "failed"
+    assert shell.user_ns["_tracker_run"].record.status == "failed" and shell.user_ns["x"] == 1
+    # ML review finding 2: the cell's error is the cell's result, as for any failing cell ("Run All", nbconvert
+    # and papermill stop there); before, a nested run_cell swallowed it and the cell reported success
+    assert not result.success and isinstance(result.error_in_exec, ValueError)
+
+
+def test_cell_magic_shows_the_cells_last_value_and_returns_the_summary(shell: Any, tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    shell.run_cell("%load_ext tracker")
+    shown: list[Any] = []
+    shell.display_pub.publish = lambda data, **kw: shown.append(data)  # what a front end would be sent
+    result = shell.run_cell(f"%%track --project nb --store {store}\ny = 6 * 7\ny + 1")
+    assert result.success and result.result.record.status == "completed"
+    assert shell.user_ns["y"] == 42 and any(d.get("text/plain") == "43" for d in shown)
 
 
 def test_start_and_stop_magics_span_several_cells(shell: Any, tmp_path: Path) -> None:
