@@ -266,8 +266,43 @@ def test_mlflow_gets_step_metrics_and_provenance(tmp_path: Path, monkeypatch: py
     data = client.get_run(active.info.run_id).data
     assert data.tags["tracker.run_id"] == record.run_id
     assert data.tags["tracker.country"] == "FR" and data.tags["tracker.cpu_method"] == record.cpu_method
-    assert float(data.params["tracker.intensity_g_per_kwh"]) == pytest.approx(record.intensity_g_per_kwh)
+    assert float(data.tags["tracker.intensity_g_per_kwh"]) == pytest.approx(record.intensity_g_per_kwh)
     assert data.metrics["run_energy_kwh"] == pytest.approx(record.energy_kwh, rel=1e-12)
+
+
+def test_mlflow_leaves_no_run_behind_and_logs_to_the_run_it_began_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ML review finding 5: a bad setting left the MLflow run track() had started active; log_steps() with no
+    active MLflow run started an orphan one; a second tracked block in one MLflow run could not log its record
+    ("Changing param values is not allowed"); steps went to whichever run was active at each step."""
+    mlflow = need("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    from tracker.integrations import mlflow as tracker_mlflow
+
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    with pytest.raises(tracker.ConfigError), tracker_mlflow.track(save=False, interval="abc"):
+        pass
+    assert mlflow.active_run() is None
+    with tracker.track(save=False, interval=INTERVAL) as run:
+        with pytest.raises(tracker.TrackerError, match="start_run"):
+            tracker_mlflow.log_steps(run)
+        run.step("epoch")
+    assert mlflow.active_run() is None
+    assert len(mlflow.search_runs(search_all_experiments=True)) == 0
+
+    client = mlflow.tracking.MlflowClient()
+    with mlflow.start_run() as outer:
+        with tracker_mlflow.track(save=False, interval=INTERVAL) as first:
+            first.step("epoch")
+        with tracker_mlflow.track(save=False, interval=2 * INTERVAL) as second, mlflow.start_run(nested=True) as nested:
+            second.step("epoch")
+    data = client.get_run(outer.info.run_id).data
+    assert data.tags["tracker.run_id"] == second.record.run_id  # the second record was logged, the last one wins
+    assert float(data.tags["tracker.interval_s"]) == pytest.approx(2 * INTERVAL)
+    assert data.metrics["run_energy_kwh"] == pytest.approx(second.record.energy_kwh, rel=1e-12)
+    assert len(client.get_metric_history(outer.info.run_id, "step_energy_kwh")) == 2
+    assert client.get_metric_history(nested.info.run_id, "step_energy_kwh") == []
 
 
 # -- Weights & Biases, offline ----------------------------------------------------------------------------------------
