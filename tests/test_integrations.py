@@ -335,6 +335,32 @@ def test_wandb_offline_gets_step_metrics_and_provenance(tmp_path: Path) -> None:
     assert offline and offline[0].stat().st_size > 0  # the offline run file W&B syncs later
 
 
+def test_wandb_step_metrics_never_move_the_users_wandb_step(tmp_path: Path) -> None:
+    """ML review finding 4: each tracker step committed a W&B row, so the user's ``wandb.log(step=epoch)`` after it
+    was behind W&B's step and dropped. Read back from the offline run file: every loss and every step's energy."""
+    wandb = need("wandb")
+    from ml_support import wandb_history
+
+    from tracker.integrations import wandb as tracker_wandb
+
+    wb = wandb.init(project="tiny", dir=str(tmp_path), mode="offline")
+    try:
+        with tracker_wandb.track(save=False, interval=INTERVAL) as run:
+            for epoch in range(3):
+                run.step("epoch")
+                wandb.log({"loss": 10.0 - epoch}, step=epoch)
+            run.step("eval")  # two tracker steps with no commit of the user's between them
+            run.step("eval")
+    finally:
+        wb.finish()
+    rows = wandb_history(str(next((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))))
+    assert [float(r["loss"]) for r in rows if "loss" in r] == [10.0, 9.0, 8.0]
+    assert [int(r["_step"]) for r in rows if "loss" in r] == [0, 1, 2]
+    assert sorted(int(r["tracker/step"]) for r in rows if "tracker/step" in r) == [0, 1, 2, 3, 4]
+    energies = {int(r["tracker/step"]): float(r["tracker/step_energy_kwh"]) for r in rows if "tracker/step" in r}
+    assert [energies[i] for i in range(5)] == pytest.approx([s.energy_kwh for s in run.record.steps], rel=1e-12)
+
+
 def test_a_framework_logging_fault_never_stops_training(tmp_path: Path) -> None:
     """A step listener that raises (a logging backend gone) is said once; every step is still recorded."""
     with tracker.track(save=False, interval=INTERVAL) as run:
