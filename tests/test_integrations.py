@@ -182,6 +182,23 @@ def test_lightning_callback_logs_per_epoch_through_the_logger(tmp_path: Path) ->
     assert "train_loss" in df.columns and df["train_loss"].notna().all()
 
 
+def test_lightning_prediction_counts_the_epochs_max_steps_allows(tmp_path: Path) -> None:
+    """ML review finding 7: ``max_steps`` ending the fit before ``max_epochs`` (8 batches an epoch, 2 accumulated:
+    4 optimizer steps an epoch, 12 steps: 3 epochs of 10). The prediction was made for 10 epochs."""
+    L = need("lightning")
+    from tracker.integrations.lightning import TrackerCallback
+
+    model, loader = _lightning_module()
+    callback = TrackerCallback(save=False, interval=INTERVAL)
+    trainer = L.Trainer(max_epochs=10, max_steps=12, accumulate_grad_batches=2, callbacks=[callback], logger=False,
+                        accelerator="cpu", devices=1, enable_progress_bar=False, enable_checkpointing=False,
+                        enable_model_summary=False)  # fmt: skip
+    trainer.fit(model, loader)
+    record = callback.record
+    assert len(record.steps) == 3
+    assert any(n.startswith("predicted after 1/3 steps") for n in record.notes), record.notes
+
+
 def test_lightning_on_exception_writes_a_failed_record(tmp_path: Path) -> None:
     L = need("lightning")
     from tracker.integrations.lightning import TrackerCallback
