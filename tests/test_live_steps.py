@@ -362,3 +362,26 @@ def test_one_slow_first_step_does_not_stop_the_run_on_its_own(driven) -> None:
     record = end(t, run, clock)
     assert record.energy_kwh == pytest.approx(WATTS * 19.0 / J_PER_KWH, rel=1e-9)
     assert not any("budget" in n for n in record.notes)
+
+
+def test_csv_checkpoints_append_only_the_new_steps(tmp_path: Path) -> None:
+    """ML review finding 8: every checkpoint appended all the run's steps again (a checkpoint after each of 10
+    steps: 65 lines). Now the new ones and the last one again (its metrics may have been completed since)."""
+    import csv
+
+    from tracker.core import checkpoints
+    from tracker.stores import open_store
+
+    store = str(tmp_path / "runs.csv")
+    with tracker.track(store=store, interval=0.05, checkpoint_s=0) as run:
+        for i in range(10):
+            run.step("epoch", loss=float(i))
+            assert checkpoints.write(run) is not None
+        run.steps[-1].metrics["late"] = 1.0  # completed after the boundary, as the Trainer's loss is
+    with open(tmp_path / "runs.steps.csv", newline="") as fh:
+        lines = list(csv.reader(fh))[1:]
+    assert len(lines) <= 2 * 10
+    rows = open_store(store).steps(run.run_id)
+    assert [int(r["step"]) for r in rows] == list(range(10))
+    assert [r["energy_kwh"] for r in rows] == pytest.approx([s.energy_kwh for s in run.steps], rel=1e-12)
+    assert '"late"' in rows[-1]["metrics"]
