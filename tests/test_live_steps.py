@@ -6,6 +6,7 @@ step's energy is then known exactly (watts x seconds), whatever the machine's lo
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -385,3 +386,14 @@ def test_csv_checkpoints_append_only_the_new_steps(tmp_path: Path) -> None:
     assert [int(r["step"]) for r in rows] == list(range(10))
     assert [r["energy_kwh"] for r in rows] == pytest.approx([s.energy_kwh for s in run.steps], rel=1e-12)
     assert '"late"' in rows[-1]["metrics"]
+
+
+def test_t975_falls_smoothly_past_the_table() -> None:
+    """ML review finding 8: the quantile jumped from 2.042 (30 degrees of freedom) to 1.96 (31). Reference values:
+    NIST/SEMATECH e-Handbook table 1.3.6.7.2 (40, 60, 100) and R's qt(0.975, df) (31, 120, 1000)."""
+    expected = {31: 2.03951, 40: 2.02108, 60: 2.00030, 100: 1.98397, 120: 1.97993, 1000: 1.96234}
+    for df, value in expected.items():
+        assert t975(df) == pytest.approx(value, abs=2e-5), df
+    values = [t975(df) for df in range(1, 2000)]
+    assert all(a > b for a, b in itertools.pairwise(values))
+    assert values[-1] > 1.96
