@@ -490,6 +490,34 @@ def test_optuna_trials_carry_energy_and_co2_and_use_them_as_an_objective(tmp_pat
         TrackedObjective(objective, also=("project",))
 
 
+def test_optuna_concurrent_trials_add_up_to_the_machine(tmp_path: Path) -> None:
+    """ML review finding 8: with ``n_jobs=2`` and ``overlap="whole"`` each of two concurrent trials got the whole
+    machine's energy (their sum about twice the machine's). A constant 100 W: the trials' sum is at most the
+    machine's energy over the study (plus a tick per trial)."""
+    optuna = need("optuna")
+    import time
+
+    from tracker.integrations.optuna import TrackedObjective
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial: Any) -> float:
+        end = time.perf_counter() + 0.4
+        total = 0
+        while time.perf_counter() < end:
+            total += 1
+        return float(trial.number)
+
+    settings = {"save": False, "interval": 0.05, "cpu_watts": 100.0, "ram_watts": 0.0, "gpu_watts": 0.0}
+    study = optuna.create_study()
+    began = time.perf_counter()
+    study.optimize(TrackedObjective(objective, **settings), n_trials=4, n_jobs=2)
+    wall = time.perf_counter() - began
+    trials = sum(t.user_attrs["energy_kwh"] for t in study.trials) * 3.6e6
+    assert trials <= 100.0 * (wall + 4 * 0.05), (trials, 100.0 * wall)
+    assert trials >= 100.0 * 0.4 * 2 * 0.8  # the two waves of trials: at least most of their time
+
+
 def test_transformers_report_to_mlflow_sees_the_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Trainer's own MLflow reporting (report_to=["mlflow"]) logs our figures: attach() puts us before it."""
     transformers = need("transformers")
