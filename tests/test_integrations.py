@@ -95,6 +95,34 @@ def test_transformers_trainer_callback(tmp_path: Path) -> None:
     assert "loss" in df.columns and df["loss"].notna().all()  # the Trainer's loss kept with each step
 
 
+def test_transformers_step_logs_are_not_taken_for_the_epochs_log(tmp_path: Path) -> None:
+    """ML review finding 8: with ``logging_strategy="steps"`` the first log after an epoch's end (steps later, in
+    the next epoch) got that epoch's figures and left its loss with that epoch's step."""
+    transformers = need("transformers")
+    from tracker.integrations.transformers import TrackerCallback
+
+    model, data = _tiny_bert()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=16, save_strategy="no",
+        logging_strategy="steps", logging_steps=3, report_to=[], disable_tqdm=True, use_cpu=True,
+    )  # fmt: skip
+    seen: list[tuple[int, dict[str, float]]] = []
+
+    class Reporter(transformers.TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            seen.append((state.global_step, dict(logs)))
+
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[Reporter()])
+    callback = TrackerCallback.attach(trainer, save=False, interval=INTERVAL)
+    trainer.train()
+    record = callback.record
+    assert len(record.steps) == 2 and all("loss" not in s.metrics for s in record.steps)
+    step_logs = [logs for at, logs in seen if "loss" in logs]
+    assert [at for at, logs in seen if "loss" in logs] == [3, 6]  # 4 batches an epoch: never at an epoch's end
+    assert all("energy_kwh" in logs and "step_energy_kwh" not in logs for logs in step_logs)
+    assert "train_runtime" not in record.steps[-1].metrics
+
+
 def test_transformers_only_the_main_process_measures(tmp_path: Path) -> None:
     transformers = need("transformers")
     from tracker.integrations.transformers import TrackerCallback
