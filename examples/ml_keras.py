@@ -21,7 +21,8 @@ def main() -> None:
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
     callback = TrackerCallback(project="examples", experiment="keras", country="FR", samples=len(x))
-    history = model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[callback])
+    with callback.guard():  # Keras has no exception hook: a fit that raises still writes a failed record
+        history = model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[callback])
     for epoch, (loss, wh) in enumerate(zip(history.history["loss"], history.history["step_energy_kwh"], strict=True)):
         print(f"epoch {epoch}: loss {loss:.4f}, {wh * 1000:.4f} Wh")
 

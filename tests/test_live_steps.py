@@ -6,6 +6,7 @@ step's energy is then known exactly (watts x seconds), whatever the machine's lo
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -325,3 +326,74 @@ def test_tracker_steps_html_draws_a_chart_per_step_and_the_table(tmp_path: Path)
 
     assert [r["step"] for r in json.loads((tmp_path / "s.json").read_text())] == [0, 1, 2, 3]
     assert main(["steps", "nope", "--store", store, "--format", "html"]) == 1  # no such run: said, exit 1
+
+
+def test_the_prediction_follows_the_steps_the_total_counts_not_a_warm_up_step(driven) -> None:
+    """Review finding 3: one long warm-up step, then ten epochs with ``total=10``. The mean step is the epochs'
+    (the warm-up is in the energy measured so far): the prediction is exact, and a budget between the real total
+    and the warm-up-based one stops nothing."""
+    final_kwh = WATTS * (20.0 + 10 * 2.0) / J_PER_KWH
+    t = tracker.Tracker(cpu_watts=WATTS, ram_watts=0, gpu_watts=0, interval=3600, save=False, checkpoint_s=0,
+                        budget_kwh=final_kwh * 1.3, on_budget="stop")  # fmt: skip
+    run, clock = start_driven(t, driven[1])
+    clock.t += 20.0
+    run.step("warmup")
+    for _ in range(10):
+        clock.t += 2.0
+        run.step("epoch", total=10)  # with the warm-up's mean this predicted 20 + 10 x 20 s and stopped here
+        assert run.prediction.energy_kwh == pytest.approx(final_kwh, rel=1e-9)
+        assert run.prediction.steps_total == 10
+    record = end(t, run, clock)
+    assert record.energy_kwh == pytest.approx(final_kwh, rel=1e-9)
+    assert not any("budget" in n for n in record.notes)
+
+
+def test_one_slow_first_step_does_not_stop_the_run_on_its_own(driven) -> None:
+    """Review finding 7: with ``predict_after=1`` the first step's product is a point estimate; the budget is
+    checked against the prediction from the second step of the series on (before: the measured figures)."""
+    t = tracker.Tracker(cpu_watts=WATTS, ram_watts=0, gpu_watts=0, interval=3600, save=False, checkpoint_s=0,
+                        budget_kwh=WATTS * 60.0 / J_PER_KWH, on_budget="stop", total_steps=10)  # fmt: skip
+    run, clock = start_driven(t, driven[1])
+    clock.t += 10.0  # a first epoch with compilation: 10 x 10 s would exceed the 60 s budget (2 steps: 55 s)
+    run.step("epoch")
+    assert run.prediction.energy_kwh > WATTS * 60.0 / J_PER_KWH
+    for _ in range(9):
+        clock.t += 1.0
+        run.step("epoch")
+    record = end(t, run, clock)
+    assert record.energy_kwh == pytest.approx(WATTS * 19.0 / J_PER_KWH, rel=1e-9)
+    assert not any("budget" in n for n in record.notes)
+
+
+def test_csv_checkpoints_append_only_the_new_steps(tmp_path: Path) -> None:
+    """ML review finding 8: every checkpoint appended all the run's steps again (a checkpoint after each of 10
+    steps: 65 lines). Now the new ones and the last one again (its metrics may have been completed since)."""
+    import csv
+
+    from tracker.core import checkpoints
+    from tracker.stores import open_store
+
+    store = str(tmp_path / "runs.csv")
+    with tracker.track(store=store, interval=0.05, checkpoint_s=0) as run:
+        for i in range(10):
+            run.step("epoch", loss=float(i))
+            assert checkpoints.write(run) is not None
+        run.steps[-1].metrics["late"] = 1.0  # completed after the boundary, as the Trainer's loss is
+    with open(tmp_path / "runs.steps.csv", newline="") as fh:
+        lines = list(csv.reader(fh))[1:]
+    assert len(lines) <= 2 * 10
+    rows = open_store(store).steps(run.run_id)
+    assert [int(r["step"]) for r in rows] == list(range(10))
+    assert [r["energy_kwh"] for r in rows] == pytest.approx([s.energy_kwh for s in run.steps], rel=1e-12)
+    assert '"late"' in rows[-1]["metrics"]
+
+
+def test_t975_falls_smoothly_past_the_table() -> None:
+    """ML review finding 8: the quantile jumped from 2.042 (30 degrees of freedom) to 1.96 (31). Reference values:
+    NIST/SEMATECH e-Handbook table 1.3.6.7.2 (40, 60, 100) and R's qt(0.975, df) (31, 120, 1000)."""
+    expected = {31: 2.03951, 40: 2.02108, 60: 2.00030, 100: 1.98397, 120: 1.97993, 1000: 1.96234}
+    for df, value in expected.items():
+        assert t975(df) == pytest.approx(value, abs=2e-5), df
+    values = [t975(df) for df in range(1, 2000)]
+    assert all(a > b for a, b in itertools.pairwise(values))
+    assert values[-1] > 1.96

@@ -168,3 +168,43 @@ def test_sighup_ends_runs_as_sigterm_does(store_path: str) -> None:
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=20) == -signal.SIGHUP
     assert statuses(store_path) == [("hung-up", "terminated")]
+
+
+SIGNAL_INSIDE_STEPS_TRANSACTION = """
+    import os, signal, sqlite3, time, tracker
+    from tracker.stores import sqlite
+    opened = sqlite.SqliteStore._open
+    def traced(self):
+        conn = opened(self)
+        def statement(sql):
+            # SQLite calls this from inside conn.execute(): the handler runs here, with the write lock held
+            if sql.startswith("INSERT OR") and "steps" in sql and conn.in_transaction and not fired:
+                fired.append(time.monotonic())
+                os.kill(os.getpid(), signal.SIGTERM)
+        conn.set_trace_callback(statement)
+        return conn
+    fired = []
+    sqlite.SqliteStore._open = traced
+    with tracker.track(project="outer", checkpoint_s=0):
+        with tracker.track(project="inner", checkpoint_s=0) as run:
+            run.step("epoch")
+    print("not reached", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_inside_a_run_and_steps_transaction_spools_at_once(store_path: str) -> None:
+    """ML review finding 6: a signal landing between BEGIN IMMEDIATE and COMMIT of a record with steps made the
+    handler's own write wait SQLite's 30 s busy timeout for the lock its thread held. Now it spools at once."""
+    proc = spawn(SIGNAL_INSIDE_STEPS_TRANSACTION, store_path)
+    began = time.monotonic()
+    try:
+        assert proc.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        proc.kill()
+    assert time.monotonic() - began < 10
+    assert proc.stdout is not None and "not reached" not in proc.stdout.read()
+    from tracker.stores import spool
+
+    spool.sync()
+    assert statuses(store_path) == [("inner", "terminated"), ("outer", "terminated")]

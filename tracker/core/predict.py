@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 # Student's t, two-sided 95 % (0.975 quantile) for 1..30 degrees of freedom (any statistics table, e.g. NIST/SEMATECH
-# e-Handbook of Statistical Methods, 2012, table 1.3.6.7.2); 1.96 (the normal's) beyond.
+# e-Handbook of Statistical Methods, 2012, table 1.3.6.7.2); beyond, the Cornish-Fisher expansion below.
 _T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
     2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
@@ -32,9 +32,25 @@ _T975 = (
 METHOD = "measured so far + mean step x steps left; 95% interval by Student's t over the steps' spread"
 
 
+# the normal's 0.975 quantile (Abramowitz and Stegun, 1964, table 26.5)
+_Z975 = 1.959963984540054
+
+
 def t975(df: int) -> float:
-    """The 0.975 quantile of Student's t with ``df`` degrees of freedom (the normal's beyond 30)."""
-    return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom: the table to 30, then the Cornish-Fisher
+    expansion of t's quantile about the normal's in powers of 1/df (Abramowitz and Stegun, 1964, formula 26.7.5),
+    within 1e-5 of the exact value from 30 on (2.0395 at 31, 2.0211 at 40, 1.9799 at 120), so the quantile falls
+    smoothly to 1.96 instead of jumping there after 30."""
+    if df < 1:
+        return _Z975
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z, v = _Z975, float(df)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / v + g2 / v**2 + g3 / v**3 + g4 / v**4
 
 
 @dataclass(frozen=True)

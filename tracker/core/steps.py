@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MIN_STEPS_FOR_BUDGET = 2  # steps of the predicted series before the budget is checked against the prediction
+
 
 class StepLog:
     """One run's steps so far, its prediction and its budget state."""
@@ -40,7 +42,8 @@ class StepLog:
         self.lock = threading.Lock()
         self.last: live.Reading | None = None  # the reading at the previous boundary (None: the run's start)
         self.total: int | None = run.config.total_steps
-        self.series: str | None = None  # the name whose steps the total counts (the first step's name)
+        self.series: str | None = None  # the name whose steps the total counts: the one ``total=`` came with (or the
+        # first step's name, with ``total_steps`` set in the configuration)
         self.moments = Moments()  # of the series' step energies
         self.prediction: Prediction | None = None
         self.crossed: str | None = None  # the budget first exceeded ("energy_kwh" / "emissions_kg"), said once
@@ -76,12 +79,14 @@ class StepLog:
             )
             self.items.append(step)
             self.last = now
-            if self.series is None:
+            if total is not None:
+                self.total = int(total)
+                if name != self.series:  # the total counts this name's steps: the mean is of those alone
+                    self._restart(name)
+            elif self.series is None:
                 self.series = name
             if name == self.series:
                 self.moments.add(step.energy_kwh)
-            if total is not None:
-                self.total = int(total)
             crossing = self._forecast(now)
         for listener in self.listeners:  # outside the lock; a listener's fault never reaches the training loop
             try:
@@ -93,6 +98,14 @@ class StepLog:
         if crossing is not None:
             raise crossing
         return step
+
+    def _restart(self, name: str) -> None:
+        """Predict from ``name``'s steps from now on: the steps of another name seen so far (a warm-up, an
+        evaluation) are in the energy measured so far, not in the mean step; a prediction made from them goes."""
+        self.series = name
+        self.moments = Moments()
+        self.prediction = None
+        self.run.prediction = None
 
     def _forecast(self, now: live.Reading) -> BudgetExceeded | None:
         """Update the prediction and check the budget; the exception to raise, if the run must stop here."""
@@ -108,7 +121,9 @@ class StepLog:
                 self.notes.append(f"{text} ({self.prediction.method})")
         if self.crossed is not None:
             return None
-        expected = self.prediction
+        # one step is a point estimate with no spread: a budget stop on it alone would follow any slow first step
+        # (data loading, compilation); the measured figures are checked until a second step gives a spread
+        expected = self.prediction if ours.n >= MIN_STEPS_FOR_BUDGET else None
         energy = expected.energy_kwh if expected else now.energy_kwh
         kg = expected.emissions_kg if expected else now.emissions_kg
         for what, value, budget in (("energy_kwh", energy, config.budget_kwh), ("emissions_kg", kg, config.budget_kg)):

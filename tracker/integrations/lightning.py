@@ -12,6 +12,7 @@ zero process measures. A fit that raises writes a ``failed`` record (``on_except
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 try:
@@ -21,6 +22,19 @@ except ImportError:  # the standalone package
 
 from tracker.core.run import Run
 from tracker.integrations.session import SessionView, TrainingSession, scalars
+
+
+def epochs(trainer: Any) -> int | None:
+    """How many epochs the fit will run, for the prediction: ``max_epochs``, or fewer when ``max_steps`` (optimizer
+    steps) ends it first; ``None`` when neither bounds it (or the epoch's length is unknown, an iterable loader)."""
+    limit = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+    max_steps = trainer.max_steps
+    batches = trainer.num_training_batches
+    if max_steps is not None and max_steps > 0 and isinstance(batches, int) and batches > 0:
+        per_epoch = math.ceil(batches / max(1, trainer.accumulate_grad_batches))
+        by_steps = math.ceil(max_steps / per_epoch)
+        limit = by_steps if limit is None else min(limit, by_steps)
+    return limit
 
 
 class TrackerCallback(SessionView, Callback):  # type: ignore[misc]
@@ -37,7 +51,7 @@ class TrackerCallback(SessionView, Callback):  # type: ignore[misc]
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if not self.session.active:
             return
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        total = epochs(trainer)
         metrics = scalars(trainer.callback_metrics)
         step, stop = self.session.epoch(total, **metrics)
         if step is not None:

@@ -5,13 +5,16 @@
     %%track --project vision --country FR
     model.fit(...)
 
-The cell runs as usual (its output, its exceptions); its result is the run's summary: one line as text, and in
-Jupyter a small HTML table (energy, emissions, power, duration, where the intensity came from). A cell that raises
-writes a ``failed`` record. ``run`` of the last tracked cell is in the namespace as ``_tracker_run``.
+The cell runs as usual (its output, its exceptions: a cell that raises stops "Run All", nbconvert and papermill
+as any failing cell does; top-level ``await`` is not supported in a tracked cell); its result is the run's
+summary: one line as text, and in Jupyter a small HTML table (energy, emissions, power, duration, where the
+intensity came from). A cell that raises writes a ``failed`` record. ``run`` of the last tracked cell is in the
+namespace as ``_tracker_run``.
 """
 
 from __future__ import annotations
 
+import ast
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -91,22 +94,36 @@ class TrackerMagics(Magics):  # type: ignore[misc]
 
     @cell_magic
     def track(self, line: str, cell: str) -> Summary | None:
-        """Run the cell as one tracked run; ``--project P --country FR ...`` as ``tracker.track``'s settings."""
+        """Run the cell as one tracked run; ``--project P --country FR ...`` as ``tracker.track``'s settings.
+
+        The cell runs here, in the user's namespace (as ``%%time`` runs it), not through a nested ``run_cell``:
+        that one would catch the cell's exception and report it as handled, and "Run All", nbconvert and
+        papermill would go on past a failed cell. Its exception ends the run ``failed`` and propagates."""
         tracker = Tracker(**parse(line))
         run = tracker.start()
         self.shell.user_ns["_tracker_run"] = run
-        hook = self.shell.displayhook
-        outer = hook.exec_result  # the magic's own cell: a nested run_cell forgets it, and Out would lose the summary
         try:
-            result = self.shell.run_cell(cell, store_history=False)
-        except BaseException as exc:  # Ctrl-C while the cell runs
+            value = self._execute(cell)
+        except BaseException as exc:
             tracker.stop(*_outcome(exc))
             raise
-        finally:
-            hook.exec_result = outer
-        error = result.error_in_exec or result.error_before_exec
-        record = tracker.stop(*_outcome(error))
+        record = tracker.stop()
+        if value is not None:  # the cell's last expression, shown as a cell shows it, before the summary
+            from IPython.display import display
+
+            display(value)
         return Summary(record)
+
+    def _execute(self, cell: str) -> Any:
+        """Run the cell's code (IPython's syntax and AST transforms applied) in the user's namespace; the value of
+        its last line when that is an expression."""
+        shell = self.shell
+        tree = shell.transform_ast(shell.compile.ast_parse(shell.transform_cell(cell)))
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(shell.compile(tree, "<tracked cell>", "exec"), shell.user_ns)
+        if last is None:
+            return None
+        return eval(shell.compile(ast.Expression(last.value), "<tracked cell>", "eval"), shell.user_ns)
 
     @line_magic
     def tracker_start(self, line: str) -> None:

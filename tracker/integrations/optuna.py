@@ -9,7 +9,8 @@ objectives.
 Each trial gets user attributes ``energy_kwh``, ``emissions_kg``, ``duration_s`` (the run's totals, per component
 too) and ``tracker_run_id`` (also
 when the objective raises or the trial is pruned: the record is then ``failed``). ``also`` appends record fields
-to the objective's value(s), for a multi-objective study.
+to the objective's value(s), for a multi-objective study. Trials are measured with ``overlap="split"`` unless
+``overlap=`` is given: with ``n_jobs > 1`` the concurrent trials' energies add up to the machine's.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ class TrackedObjective:
             raise ConfigError("also", unknown, "expected numeric record fields such as emissions_kg, energy_kwh")
         self.objective = objective
         self.also = tuple(also)
-        self.settings = settings
+        # trials may run at once (study.optimize(n_jobs=2)): with overlap="whole" each would get the whole
+        # machine's energy while it runs, and the trials together twice the machine's; "split" shares each tick
+        # by the CPU time of each trial's thread (one trial at a time: all of it, as "whole")
+        self.settings = {"overlap": "split", **settings}
         Tracker(**settings)  # a bad setting: ConfigError now, not at the first trial
 
     def __call__(self, trial: Any) -> Any:

@@ -9,7 +9,10 @@ training starts.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tracker.core.run import Run, Tracker, outcome
@@ -42,9 +45,15 @@ class TrainingSession:
             logger.warning("tracker: %s failed (said once; training goes on): %r", where, exc)
 
     def start(self) -> Run | None:
-        """Begin (or join) the run; ``None`` if it could not begin (logged)."""
+        """Begin the run (or join the user's); ``None`` if it could not begin (logged). A run of this session's
+        still going is one whose training raised without the framework's end hook (Hugging Face and Keras have
+        no exception hook): it is ended as ``failed`` first, never merged with the new training's steps."""
         if self.active:
-            return self.run
+            if self.given is not None:
+                return self.run
+            logger.warning("tracker: the previous training's run %s never reached its end hook (it raised?): "
+                           "recorded as failed", self.run.run_id[:12])  # type: ignore[union-attr]  # fmt: skip
+            self.stop(_Unfinished("the training ended without the framework's train-end hook (an exception?)"))
         try:
             self.run = self.given if self.given is not None else self.tracker.start()  # type: ignore[union-attr]
         except Exception as exc:
@@ -100,6 +109,10 @@ class TrainingSession:
         return self.record
 
 
+class _Unfinished(Exception):
+    """What ended a run whose training never called its end hook (for its record's error text)."""
+
+
 class SessionView:
     """The run and the record of a callback's :class:`TrainingSession` (``self.session``), for users' code: one
     definition for every framework's callback, which mixes it in beside the framework's own base class."""
@@ -113,6 +126,28 @@ class SessionView:
     @property
     def record(self) -> Any:
         return self.session.record
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """``with callback.guard(): trainer.train()``: a training that raises writes a ``failed`` record now (the
+        frameworks without an exception hook never call the callback again), and the exception goes on."""
+        try:
+            yield
+        except BaseException as exc:
+            if self.session.active:
+                self.session.stop(exc)
+            raise
+
+    def wrap(self, train: Callable[..., Any]) -> Callable[..., Any]:
+        """``train`` (``trainer.train``, ``model.fit``) run inside :meth:`guard`."""
+
+        @functools.wraps(train)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            with self.guard():
+                return train(*args, **kwargs)
+
+        guarded.__tracker_guarded__ = True  # type: ignore[attr-defined]
+        return guarded
 
 
 def scalars(values: Any) -> dict[str, float]:

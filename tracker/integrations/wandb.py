@@ -8,8 +8,12 @@
             ...
             run.step("epoch", loss=loss)             # -> tracker/step_energy_kwh, ..., x-axis tracker/step
 
-Step metrics go under ``tracker/`` with their own x-axis (``tracker/step``, declared with ``define_metric``), so
-they never move the W&B step of the user's own ``wandb.log`` calls. At the end the provenance goes into
+Step metrics go under ``tracker/`` with their own x-axis (``tracker/step``, declared with ``define_metric``), and
+are logged with ``commit=False``: they join the row W&B is building and never move its step, so the user's own
+``wandb.log(..., step=s)`` calls are all kept. Two tracker steps with no commit between them: the row holding the
+first is committed before the second is logged (W&B's step moves by one then; a later ``wandb.log(step=s)`` with
+that older ``s`` would be refused by W&B). The last values wait in W&B's open row until the next commit or
+``wandb.finish()``. At the end the provenance goes into
 ``wandb.config["tracker"]`` and the final figures into the summary (``tracker/run_energy_kwh``, ...). A failure to
 log is logged once and never stops training.
 """
@@ -38,8 +42,16 @@ def log_steps(run: Run, target: Any = None) -> None:
     wb.define_metric("tracker/*", step_metric="tracker/step")
     metrics = step_metrics()
 
+    pending: list[int] = []  # the W&B step whose row holds our last values, not yet committed
+
     def listener(_: Run, step: Any) -> None:
-        wb.log({"tracker/step": step.step, **{f"tracker/{k}": v for k, v in metrics(step).items()}})
+        # commit=False: the values join W&B's current row and never move W&B's step, so the user's own
+        # wandb.log(..., step=s) is not refused as "less than the current step"; only when our previous values
+        # are still in the row being built (no commit since) is that row committed first, so none is overwritten
+        if pending and wb.step == pending[-1]:
+            wb.log({}, commit=True)
+        wb.log({"tracker/step": step.step, **{f"tracker/{k}": v for k, v in metrics(step).items()}}, commit=False)
+        pending[:] = [wb.step]
 
     run.add_step_listener(listener)
 

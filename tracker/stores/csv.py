@@ -47,6 +47,9 @@ class CsvStore(Store):
         self.path = Path(path).expanduser()
         self.location = str(path)
         self._lock = threading.Lock()
+        # steps of each running run already appended by this store: a checkpoint appends only the ones after them
+        # (and the last one again: a framework may complete its metrics after the boundary, Hugging Face's loss)
+        self._appended: dict[str, int] = {}
 
     @property
     def steps_path(self) -> Path:
@@ -73,21 +76,27 @@ class CsvStore(Store):
             self._append_steps(record)
 
     def _append_steps(self, record: RunRecord) -> None:
-        """Append the run's steps to :attr:`steps_path`; a checkpoint's and then the final record's steps are both
-        appended, and a reader keeps the last row of each step."""
+        """Append the run's steps to :attr:`steps_path`: those this store has not appended yet for the run, and the
+        last one it did again; a reader keeps the last row of each step. A checkpoint every few minutes of a long
+        run so adds its new steps, not all its steps again (the file grew with the square of the checkpoints)."""
         from tracker.records.steps import STEP_COLUMNS, step_rows
 
+        final = record.status != "running"
         try:
             with self._lock:
+                done = self._appended.pop(record.run_id, 0) if final else self._appended.get(record.run_id, 0)
+                steps = record.steps[max(0, done - 1) :]
                 fd = os.open(self.steps_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _PRIVATE)
                 with os.fdopen(fd, "a", newline="", encoding="utf-8") as fh:
                     writer = csv.writer(fh)
                     if fh.seek(0, os.SEEK_END) == 0:
                         writer.writerow(STEP_COLUMNS)
-                    for values in step_rows(record.run_id, record.steps):
+                    for values in step_rows(record.run_id, steps):
                         writer.writerow([defuse_reversibly(v) if isinstance(v, str) else v for v in values])
                     fh.flush()
                     os.fsync(fh.fileno())
+                if not final:
+                    self._appended[record.run_id] = len(record.steps)
         except OSError as exc:
             raise StoreError(f"cannot append the steps of run {record.run_id} to {self.steps_path}: {exc}") from exc
 

@@ -73,6 +73,9 @@ _stores: weakref.WeakSet[SqliteStore] = weakref.WeakSet()  # in a forked child: 
 # (path, thread) of the schema upgrades under way: a signal handler on that thread must not wait for the write lock
 # that the upgrade it interrupted holds (it would wait for ever); its record goes to the spool instead
 _migrating: set[tuple[str, int]] = set()
+# (path, thread) of the run-and-steps transactions under way: SQLite's write lock is held from BEGIN IMMEDIATE to
+# COMMIT, and a signal handler's write on that thread would wait the busy timeout (30 s) for it; it spools instead
+_writing: set[tuple[str, int]] = set()
 
 
 def _close_all(connections: list[sqlite3.Connection]) -> None:
@@ -213,6 +216,8 @@ class SqliteStore(Store):
         row = record.to_row()
         final = row["status"] != "running"
         idle = self._idle
+        if _writing and (str(self.path), threading.get_ident()) in _writing:
+            raise StoreError(f"{self.path}: a write on this thread was interrupted (by a signal) and holds its lock")
         try:
             with _gate:  # what _connection() does, spelled out on the hot path (a generator costs ~1 µs)
                 try:
@@ -222,18 +227,26 @@ class SqliteStore(Store):
                 try:
                     if not record.steps:
                         conn.execute(_INSERT if final else _UPSERT_RUNNING, _values(row))
-                    else:  # the run and its steps in one transaction
-                        conn.execute("BEGIN IMMEDIATE")
+                    else:  # the run and its steps in one transaction, prepared before it: little Python inside
+                        values = _values(row)
+                        steps = list(step_rows(record.run_id, record.steps))
+                        statement = _INSERT_STEP.format("REPLACE" if final else "IGNORE")
+                        key = (str(self.path), threading.get_ident())
+                        _writing.add(key)
                         try:
-                            conn.execute(_INSERT if final else _UPSERT_RUNNING, _values(row))
-                            if final:
-                                conn.execute("DELETE FROM steps WHERE run_id = ?", (record.run_id,))
-                            conn.executemany(_INSERT_STEP.format("REPLACE" if final else "IGNORE"),
-                                             step_rows(record.run_id, record.steps))  # fmt: skip
-                            conn.execute("COMMIT")
-                        except BaseException:
-                            conn.execute("ROLLBACK")
-                            raise
+                            conn.execute("BEGIN IMMEDIATE")
+                            try:
+                                conn.execute(_INSERT if final else _UPSERT_RUNNING, values)
+                                if final:
+                                    conn.execute("DELETE FROM steps WHERE run_id = ?", (record.run_id,))
+                                conn.executemany(statement, steps)
+                                conn.execute("COMMIT")
+                            except BaseException:
+                                if conn.in_transaction:
+                                    conn.execute("ROLLBACK")
+                                raise
+                        finally:
+                            _writing.discard(key)
                 finally:
                     idle.append(conn)
         except sqlite3.Error as exc:
