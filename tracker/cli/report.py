@@ -44,6 +44,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--format", choices=format_names(), default="table")
     parser.add_argument("-o", "--output", default=None, help="write to this file instead of standard output")
     parser.add_argument("--annual", type=int, default=None, metavar="YEAR", help="the annual statement for YEAR")
+    parser.add_argument(
+        "--mix",
+        default=None,
+        metavar="FILE.csv",
+        help="with --annual: your own electricity mix per zone (columns zone,fossil_pct,nuclear_pct,renewable_pct,"
+        "source); overrides the embedded yearly generation mix of the zone's country",
+    )
     parser.add_argument("--recommend", action="store_true", help="greener regions and hours for the runs' zones")
     parser.set_defaults(func=cmd_report)
 
@@ -65,9 +72,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tracker.reports.render import render
 
     if args.annual is not None:
+        from tracker.grid.mix import read_mix_csv
         from tracker.reports.annual import annual_statement
 
-        statement = annual_statement(store, args.annual, organisation=args.organisation)
+        given = read_mix_csv(args.mix) if args.mix else None
+        statement = annual_statement(store, args.annual, organisation=args.organisation, mix=given)
         return _emit(render(statement, args.format), args.output)
     if args.recommend:
         from tracker.config import resolve

@@ -32,9 +32,7 @@ class Source:
     runs: int
 
 
-MIX_NOT_KNOWN = (
-    "not known: the records carry no electricity mix, and no yearly mix per zone was given (annual_statement(mix=...))"
-)
+MIX_NOT_KNOWN = "not known: no records with energy"
 
 
 @dataclass
@@ -66,7 +64,8 @@ class OrganisationYear:
     # per source (issue 17): the totals above are the sum of these, less the ``overlap`` entry (counted once)
     by_source: list[SourceTotal] = field(default_factory=list)
     # ESRS E1-5's split of the energy by source, energy-weighted over the zones used, when a mix is known for
-    # every zone with energy (``annual_statement(mix=...)``); otherwise None and ``mix_note`` says "not known"
+    # every zone with energy (given in ``annual_statement(mix=...)``, else the embedded yearly generation mix of
+    # the zone's country); otherwise None and ``mix_note`` says "not known" and for which zones
     fossil_share: float | None = None
     nuclear_share: float | None = None
     renewable_share: float | None = None
@@ -94,13 +93,20 @@ _SOURCE_COLUMNS = (
 
 
 def annual_statement(
-    store: Store, year: int, organisation: str | None = None, mix: Mapping[str, Any] | None = None
+    store: Store,
+    year: int,
+    organisation: str | None = None,
+    mix: Mapping[str, Any] | None = None,
+    embedded_mix: bool = True,
 ) -> AnnualStatement:
     """Totals per organisation for runs started in ``year`` (UTC), with the sources of the numbers.
 
-    ``mix``: zone (or country) -> an object with ``fossil_pct``, ``nuclear_pct``, ``renewable_pct`` and ``source``
-    (a :class:`tracker.grid.mix.Mix`, for the year): the energy split by source, weighted by each zone's energy.
-    A zone with energy and no mix makes the split "not known" rather than a split of part of the energy."""
+    The energy split by source (ESRS E1-5) is weighted by each zone's energy. Each zone's mix is, first,
+    ``mix[zone]``, then ``mix[country]`` (``mix``: zone or country -> an object with ``fossil_pct``,
+    ``nuclear_pct``, ``renewable_pct`` and ``source``, such as a :class:`tracker.grid.mix.Mix`), then, unless
+    ``embedded_mix`` is off, the embedded yearly generation mix of the zone's country (the country of the zone
+    in the zone table, else the record's own ``country``). A zone with energy and no mix makes the split
+    "not known" rather than a split of part of the energy."""
     if not 1970 <= year <= 9999:
         raise ConfigError("annual", year, "expected a calendar year")
     since = datetime(year, 1, 1, tzinfo=timezone.utc)
@@ -139,8 +145,8 @@ def annual_statement(
             name = _source_name(kind, columns, row) if parts else "(not recorded)"
             share = float(row["facility_energy_kwh"]) / (target.energy_mwh * 1000.0) if target.energy_mwh else 0.0
             target.sources.append(Source(kind=kind, name=name, energy_share=share, runs=int(row["runs"])))
-    if mix is not None:
-        _split(by_org, summarize(by=("organisation", "zone", "country"), **options), mix)
+    if result:
+        _split(by_org, summarize(by=("organisation", "zone", "country"), **options), mix or {}, embedded_mix)
     return AnnualStatement(
         year=year,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -219,7 +225,53 @@ def _source_name(kind: str, columns: tuple[str, ...], row: dict[str, Any]) -> st
     return text
 
 
-def _split(by_org: dict[str | None, OrganisationYear], frame: Any, mix: Mapping[str, Any]) -> None:
+def _zone_country(zone: str | None, country: str | None) -> str | None:
+    """The country of a zone (``US-CAL-CISO`` -> ``US``) from the zone table, else the record's own country."""
+    if zone:
+        from tracker.grid.zones import zone_table
+
+        try:
+            found = zone_table().get(zone).country
+        except KeyError:
+            found = None
+        if found:
+            return found
+    return country or None
+
+
+def _mix_for(zone: str | None, country: str | None, mix: Mapping[str, Any], embedded: bool) -> Any:
+    """The given mix of the zone, else of its country, else the embedded yearly mix of its country."""
+    place_country = _zone_country(zone, country)
+    for key in (zone, country, place_country):
+        if key and key in mix:
+            return mix[key]
+    if not embedded:
+        return None
+    from tracker.grid.mix import country_mix
+
+    return country_mix(place_country)
+
+
+def _mix_note(items: list[tuple[float, Any]]) -> str:
+    """Which sources the split comes from; for yearly generation mixes, the year of each country."""
+    named: dict[str, set[str]] = {}
+    generation = False
+    for _, m in items:
+        source = str(getattr(m, "source", "") or "unnamed source")
+        places = named.setdefault(source, set())
+        if getattr(m, "basis", None) == "generation":
+            generation = True
+            places.add(f"{m.zone} {m.datetime}")
+    parts = [f"{s} ({', '.join(sorted(p))})" if p else s for s, p in sorted(named.items())]
+    text = "energy-weighted over the zones used: " + "; ".join(parts)
+    if generation:
+        text += "; yearly generation mix of the zone's country (production, not consumption)"
+    return text
+
+
+def _split(
+    by_org: dict[str | None, OrganisationYear], frame: Any, mix: Mapping[str, Any], embedded: bool
+) -> None:
     """Each organisation's energy-weighted fossil / nuclear / renewable shares, when every zone has a mix."""
     parts: dict[str | None, list[tuple[float, Any]]] = {}
     missing: dict[str | None, list[str]] = {}
@@ -228,7 +280,7 @@ def _split(by_org: dict[str | None, OrganisationYear], frame: Any, mix: Mapping[
         if energy <= 0 or row["organisation"] not in by_org:
             continue
         place = row["zone"] or row["country"] or "world average"
-        known = mix.get(place)
+        known = _mix_for(row["zone"], row["country"], mix, embedded)
         if known is None:
             missing.setdefault(row["organisation"], []).append(str(place))
         else:
@@ -244,5 +296,4 @@ def _split(by_org: dict[str | None, OrganisationYear], frame: Any, mix: Mapping[
         target.fossil_share = sum(e * m.fossil_pct for e, m in items) / total / 100.0
         target.nuclear_share = sum(e * m.nuclear_pct for e, m in items) / total / 100.0
         target.renewable_share = sum(e * m.renewable_pct for e, m in items) / total / 100.0
-        sources = sorted({str(getattr(m, "source", "")) for _, m in items})
-        target.mix_note = "energy-weighted over the zones used: " + "; ".join(sources)
+        target.mix_note = _mix_note(items)

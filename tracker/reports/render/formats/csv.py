@@ -26,6 +26,10 @@ ANNUAL_FIELDS = (
     "location_based_t",
     "market_based_t",
     "embodied_t",
+    "fossil_share",
+    "nuclear_share",
+    "renewable_share",
+    "mix_note",
 )
 RECOMMENDATION_FIELDS = (
     "place",
