@@ -136,6 +136,14 @@ def test_mix_file_overrides_per_zone(two_countries: str, tmp_path, capsys) -> No
     assert "our PPA 2026" in org["mix_note"] and f"US {us['year']}" in org["mix_note"]
 
 
+def test_given_country_mix_covers_its_zones(two_countries: str) -> None:
+    """A mix given for a country (US) is used for a zone of it (US-CAL-CISO) before the embedded table."""
+    given = {"US": Mix("US", "", fossil_pct=0.0, nuclear_pct=100.0, renewable_pct=0.0, source="all nuclear")}
+    (acme,) = annual_statement(SqliteStore(two_countries), 2026, mix=given).organisations
+    assert acme.nuclear_share == pytest.approx((3.0 * float(_table_row("DE")["nuclear_pct"]) + 100.0) / 4 / 100)
+    assert "all nuclear" in acme.mix_note
+
+
 def test_bad_mix_file_is_a_config_error_naming_it(two_countries: str, tmp_path, capsys) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("zone,fossil_pct,nuclear_pct,renewable_pct,source\nDE,120,0,0,x\n", encoding="utf-8")
