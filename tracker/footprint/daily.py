@@ -11,7 +11,9 @@ source, supplier mix) are the estimate's, so an equipment record reads like a ru
 Each piece of equipment's day becomes one record per instance share (``project`` = the service, ``experiment`` =
 the instance, ``name`` and ``host`` = the equipment) plus the unallocated rest: the shares add up to the
 equipment, so summing records never counts a kWh twice. ``run_id`` is derived from (equipment, instance, day), so
-importing the same day again replaces the same records and adds nothing.
+importing the same day again replaces the same records and adds nothing; when the inventory changed in between (a
+new instance, a share moved), the pipeline replaces all of that equipment's records of the day
+(:meth:`tracker.stores.base.Store.replace_many`), so the old split's records do not stay beside the new one.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import threading
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,46 @@ class CsvStore(Store):
             raise StoreError(f"cannot append run {record.run_id} to {self.path}: {exc}") from exc
         if record.steps:
             self._append_steps(record)
+
+    def replace_many(
+        self, records: Iterable[RunRecord], *, kind: str, names: Collection[str], since: datetime, until: datetime
+    ) -> None:
+        """:meth:`Store.replace_many` for an append-only file: the lines of the records it replaces and does not
+        write again are taken out (the file rewritten beside and renamed over, only when there are any), then the
+        records appended. Not one transaction: a crash between the two leaves the day without those records, never
+        with both splits (importing the day again completes it)."""
+        records = list(records)
+        wanted = set(names)
+        keep = {r.run_id for r in records}
+        stale = {
+            row["run_id"]
+            for row in self.rows(since=since, until=until, kind=kind)
+            if row["name"] in wanted and row["run_id"] not in keep
+        }
+        if stale:
+            self._drop(stale)
+        for record in records:
+            self.write(record)
+
+    def _drop(self, run_ids: set[str]) -> None:
+        """Rewrite the file without the lines of ``run_ids`` (same header, same mode, renamed over atomically)."""
+        temporary = self.path.with_name(self.path.name + ".replacing")
+        try:
+            with self._lock:
+                with self.path.open(newline="", encoding="utf-8") as source:
+                    reader = csv.reader(source)
+                    header = next(reader, None) or list(COLUMNS)
+                    at = header.index("run_id")
+                    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
+                    with os.fdopen(fd, "w", newline="", encoding="utf-8") as target:
+                        writer = csv.writer(target)
+                        writer.writerow(header)
+                        writer.writerows(line for line in reader if len(line) <= at or line[at] not in run_ids)
+                        target.flush()
+                        os.fsync(target.fileno())
+                os.replace(temporary, self.path)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot rewrite {self.path} to replace records: {exc}") from exc
 
     def _append_steps(self, record: RunRecord) -> None:
         """Append the run's steps to :attr:`steps_path`; a checkpoint's and then the final record's steps are both
