@@ -79,7 +79,7 @@ def test_replace_many_leaves_other_equipment_kinds_and_days(tmp_path: Path) -> N
     run = make_record(1, host="esx-01", started_at=day + timedelta(hours=1))
     store.write(run)
     files = worked_example_files(tmp_path)
-    first, second = _inventories(tmp_path)
+    first, _ = _inventories(tmp_path)
     _import(files, first, store)
     store.replace_many(
         [], kind="equipment", names=["esx-01"], since=day + timedelta(days=1), until=day + timedelta(days=2)
