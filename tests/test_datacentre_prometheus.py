@@ -72,7 +72,8 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         ("site", "valid_from", "supplier", "share_percent", "kg_co2e_per_kwh"),
         [("AMS1", "2026-01-01", "wind", 100, 0.008)],
     )
-    return {"inventory": inventory, "power": power, "pue": pue, "suppliers": sup}
+    sites = write_csv(tmp_path / "sites.csv", ("site", "country"), [("AMS1", "NL")])
+    return {"inventory": inventory, "power": power, "pue": pue, "suppliers": sup, "sites": sites}
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +198,8 @@ def test_cli_with_prometheus_stores_the_days(
         str(files["pue"]),
         "--suppliers",
         str(files["suppliers"]),
+        "--sites",
+        str(files["sites"]),
         "--since",
         FIRST.isoformat(),
         "--until",
@@ -214,7 +217,7 @@ def test_cli_with_prometheus_stores_the_days(
         *args[:3],
         "--power",
         str(files["power"]),
-        *args[5:9],
+        *args[5:11],
         "--store",
         str(store),
         "--format",

@@ -90,3 +90,65 @@ def test_replace_many_leaves_other_equipment_kinds_and_days(tmp_path: Path) -> N
     store.replace_many([], kind="equipment", names=["esx-01"], since=day, until=day + timedelta(days=1))
     assert store.rows(kind="equipment") == []
     assert [r["run_id"] for r in store.rows(kind="run")] == [run.run_id]
+
+
+def test_site_factors_ignore_the_users_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 2: TRACKER_PUE_SCHEDULE (PUE 2.0), TRACKER_COUNTRY, a configured supplier mix and a config file
+    leaked into a site's day; the site file's PUE 1.3 and country NL must be all that counts."""
+    from datetime import date
+
+    from tracker.footprint.daily import site_day
+    from tracker.footprint.sites import load_sites
+
+    schedule = write_csv(tmp_path / "user_pue.csv", ("date", "pue"), [("2026-03-14", 2.0)])
+    config = tmp_path / "config.toml"
+    config.write_text('country = "PL"\nsuppliers = [["dirty co", 100, 0.9]]\n', encoding="utf-8")
+    monkeypatch.setenv("TRACKER_PUE_SCHEDULE", str(schedule))
+    monkeypatch.setenv("TRACKER_COUNTRY", "PL")
+    monkeypatch.setenv("TRACKER_CONFIG", str(config))
+    monkeypatch.setenv("TRACKER_SUPPLIERS", "dirty co:100:0.9")
+    monkeypatch.chdir(tmp_path)
+    pue = write_csv(tmp_path / "pue.csv", ("site", "date", "pue"), [("AMS1", "2026-03-14", 1.3)])
+    sites = write_csv(tmp_path / "sites.csv", ("site", "country"), [("AMS1", "NL")])
+    book = load_sites(pue, None, sites)
+    day = site_day(book, "AMS1", date(2026, 3, 14))
+    assert day.pue == pytest.approx(1.3) and day.facility_per_kwh == pytest.approx(1.3)
+    assert day.columns["country"] == "NL"
+    assert day.market_kg_per_kwh == pytest.approx(day.location_kg_per_kwh)  # no mix of the site's: none leaked
+    assert "dirty" not in (day.columns["market_source"] or "")
+
+
+def test_every_site_needs_a_location(tmp_path: Path) -> None:
+    """Finding 2: a site with no zone/country took TRACKER_COUNTRY, cloud metadata or the world average."""
+    from datetime import date
+
+    from tracker.errors import ConfigError
+    from tracker.footprint.daily import site_day
+    from tracker.footprint.sites import load_sites
+
+    pue = write_csv(tmp_path / "pue.csv", ("site", "date", "pue"), [("AMS1", "2026-03", 1.3), ("FRA1", "2026-03", 1.4)])
+    sites = write_csv(tmp_path / "sites.csv", ("site", "zone", "country"), [("AMS1", "", "")])
+    with pytest.raises(ConfigError, match=r"sites.csv line 2: AMS1.*zone or country"):
+        load_sites(pue, None, sites)
+    book = load_sites(pue, None, write_csv(tmp_path / "ok.csv", ("site", "country"), [("AMS1", "NL")]))
+    with pytest.raises(ConfigError, match=r"FRA1.*no zone, country"):
+        site_day(book, "FRA1", date(2026, 3, 14))  # named in the PUE file only
+
+
+def test_a_day_without_pue_is_an_error_naming_site_and_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A day no PUE row covers used PUE 1.0 with a note; now the CLI refuses at start, naming site and day."""
+    from tracker.cli import main
+
+    files = worked_example_files(tmp_path)  # PUE only for 2026-03-14
+    store = tmp_path / "fp.db"
+    args = ["datacentre", "--inventory", str(files["inventory"]), "--power", str(files["power"])]
+    args += ["--pue", str(files["pue"]), "--suppliers", str(files["suppliers"]), "--sites", str(files["sites"])]
+    args += ["--store", str(store), "--since", "2026-03-14", "--until", "2026-03-16"]
+    assert main(args) == 2
+    assert "site AMS1 on 2026-03-15" in capsys.readouterr().err
+    assert not store.exists() or open_store(str(store)).rows() == []
+    # without a period the day is refused when it is reached, before its records are written
+    write_csv(files["pue"], ("site", "date", "pue"), [("AMS1", "2026-02-14", 1.3)])
+    assert main(args[:-4]) == 2
+    assert "site AMS1 on 2026-03-14" in capsys.readouterr().err
+    assert not store.exists() or open_store(str(store)).rows() == []

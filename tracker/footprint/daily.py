@@ -53,7 +53,7 @@ def site_day(book: SiteBook, site: str, day: date) -> SiteDay:
 
     settings, pue_source, notes = book.settings(site, day)
     start = day_start(day)
-    result = estimate(hourly=[(start + timedelta(hours=h), 1.0 / 24) for h in range(24)], **settings)
+    result = estimate(hourly=[(start + timedelta(hours=h), 1.0 / 24) for h in range(24)], isolated=True, **settings)
     columns = {
         name: getattr(result, name)
         for name in (
