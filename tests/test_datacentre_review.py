@@ -152,3 +152,35 @@ def test_a_day_without_pue_is_an_error_naming_site_and_day(tmp_path: Path, capsy
     assert main(args[:-4]) == 2
     assert "site AMS1 on 2026-03-14" in capsys.readouterr().err
     assert not store.exists() or open_store(str(store)).rows() == []
+
+
+@pytest.mark.parametrize("suffix", [".db", ".csv"])
+def test_overlap_only_on_metered_days_and_without_embodied(tmp_path: Path, suffix: str) -> None:
+    """Finding 3: a January run on esx-01 (metered from 14 March only) was taken out, with its embodied kg."""
+    from datetime import datetime, timezone
+
+    from runs_factory import make_record
+
+    from tracker.reports.annual import annual_statement
+    from tracker.reports.sources import source_totals
+
+    store = open_store(str(tmp_path / f"all{suffix}"))
+    files = worked_example_files(tmp_path)
+    inventory, book = load_estate(files["inventory"], files["pue"], files["suppliers"], files["sites"])
+    account_datacentre(inventory, book, read_power(files["power"], ["esx-01"]), store=store, organisation="acme")
+    common = {"organisation": "acme", "host": "esx-01", "emissions_market_kg": 3.0, "emissions_kg": 3.0}
+    january = make_record(1, started_at=datetime(2026, 1, 5, tzinfo=timezone.utc), energy_kwh=100.0, embodied_kg=5.0,
+                          facility_energy_kwh=130.0, **common)  # fmt: skip
+    march = make_record(2, started_at=datetime(2026, 3, 14, 9, tzinfo=timezone.utc), energy_kwh=10.0, embodied_kg=2.0,
+                        facility_energy_kwh=13.0, **common)  # fmt: skip
+    store.write(january)
+    store.write(march)
+    org = annual_statement(store, 2026).organisations[0]
+    (overlap,) = [p for p in org.by_source if p.kind == "overlap"]
+    assert overlap.records == 1
+    assert overlap.it_energy_mwh * 1000 == pytest.approx(10.0)
+    assert overlap.embodied_t == 0.0
+    assert org.it_energy_mwh * 1000 == pytest.approx(1000.0 + 100.0)  # the March run counted once, January's kept
+    assert org.embodied_t * 1000 == pytest.approx(7.0)  # both runs' embodied emissions stay
+    (part,) = [p for p in source_totals(store) if p["kind"] == "overlap"]
+    assert part["energy_kwh"] == pytest.approx(10.0) and part["embodied_kg"] == 0.0 and part["runs"] == 1
