@@ -109,9 +109,13 @@ def equipment_records(
         missing = MINUTES - measured[position] - interpolated[position]
         notes = list(site.notes)
         if missing:
+            done = (
+                "counted at the mean power of the minutes sampled (extrapolated)"
+                if power.extrapolated
+                else "left out (energy as measured and interpolated, not extrapolated)"
+            )
             notes.append(
-                f"incomplete day: {missing} of {MINUTES} minutes ({missing / MINUTES:.1%}) have no sample and were "
-                "left out (energy as measured and interpolated, not extrapolated)"
+                f"incomplete day: {missing} of {MINUTES} minutes ({missing / MINUTES:.1%}) have no sample, {done}"
             )
         base_tags = {
             "equipment": ident,

@@ -47,6 +47,7 @@ class DayPower:
     measured: Any  # numpy int array: minutes with a sample
     interpolated: Any  # minutes filled across a short gap
     source: str  # how the kWh were obtained (file and method, or the PromQL query)
+    extrapolated: bool = False  # the missing minutes were counted at the mean power (Prometheus avg), not left out
 
     @property
     def missing(self) -> Any:
