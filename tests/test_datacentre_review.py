@@ -184,3 +184,92 @@ def test_overlap_only_on_metered_days_and_without_embodied(tmp_path: Path, suffi
     assert org.embodied_t * 1000 == pytest.approx(7.0)  # both runs' embodied emissions stay
     (part,) = [p for p in source_totals(store) if p["kind"] == "overlap"]
     assert part["energy_kwh"] == pytest.approx(10.0) and part["embodied_kg"] == 0.0 and part["runs"] == 1
+
+
+def test_power_csv_types_are_fixed_not_guessed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 5: ids like 007 / 1e3 became numbers (their samples dropped); integer watts in the first block and
+    100.5 in a later one aborted the import."""
+    from datacentre_support import DAY, minutes, write_power
+
+    ids = ["007", "1e3"]
+    (day,) = read_power(write_power(tmp_path / "ids.csv", minutes(DAY, {"007": 1000.0, "1e3": 500.0})), ids)
+    assert day.measured.tolist() == [1440, 1440]
+    assert day.kwh.tolist() == pytest.approx([24.0, 12.0])
+    rows = [(stamp, ident, "100" if n < 720 else "100.5") for n, (stamp, ident, _) in enumerate(minutes(DAY, {"a": 1}))]
+    monkeypatch.setattr("tracker.footprint.power.CSV_BLOCK_BYTES", 4096)  # the first block: integers only
+    (day,) = read_power(write_power(tmp_path / "watts.csv", rows), ["a"])
+    assert day.kwh[0] == pytest.approx((720 * 100 + 720 * 100.5) / 60_000)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "minute"),
+    [
+        ("2026-03-14T00:07:00.500Z", 7),  # floored to the second
+        ("2026-03-14 00:07:59.999", 7),  # a space, no zone: UTC
+        ("2026-03-14T01:07:00+01:00", 7),
+        ("1773446820", 7),  # Unix seconds
+        ("1773446820.9", 7),
+    ],
+)
+def test_power_timestamps_sub_second_and_forms(tmp_path: Path, stamp: str, minute: int) -> None:
+    """Finding 6: sub-second timestamps were refused."""
+    path = write_csv(tmp_path / "p.csv", ("timestamp", "equipment", "watts"), [(stamp, "a", "60000")])
+    (day,) = read_power(path, ["a"], max_gap_min=0)
+    assert str(day.day) == "2026-03-14" and day.measured.tolist() == [1]
+    assert day.kwh[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stamp", ["1773446400000", "2026-03-14T25:00:00Z", "yesterday"])
+def test_power_timestamp_errors_name_file_and_row(tmp_path: Path, stamp: str) -> None:
+    """Finding 6: Unix milliseconds gave an OverflowError traceback; now a ConfigError naming the file and row."""
+    from tracker.errors import ConfigError
+
+    good = "2026-03-14T00:00:00Z"
+    path = write_csv(tmp_path / "p.csv", ("timestamp", "equipment", "watts"), [(good, "a", "1"), (stamp, "a", "1")])
+    with pytest.raises(ConfigError, match=r"p\.csv") as caught:
+        list(read_power(path, ["a"]))
+    if stamp != "2026-03-14T25:00:00Z":  # arrow's own message for an impossible hour names the value, not the row
+        assert "p.csv row 2" in str(caught.value) and stamp in str(caught.value)
+
+
+def test_parquet_sub_second_timestamps(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    moment = 1773446400_250  # ms
+    table = pa.table(
+        {
+            "timestamp": pa.array([moment, moment + 60_000], type=pa.timestamp("ms", tz="UTC")),
+            "equipment": ["a", "a"],
+            "watts": [60000.0, 60000.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "p.parquet")
+    (day,) = read_power(tmp_path / "p.parquet", ["a"], max_gap_min=0)
+    assert day.measured.tolist() == [2] and day.kwh[0] == pytest.approx(2.0)
+
+
+def test_power_sorted_by_equipment_is_refused(tmp_path: Path) -> None:
+    """Finding 8: a file sorted by equipment kept every day in memory (~3.5 GB for 10,000 x 31 days); it is now
+    refused at the first sample that goes back a day, with a message saying to sort by time."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracker.errors import ConfigError
+
+    ids, days = ["e0", "e1"], 3
+    base = 1773446400
+    minutes_ = np.arange(days * 1440)
+    stamps = np.concatenate([base + minutes_ * 60 for _ in ids])  # e0's three days, then e1's
+    table = pa.table(
+        {"timestamp": stamps, "equipment": np.repeat(ids, len(minutes_)), "watts": np.full(len(stamps), 100.0)}
+    )
+    pq.write_table(table, tmp_path / "by_equipment.parquet", row_group_size=1000)
+    with pytest.raises(ConfigError, match=r"by_equipment\.parquet row 4321': a sample for 2026-03-14 after one for "
+                       r"2026-03-16: sort by time"):  # fmt: skip
+        list(read_power(tmp_path / "by_equipment.parquet", ids))
+    order = np.argsort(stamps, kind="stable")
+    pq.write_table(table.take(pa.array(order)), tmp_path / "by_time.parquet", row_group_size=1000)
+    found = list(read_power(tmp_path / "by_time.parquet", ids))
+    assert [d.measured.tolist() for d in found] == [[1440, 1440]] * 3
