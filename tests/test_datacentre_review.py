@@ -273,3 +273,27 @@ def test_power_sorted_by_equipment_is_refused(tmp_path: Path) -> None:
     pq.write_table(table.take(pa.array(order)), tmp_path / "by_time.parquet", row_group_size=1000)
     found = list(read_power(tmp_path / "by_time.parquet", ids))
     assert [d.measured.tolist() for d in found] == [[1440, 1440]] * 3
+
+
+def test_saved_estimates_keep_their_factors_and_exact_period(tmp_path: Path) -> None:
+    """Finding 7: saving FR then PL for the same period and energy kept only PL; 09:30-10:30 was stored 09:00-11:00."""
+    from datetime import datetime, timezone
+
+    import tracker
+
+    db = str(tmp_path / "est.db")
+    start, end = datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc)
+    common = dict(start=start, end=end, project="p", store=db, save=True)
+    france = tracker.estimate(1000, country="FR", **common)
+    poland = tracker.estimate(1000, country="PL", **common)
+    tracker.estimate(1000, country="PL", pue=1.5, **common)  # another PUE: another record too
+    tracker.estimate(1000, country="FR", **common)  # the same again: stored once
+    rows = open_store(db).rows(project="p")
+    assert sorted((r["country"], round(r["pue"], 6)) for r in rows) == [("FR", 1.0), ("PL", 1.0), ("PL", 1.5)]
+    by_country = {r["country"]: r["emissions_kg"] for r in rows if round(r["pue"], 6) == 1.0}
+    assert by_country == pytest.approx({"FR": france.emissions_kg, "PL": poland.emissions_kg})
+    morning = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
+    tracker.estimate(5, start=morning, end=morning.replace(hour=10), country="FR", project="q", store=db, save=True)
+    (row,) = open_store(db).rows(project="q")
+    assert row["started_at"].startswith("2026-03-01T09:30:00") and row["ended_at"].startswith("2026-03-01T10:30:00")
+    assert row["duration_s"] == 3600

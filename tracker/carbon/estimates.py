@@ -42,6 +42,8 @@ class Estimate:
     cloud_region: str | None
     notes: tuple[str, ...]
     carbon: Carbon  # the per-hour detail
+    start: datetime | None = None  # the period the energy was used in (UTC; hourly: first hour to the last one's end)
+    end: datetime | None = None
 
 
 def _hours(energy_kwh: float, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
@@ -91,6 +93,7 @@ def estimate(
         if not hours:
             raise ConfigError("hourly", hourly, "give at least one (hour, kWh) pair")
         duration = 3600.0 * len(hours)
+        start, end = min(h for h, _ in hours), max(h for h, _ in hours) + timedelta(hours=1)
     else:
         if energy_kwh is None or not energy_kwh >= 0:
             raise ConfigError("energy_kwh", energy_kwh, "give the energy used, in kWh (zero or more)")
@@ -110,4 +113,6 @@ def estimate(
         **carbon_columns(carbon, place, config, pue, duration),
         notes=tuple(notes),
         carbon=carbon,
+        start=start,
+        end=end,
     )
