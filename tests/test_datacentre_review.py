@@ -297,3 +297,31 @@ def test_saved_estimates_keep_their_factors_and_exact_period(tmp_path: Path) -> 
     (row,) = open_store(db).rows(project="q")
     assert row["started_at"].startswith("2026-03-01T09:30:00") and row["ended_at"].startswith("2026-03-01T10:30:00")
     assert row["duration_s"] == 3600
+
+
+def test_kind_run_selects_rows_written_before_kinds_everywhere(tmp_path: Path) -> None:
+    """Finding 9: a CSV written before the kind column, and a runs frame without kinds, were missed by kind="run"
+    (the SQL stores already read a missing kind as a run)."""
+    import csv
+
+    from runs_factory import make_record
+
+    import tracker
+    from tracker.records.schema import COLUMNS
+
+    path = tmp_path / "old.csv"
+    row = make_record(1, host="esx-01").to_row()
+    old = COLUMNS[: COLUMNS.index("kind")]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=old)
+        writer.writeheader()
+        writer.writerow({k: row[k] for k in old})
+    store = open_store(str(path))
+    assert len(store.rows(kind="run")) == 1 and store.rows(kind="equipment") == []
+    totals = tracker.summarize(by=("host",), store=store, kind="run")
+    assert totals["runs"].tolist() == [1]
+    frame = tracker.load_runs(store=str(path))
+    frame["kind"] = None
+    assert tracker.summarize(frame, by=("host",), kind="run")["runs"].tolist() == [1]
+    assert tracker.summarize(frame.drop(columns=["kind"]), by=("host",), kind="run")["runs"].tolist() == [1]
+    assert tracker.summarize(frame, by=("host",), kind="equipment").empty

@@ -39,6 +39,12 @@ def _parse(column: str, text: str) -> Any:
     return restore(text)
 
 
+def _value(row: dict[str, Any], key: str) -> Any:
+    """A row's value for a filter: a row written before ``kind`` existed is a run (as the SQL stores read it)."""
+    value = row.get(key)
+    return "run" if key == "kind" and value is None else value
+
+
 def _cells(row: dict[str, Any]) -> dict[str, Any]:
     return {k: defuse_reversibly(v) if isinstance(v, str) else v for k, v in row.items()}
 
@@ -171,7 +177,7 @@ class CsvStore(Store):
                 if row["status"] == "running" and earlier is not None and earlier["status"] != "running":
                     continue  # a checkpoint appended after its run's final record (they race): the final one wins
                 latest[row["run_id"]] = row
-        rows = [r for r in latest.values() if all(v is None or r.get(k) == v for k, v in filters.items())]
+        rows = [r for r in latest.values() if all(v is None or _value(r, k) == v for k, v in filters.items())]
         if since is not None or until is not None:
             low, high = as_utc(since), as_utc(until)
             rows = [
