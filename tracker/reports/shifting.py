@@ -73,8 +73,8 @@ def shifting(
     **filters: Any,
 ) -> list[ShiftSaving]:
     """Per project (most emitting first), the savings of shifting each run in time and in place. Runs only (kind
-``run``, selected by the store's query): an equipment day, a cloud export or an estimate is not a job that could
-have started at another hour or in another region."""
+    ``run``, selected by the store's query): an equipment day, a cloud export or an estimate is not a job that could
+    have started at another hour or in another region."""
     from tracker.grid.intensity import EmbeddedIntensity
     from tracker.grid.location import Location
 
