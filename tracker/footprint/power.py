@@ -101,23 +101,8 @@ def _seconds(column: Any, pa: Any, where: Callable[[int], str]) -> Any:
     pc = pa.compute
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = pc.utf8_trim_whitespace(column)
-        if pc.all(pc.match_substring_regex(text, r"^[0-9]+(\.[0-9]*)?$")).as_py() is not False:
-            column, kind = pc.cast(text, pa.float64()), pa.float64()
-        else:
-            text = pc.replace_substring_regex(text, r"^(\d{4}-\d\d-\d\d) ", r"\1T")
-            text = pc.replace_substring_regex(text, r"^(\d{4}-\d\d-\d\dT[0-9:.]+)$", r"\1Z")  # no zone: UTC
-            bad = pc.invert(pc.match_substring_regex(text, _ISO))
-            if pc.any(bad).as_py():
-                at = int(np.argmax(np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool)))
-                raise ConfigError(
-                    "power", f"{where(at)}: timestamp={column[at].as_py()!r}", "expected ISO 8601 text or Unix seconds"
-                )
-            try:
-                column = pc.cast(text, pa.timestamp("ns", tz="UTC"))
-            except (pa.ArrowInvalid, ValueError) as exc:
-                raise ConfigError("power", where(0), f"a timestamp that is not a date and time: {exc}") from None
-            kind = column.type
+        column = _parsed(column, pa, where)
+        kind = column.type
     if pa.types.is_timestamp(kind):
         nanos = pc.cast(pc.cast(column, pa.timestamp("ns", tz=kind.tz), safe=False), pa.int64())
         seconds = np.floor_divide(nanos.to_numpy(zero_copy_only=False), 1_000_000_000)
@@ -136,6 +121,43 @@ def _seconds(column: Any, pa: Any, where: Callable[[int], str]) -> Any:
             "not a time between 1970 and 2200 in Unix seconds (milliseconds? divide by 1,000)",
         )
     return seconds.astype(np.int64)
+
+
+def _parsed(column: Any, pa: Any, where: Callable[[int], str]) -> Any:
+    """Timestamp text as ``timestamp[ns, UTC]``, or Unix seconds as float64. The common forms (``...Z``, an offset)
+    are cast at once; only a batch that does not cast is normalised (a space, no zone: UTC) and checked row by row,
+    so the usual file pays for one cast."""
+    import re
+
+    import numpy as np
+
+    pc = pa.compute
+    first = column[0].as_py() if len(column) else None
+    if re.fullmatch(r"\s*[0-9]+(\.[0-9]*)?\s*", first or ""):
+        try:
+            return pc.cast(pc.utf8_trim_whitespace(column), pa.float64())
+        except (pa.ArrowInvalid, ValueError):
+            pass  # not all digits: the checks below name the row
+    else:
+        try:
+            return pc.cast(column, pa.timestamp("ns", tz="UTC"))
+        except (pa.ArrowInvalid, ValueError):
+            pass
+    text = pc.utf8_trim_whitespace(column)
+    if pc.all(pc.match_substring_regex(text, r"^[0-9]+(\.[0-9]*)?$")).as_py() is not False:
+        return pc.cast(text, pa.float64())
+    text = pc.replace_substring_regex(text, r"^(\d{4}-\d\d-\d\d) ", r"\1T")
+    text = pc.replace_substring_regex(text, r"^(\d{4}-\d\d-\d\dT[0-9:.]+)$", r"\1Z")  # no zone: UTC
+    bad = pc.invert(pc.match_substring_regex(text, _ISO))
+    if pc.any(bad).as_py():
+        at = int(np.argmax(np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool)))
+        raise ConfigError(
+            "power", f"{where(at)}: timestamp={column[at].as_py()!r}", "expected ISO 8601 text or Unix seconds"
+        )
+    try:
+        return pc.cast(text, pa.timestamp("ns", tz="UTC"))
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise ConfigError("power", where(0), f"a timestamp that is not a date and time: {exc}") from None
 
 
 def read_power(
