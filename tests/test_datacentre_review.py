@@ -325,3 +325,12 @@ def test_kind_run_selects_rows_written_before_kinds_everywhere(tmp_path: Path) -
     assert tracker.summarize(frame, by=("host",), kind="run")["runs"].tolist() == [1]
     assert tracker.summarize(frame.drop(columns=["kind"]), by=("host",), kind="run")["runs"].tolist() == [1]
     assert tracker.summarize(frame, by=("host",), kind="equipment").empty
+
+
+def test_unix_milliseconds_are_refused_by_range(tmp_path: Path) -> None:
+    """Finding 6: a file of Unix milliseconds gave an OverflowError traceback."""
+    from tracker.errors import ConfigError
+
+    path = write_csv(tmp_path / "ms.csv", ("timestamp", "equipment", "watts"), [("1773446400000", "a", "1")] * 2)
+    with pytest.raises(ConfigError, match=r"ms\.csv row 1.*1773446400000.*milliseconds"):
+        list(read_power(path, ["a"]))
