@@ -334,3 +334,27 @@ def test_unix_milliseconds_are_refused_by_range(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "ms.csv", ("timestamp", "equipment", "watts"), [("1773446400000", "a", "1")] * 2)
     with pytest.raises(ConfigError, match=r"ms\.csv row 1.*1773446400000.*milliseconds"):
         list(read_power(path, ["a"]))
+
+
+def test_the_import_summary_names_runs_on_metered_days_only(tmp_path: Path) -> None:
+    """The summary of ``tracker datacentre`` uses the statement's rule: a run on esx-01 on a day esx-01 has no
+    power samples (in the period imported) is not inside its energy."""
+    from datetime import datetime, timedelta, timezone
+
+    from datacentre_support import DAY, minutes, write_power
+    from runs_factory import make_record
+
+    files = worked_example_files(tmp_path)
+    write_csv(files["inventory"], INVENTORY_HEADER, [equipment("esx-01"), equipment("esx-02")])
+    write_csv(files["pue"], ("site", "date", "pue"), [("AMS1", "2026-03", 1.3)])
+    write_power(
+        files["power"],
+        minutes(DAY, {"esx-01": 1000, "esx-02": 1000}) + minutes(DAY + timedelta(days=1), {"esx-02": 1000}),
+    )
+    store = open_store(str(tmp_path / "fp.db"))
+    first = datetime(2026, 3, 14, 9, tzinfo=timezone.utc)
+    store.write(make_record(1, host="esx-01", started_at=first, energy_kwh=2.0))
+    store.write(make_record(2, host="esx-01", started_at=first + timedelta(days=1), energy_kwh=5.0))  # not metered
+    inventory, book = load_estate(files["inventory"], files["pue"], files["suppliers"], files["sites"])
+    result = account_datacentre(inventory, book, read_power(files["power"], list(inventory.equipment)), store=store)
+    assert result.overlap == [("esx-01", pytest.approx(2.0))]

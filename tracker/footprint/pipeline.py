@@ -72,13 +72,15 @@ def account_datacentre(
 
 
 def runs_on_equipment(store: Any, hosts: set[str], first: date, last: date) -> list[tuple[str, float]]:
-    """Tracked runs (``kind`` run) on a host that is also in the inventory, in the period: their energy is inside
-    that equipment's metered energy already, so the statement must not add them on top (it says so)."""
-    from tracker.reports.summary import summarize
+    """Tracked runs (``kind`` run) on a host of the inventory on a day it is metered, in the period (the annual
+    statement's rule, :func:`tracker.reports.sources.runs_inside_equipment`): their energy is inside that
+    equipment's metered energy already, so the statement must not add them on top (it says so)."""
+    from tracker.reports.sources import runs_inside_equipment
 
-    frame = summarize(
-        by=("host",), store=store, kind="run", since=day_start(first), until=day_start(last + timedelta(days=1))
-    )
-    return [
-        (str(row["host"]), float(row["energy_kwh"])) for row in frame.to_dict(orient="records") if row["host"] in hosts
-    ]
+    totals: dict[str, float] = {}
+    for row in runs_inside_equipment(
+        (), store=store, since=day_start(first), until=day_start(last + timedelta(days=1))
+    ):
+        if row["host"] in hosts:
+            totals[str(row["host"])] = totals.get(str(row["host"]), 0.0) + float(row["energy_kwh"])
+    return sorted(totals.items())

@@ -45,14 +45,16 @@ def source_totals(store: Any, **options: Any) -> list[dict[str, Any]]:
 
 def runs_inside_equipment(by: tuple[str, ...], **options: Any) -> list[dict[str, Any]]:
     """The tracked runs (totals grouped by ``by``, ``host`` and UTC day of ``started_at``) on a host and day that
-    equipment records of the same ``by`` labels meter: their energy is inside that equipment's day. A run on the
-    host on a day it was not metered (before its power feed was imported, say) is not. A run is matched by the day
+    equipment records of the same ``by`` labels meter (with energy: a day without samples has a 0 kWh record): their
+    energy is inside that equipment's day. A run on the host on a day it was not metered (before its power feed was
+    imported, say) is not. A run is matched by the day
     it started (a run across midnight counts on its first day), and runs inside a VM never match (their ``host``
     is the VM, not the equipment): ``docs/datacentre.md``."""
     keys = (*by, "host")
     metered = {
         (*(row[k] for k in keys), row["period"])
         for row in summarize(by=keys, period="day", kind="equipment", **options).to_dict(orient="records")
+        if float(row["energy_kwh"]) > 0  # a day with no samples (a 0 kWh record) holds no run's energy
     }
     if not metered:
         return []
