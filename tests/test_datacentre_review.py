@@ -358,3 +358,30 @@ def test_the_import_summary_names_runs_on_metered_days_only(tmp_path: Path) -> N
     inventory, book = load_estate(files["inventory"], files["pue"], files["suppliers"], files["sites"])
     result = account_datacentre(inventory, book, read_power(files["power"], list(inventory.equipment)), store=store)
     assert result.overlap == [("esx-01", pytest.approx(2.0))]
+
+
+def test_only_runs_are_shifted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 11: the report's "What shifting would have saved" compared equipment days, cloud exports and
+    estimates as if they were runs; the store is now asked for runs only (in its query, not after loading all)."""
+    from datetime import datetime, timezone
+
+    from runs_factory import make_record
+
+    from tracker.grid.intensity import EmbeddedIntensity
+    from tracker.reports.shifting import shifting
+
+    store = open_store(str(tmp_path / "s.db"))
+    base = {"zone": "DE", "country": "DE", "started_at": datetime(2026, 1, 1, 10, tzinfo=timezone.utc)}
+    store.write(make_record(1, project="a", cpu_energy_kwh=1.0, duration_s=3600, **base))
+    store.write(make_record(10, project="dc", kind="equipment", cpu_energy_kwh=500.0, duration_s=86400, **base))
+    store.write(make_record(11, project="cloud", kind="cloud", cpu_energy_kwh=50.0, duration_s=86400, **base))
+    asked = []
+    rows = store.rows
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(kwargs)
+        return rows(*args, **kwargs)
+
+    monkeypatch.setattr(store, "rows", recording)
+    assert {s.project for s in shifting(store, EmbeddedIntensity())} == {"a"}
+    assert asked and all(kwargs.get("kind") == "run" for kwargs in asked)

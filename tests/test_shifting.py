@@ -106,22 +106,3 @@ def test_rendering_needs_no_network(store: SqliteStore) -> None:
 
     items = recommend(store, provider=Hourly())
     assert "in time (best window of each run's day" in render(items, "table")
-
-
-def test_only_runs_are_shifted(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Review finding 11: equipment days, cloud exports and estimates were compared as if they were runs; the store
-    is asked for runs only (the query filters, not Python after loading every row)."""
-    base = {"zone": "DE", "country": "DE", "started_at": DAY.replace(hour=10), "duration_s": 86400}
-    store.write(make_record(10, project="dc", kind="equipment", cpu_energy_kwh=500.0, **base))
-    store.write(make_record(11, project="cloud", kind="cloud", cpu_energy_kwh=50.0, **base))
-    asked = []
-    rows = store.rows
-
-    def recording(*args, **kwargs):
-        asked.append(kwargs)
-        return rows(*args, **kwargs)
-
-    monkeypatch.setattr(store, "rows", recording)
-    found = {s.project for s in shifting(store, Hourly())}
-    assert found == {"a", "b"}
-    assert asked and all(kwargs.get("kind") == "run" for kwargs in asked)
