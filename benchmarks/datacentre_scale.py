@@ -40,6 +40,7 @@ def make_files(folder: Path, equipment: int, days: int) -> dict[str, Path]:
             if category == "compute":
                 out.write(f"instance,vm-{i},,,,,{ident},vcpu,16,svc-{i % 50}\n")
     (folder / "pue.csv").write_text("site,date,pue\nAMS1,2026-03,1.3\nFRA1,2026-03,1.4\n", encoding="utf-8")
+    (folder / "sites.csv").write_text("site,country\nAMS1,NL\nFRA1,DE\n", encoding="utf-8")  # every site: a place
     (folder / "sup.csv").write_text(
         "site,valid_from,supplier,share_percent,kg_co2e_per_kwh\nAMS1,2026-01-01,wind,80,0.008\n"
         "AMS1,2026-01-01,grid,20,0.01\nFRA1,2026-01-01,grid,100,0.3\n",
@@ -74,7 +75,13 @@ def make_files(folder: Path, equipment: int, days: int) -> dict[str, Path]:
                     schema=schema,
                 )
                 writer.write_table(batch, row_group_size=1_000_000)
-    return {"inventory": inventory, "power": power, "pue": folder / "pue.csv", "suppliers": folder / "sup.csv"}
+    return {
+        "inventory": inventory,
+        "power": power,
+        "pue": folder / "pue.csv",
+        "suppliers": folder / "sup.csv",
+        "sites": folder / "sites.csv",
+    }
 
 
 def measure(files: dict[str, str], store: str | None) -> dict[str, float]:
@@ -83,7 +90,7 @@ def measure(files: dict[str, str], store: str | None) -> dict[str, float]:
     from tracker.footprint.power import read_power
 
     began, cpu = time.perf_counter(), time.process_time()
-    inventory, book = load_estate(files["inventory"], files["pue"], files["suppliers"])
+    inventory, book = load_estate(files["inventory"], files["pue"], files["suppliers"], files["sites"])
     target = None
     if store:
         from tracker.stores import open_store

@@ -95,10 +95,13 @@ def test_gcp_total_is_scope_1_2_3(tmp_path: Path) -> None:
 
 def test_the_mapping_labels_accounts_and_the_defaults_fill_in(tmp_path: Path) -> None:
     store = str(tmp_path / "m.db")
-    for source in FILES:
-        assert _import(source, store, tmp_path, "--organisation", "unmapped-org") == 0
-    frame = tracker.summarize(by=("organisation", "team", "project"), store=store)
-    seen = {(r["organisation"], r["team"], r["project"]) for r in frame.to_dict(orient="records")}
+    seen = set()
+    for source in FILES:  # CCF's estimates of the same accounts and months go to a store of their own
+        target = str(tmp_path / "ccf.db") if source == "ccf" else store
+        assert _import(source, target, tmp_path, "--organisation", "unmapped-org") == 0
+    for target in (store, str(tmp_path / "ccf.db")):
+        frame = tracker.summarize(by=("organisation", "team", "project"), store=target)
+        seen |= {(r["organisation"], r["team"], r["project"]) for r in frame.to_dict(orient="records")}
     assert ("acme", "web", "shop") in seen  # AWS account 222222222222 (and CCF's estimate for it)
     assert ("acme", "research", "ml-training") in seen  # GCP project ml-training: no project in the mapping
     assert ("acme", "web", "web-app") in seen  # Azure subscription matched by its name
@@ -135,3 +138,58 @@ def test_annual_statement_with_cloud_imports(tmp_path: Path) -> None:
     assert cloud.kind == "cloud" and cloud.records == 6
     assert org.location_based_t == pytest.approx((188.5 + 416.75) / 1000)
     assert org.embodied_t == pytest.approx(1199 / 1000)
+
+
+def test_the_same_account_month_from_two_tools_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 10: AWS CCFT's and Cloud Carbon Footprint's figures for the same account and month were both stored
+    and added up; the second tool's import is now refused naming the account and month (either order)."""
+    for first, second in (("aws-ccft", "ccf"), ("ccf", "aws-ccft")):
+        store = str(tmp_path / f"{first}.db")
+        assert _import(first, store, tmp_path) == 0
+        before = len(open_store(store).rows())
+        assert _import(second, store, tmp_path) == 2
+        err = capsys.readouterr().err
+        assert "aws account 222222222222 2026-03" in err and "already imported from another tool" in err
+        assert len(open_store(store).rows()) == before  # nothing of the second import stored
+        assert _import(first, store, tmp_path) == 0  # the same tool again: replaced, not refused
+    assert _import("gcp-carbon", str(tmp_path / "aws-ccft.db"), tmp_path) == 0  # another cloud: no clash
+
+
+def test_tag_rows_of_the_mapping_match(tmp_path: Path) -> None:
+    """Finding 10: a mapping row ``key=value`` never matched (labels_for_tags was never called)."""
+    from datetime import datetime, timezone
+
+    from tracker.footprint.cloud.common import CloudLine, record_of
+    from tracker.importers.labels import load_label_map
+
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("match,project,team,organisation\nlocation=EU (Frankfurt),eu-shop,web,acme\n", encoding="utf-8")
+    labels = load_label_map(mapping)
+    store = str(tmp_path / "t.db")
+    assert main(["import", "aws-ccft", str(FILES["aws-ccft"]), "--store", store, "--mapping", str(mapping)]) == 0
+    tagged = {(r.project, r.team) for r in open_store(store).records() if r.tags.get("location") == "EU (Frankfurt)"}
+    assert tagged == {("eu-shop", "web")}
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    line = CloudLine("gcp", "p1", "Compute", None, start, start, 1.0, 1.0, tags={"env": "prod"})
+    assert record_of(line, labels).project == "p1"  # another tag: no match, the account
+    line.tags["location"] = "EU (Frankfurt)"
+    assert record_of(line, labels).team == "web"
+
+
+@pytest.mark.parametrize(("group", "end"), [("quarter", "2026-07-01"), ("year", "2027-04-01"), ("month", "2026-05-01")])
+def test_ccf_quarter_and_year_periods(tmp_path: Path, group: str, end: str) -> None:
+    """Finding 10: CCF groupBy quarter/year got a one-day period."""
+    import json
+
+    from tracker.footprint.cloud.ccf import read_ccf
+
+    path = tmp_path / "ccf.json"
+    item = {"cloudProvider": "AWS", "accountId": "1", "serviceName": "EC2", "kilowattHours": 1, "co2e": 0.001}
+    path.write_text(
+        json.dumps([{"timestamp": "2026-04-01T00:00:00.000Z", "groupBy": group, "serviceEstimates": [item]}])
+    )
+    ((line,), _) = read_ccf(path)
+    assert line.end.date().isoformat() == end
+    path.write_text(json.dumps([{"timestamp": "2026-04-01", "groupBy": "fortnight", "serviceEstimates": [item]}]))
+    with pytest.raises(CloudFormatError, match="groupBy='fortnight'"):
+        read_ccf(path)

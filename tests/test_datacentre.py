@@ -165,6 +165,11 @@ def _estate(tmp_path: Path) -> dict[str, Path]:
         ("site", "date", "pue"),
         [("AMS1", "2026-03-14", 1.3), ("AMS1", "2026-03", 1.5), ("FRA1", "2026-03", 1.4)],
     )
+    write_csv(  # every site needs a location (or its own factor): FRA1 in Germany
+        files["sites"],
+        ("site", "country", "intensity_g_per_kwh", "intensity_source", "intensity_year"),
+        [("AMS1", "NL", 250, "national agency 2025", 2025), ("FRA1", "DE", "", "", "")],
+    )
     write_power(
         files["power"],
         minutes(DAY, {"esx-01": 1000, "array-01": 500, "sw-01": 100})

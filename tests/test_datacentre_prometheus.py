@@ -72,7 +72,8 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         ("site", "valid_from", "supplier", "share_percent", "kg_co2e_per_kwh"),
         [("AMS1", "2026-01-01", "wind", 100, 0.008)],
     )
-    return {"inventory": inventory, "power": power, "pue": pue, "suppliers": sup}
+    sites = write_csv(tmp_path / "sites.csv", ("site", "country"), [("AMS1", "NL")])
+    return {"inventory": inventory, "power": power, "pue": pue, "suppliers": sup, "sites": sites}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,15 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         text.append(
             f'equipment_power_watts{{category="{category}",equipment="{ident}"}} {watts!r} {base + minute * 60}'
         )
+    for minute in range(1440):  # the review's split series (finding 4), on the first day only
+        instance = "a" if minute < 720 else "b"  # esx-02's exporter relabelled at noon: one series, then another
+        stamp = base + minute * 60
+        text.append(
+            f'equipment_power_watts{{category="compute",equipment="esx-02",instance="{instance}"}} 1000 {stamp}'
+        )
+        for psu in ("1", "2"):  # esx-03 metered per power supply; the second one silent for 300 minutes
+            if psu == "1" or not 600 <= minute < 900:
+                text.append(f'equipment_power_watts{{category="compute",equipment="esx-03",psu="{psu}"}} 500 {stamp}')
     text.append("# EOF")
     (folder / "history.om").write_text("\n".join(text) + "\n", encoding="utf-8")
     data = folder / "data"
@@ -197,6 +207,8 @@ def test_cli_with_prometheus_stores_the_days(
         str(files["pue"]),
         "--suppliers",
         str(files["suppliers"]),
+        "--sites",
+        str(files["sites"]),
         "--since",
         FIRST.isoformat(),
         "--until",
@@ -214,7 +226,7 @@ def test_cli_with_prometheus_stores_the_days(
         *args[:3],
         "--power",
         str(files["power"]),
-        *args[5:9],
+        *args[5:11],
         "--store",
         str(store),
         "--format",
@@ -238,3 +250,48 @@ def test_a_bad_query_is_an_error_naming_it(prometheus: str, tmp_path: Path) -> N
     source = PrometheusSource(prometheus, {"compute": "not a ( selector", "storage": "x", "network": "y"})
     with pytest.raises(PrometheusError, match="not a"):
         list(source.days(inventory, FIRST, FIRST + timedelta(days=1)))
+
+
+def test_split_series_are_added_per_equipment_not_doubled(prometheus: str, tmp_path: Path) -> None:
+    """Finding 4: a series relabelled at noon gave 48 kWh for 24 (avg); two power supplies, one silent for 300
+    minutes, were marked complete (the count capped at 1,440)."""
+    inventory = load_inventory(
+        write_csv(tmp_path / "inv.csv", INVENTORY_HEADER, [equipment("esx-02"), equipment("esx-03")])
+    )
+    found, flags = {}, {}
+    for integration in ("avg", "sum"):
+        (day,) = PrometheusSource(prometheus, integration=integration).days(inventory, FIRST, FIRST + timedelta(days=1))
+        found[integration] = _by_equipment([day])
+        flags[integration] = getattr(day, "extrapolated", None)
+    for integration in ("avg", "sum"):  # relabelled: 1,000 W all day, whole
+        assert found[integration][("esx-02", FIRST)] == (pytest.approx(24.0, rel=1e-12), 1440)
+    # power supplies: 500 W + 500 W, the second missing 300 minutes: incomplete; avg counts them at its mean
+    assert found["avg"][("esx-03", FIRST)] == (pytest.approx(24.0, rel=1e-12), 1440 - 300)
+    assert found["sum"][("esx-03", FIRST)] == (pytest.approx(12.0 + 500 * 1140 / 60_000, rel=1e-12), 1440 - 300)
+    assert flags == {"avg": True, "sum": False}  # the record's note says the missing minutes were extrapolated
+
+
+def test_queries_are_evaluated_at_exact_midnights(prometheus: str, tmp_path: Path) -> None:
+    """Finding 12: a store that snaps start/end to the step (VictoriaMetrics, Thanos, Mimir) would move a query at
+    midnight minus 1 ms to the midnight before, shifting every day; the queries now ask for exact midnights (a
+    snapping store changes nothing) with the range written ``[1d] offset 1ms``, and real Prometheus agrees."""
+    inventory = load_inventory(write_csv(tmp_path / "inv.csv", INVENTORY_HEADER, [equipment("esx-01")]))
+    source = PrometheusSource(prometheus, integration="sum")
+    asked = []
+    real = source.query_range
+
+    def snapping(query: str, start: float, end: float, step: float) -> list:
+        asked.append((query, start, end))
+        return real(query, start // step * step, end // step * step, step)  # what a step-aligning store does
+
+    source.query_range = snapping  # type: ignore[method-assign]
+    snapped = _by_equipment(source.days(inventory, FIRST, FIRST + timedelta(days=DAYS)))
+    plain = _by_equipment(
+        PrometheusSource(prometheus, integration="sum").days(inventory, FIRST, FIRST + timedelta(days=DAYS))
+    )
+    assert snapped == plain and len(plain) == DAYS
+    for query, start, end in asked:
+        assert start == datetime(2026, 3, 15, tzinfo=timezone.utc).timestamp() and end == start + 86400
+        assert "[1d] offset 1ms)" in query
+    expected = sum(_watts("esx-01", m) for m in range(1440)) / 60_000
+    assert plain[("esx-01", FIRST)] == (pytest.approx(expected, rel=1e-12), 1440)

@@ -573,14 +573,19 @@ def resolve(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    files: bool = True,
 ) -> Config:
-    """Merge the layers, coerce and validate. Raises :class:`ConfigError` naming the key and the value."""
+    """Merge the layers, coerce and validate. Raises :class:`ConfigError` naming the key and the value.
+
+    ``files=False`` leaves out the configuration files (``pyproject.toml``, the user's file): with ``environ={}``
+    the configuration is the arguments alone (a data-centre site's factors must not take the user's own)."""
     from tracker import logs
 
     logs.install()  # from here the library's warnings, this function's too, say "tracker:" (unless the app logs)
     layers: list[tuple[str, Mapping[str, Any]]] = [("argument", {k: v for k, v in (arguments or {}).items()})]
     layers.append(("environment", _env_layer(os.environ if environ is None else environ)))
-    layers.extend(_file_layers(cwd))
+    if files:
+        layers.extend(_file_layers(cwd))
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for origin, layer in layers:

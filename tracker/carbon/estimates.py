@@ -42,6 +42,8 @@ class Estimate:
     cloud_region: str | None
     notes: tuple[str, ...]
     carbon: Carbon  # the per-hour detail
+    start: datetime | None = None  # the period the energy was used in (UTC; hourly: first hour to the last one's end)
+    end: datetime | None = None
 
 
 def _hours(energy_kwh: float, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
@@ -69,25 +71,29 @@ def estimate(
     start: datetime | None = None,
     end: datetime | None = None,
     hourly: Sequence[tuple[datetime, float]] | None = None,
+    isolated: bool = False,
     **settings: Any,
 ) -> Estimate:
     """The carbon of ``energy_kwh`` of IT energy used between ``start`` and ``end`` (default: the last hour).
 
     ``settings`` are the configuration keys of a run (``country``, ``zone``, ``cloud_provider`` +
     ``cloud_region``, ``pue``, ``pue_schedule``, ``suppliers``, ``embodied_kg``...), resolved with the same
-    precedence; a bad value raises :class:`tracker.ConfigError`.
+    precedence; a bad value raises :class:`tracker.ConfigError`. ``isolated=True``: the ``settings`` alone, no
+    environment variable and no configuration file (a data-centre site's factors are the site files', never the
+    user's ``TRACKER_PUE_SCHEDULE``, country or supplier mix).
     """
     from tracker.carbon.accounting import carbon_columns, carbon_of
     from tracker.carbon.pue import model_for
     from tracker.grid import location
     from tracker.grid.intensity import provider_for
 
-    config = resolve(settings)
+    config = resolve(settings, environ={}, files=False) if isolated else resolve(settings)
     if hourly is not None:
         hours = [(_utc(hour, "hourly"), float(kwh)) for hour, kwh in hourly]
         if not hours:
             raise ConfigError("hourly", hourly, "give at least one (hour, kWh) pair")
         duration = 3600.0 * len(hours)
+        start, end = min(h for h, _ in hours), max(h for h, _ in hours) + timedelta(hours=1)
     else:
         if energy_kwh is None or not energy_kwh >= 0:
             raise ConfigError("energy_kwh", energy_kwh, "give the energy used, in kWh (zero or more)")
@@ -107,4 +113,6 @@ def estimate(
         **carbon_columns(carbon, place, config, pue, duration),
         notes=tuple(notes),
         carbon=carbon,
+        start=start,
+        end=end,
     )

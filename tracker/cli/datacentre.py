@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 ORDER = 65
@@ -76,6 +76,12 @@ def cmd_datacentre(args: argparse.Namespace) -> int:
     inventory, book = load_estate(args.inventory, args.pue, args.suppliers, args.sites)
     progress(f"inventory: {len(inventory.equipment):,} pieces of equipment at {len(inventory.sites)} sites")
     ids = list(inventory.equipment)
+    sites = {item.site for item in inventory.equipment.values()}
+    if args.since and args.until:  # a missing location or PUE day refused now, before any day is imported
+        book.check_days(sites, args.since, args.until - timedelta(days=1))
+    else:
+        for site in sorted(sites):
+            book.location_of(site)
     if args.prometheus:
         from tracker.footprint.prometheus_source import PrometheusSource, parse_selectors
 

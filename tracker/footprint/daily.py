@@ -11,7 +11,9 @@ source, supplier mix) are the estimate's, so an equipment record reads like a ru
 Each piece of equipment's day becomes one record per instance share (``project`` = the service, ``experiment`` =
 the instance, ``name`` and ``host`` = the equipment) plus the unallocated rest: the shares add up to the
 equipment, so summing records never counts a kWh twice. ``run_id`` is derived from (equipment, instance, day), so
-importing the same day again replaces the same records and adds nothing.
+importing the same day again replaces the same records and adds nothing; when the inventory changed in between (a
+new instance, a share moved), the pipeline replaces all of that equipment's records of the day
+(:meth:`tracker.stores.base.Store.replace_many`), so the old split's records do not stay beside the new one.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def site_day(book: SiteBook, site: str, day: date) -> SiteDay:
 
     settings, pue_source, notes = book.settings(site, day)
     start = day_start(day)
-    result = estimate(hourly=[(start + timedelta(hours=h), 1.0 / 24) for h in range(24)], **settings)
+    result = estimate(hourly=[(start + timedelta(hours=h), 1.0 / 24) for h in range(24)], isolated=True, **settings)
     columns = {
         name: getattr(result, name)
         for name in (
@@ -107,9 +109,13 @@ def equipment_records(
         missing = MINUTES - measured[position] - interpolated[position]
         notes = list(site.notes)
         if missing:
+            done = (
+                "counted at the mean power of the minutes sampled (extrapolated)"
+                if power.extrapolated
+                else "left out (energy as measured and interpolated, not extrapolated)"
+            )
             notes.append(
-                f"incomplete day: {missing} of {MINUTES} minutes ({missing / MINUTES:.1%}) have no sample and were "
-                "left out (energy as measured and interpolated, not extrapolated)"
+                f"incomplete day: {missing} of {MINUTES} minutes ({missing / MINUTES:.1%}) have no sample, {done}"
             )
         base_tags = {
             "equipment": ident,

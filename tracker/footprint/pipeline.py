@@ -1,19 +1,22 @@
 """The data-centre day, end to end: inventory and site files checked, power read day by day, each day accounted,
 its records written in one batch per day, the roll-ups kept as it goes. ``tracker datacentre`` is this plus a
-printout; a scheduler calling it every night gets the same records (same ids: nothing is added twice)."""
+printout; a scheduler calling it every night gets the same records (same ids: nothing is added twice), and a day
+imported again after the inventory changed replaces each measured equipment's records of that day
+(old shares included)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from tracker.errors import ConfigError
-from tracker.footprint.daily import SiteDay, equipment_records
+from tracker.footprint.daily import KIND, SiteDay, equipment_records
 from tracker.footprint.inventory import Inventory, load_inventory
+from tracker.footprint.power import day_start
 from tracker.footprint.rollup import Rollup
 from tracker.footprint.sites import SiteBook, load_sites
 
@@ -53,8 +56,9 @@ def account_datacentre(
     factors: dict[tuple[str, date], SiteDay] = {}
     for power in days:
         records = list(equipment_records(power, inventory, book, organisation=organisation, team=team, factors=factors))
-        if store is not None:
-            store.write_many(records)
+        if store is not None:  # the day's records of each measured equipment replace what an earlier import left
+            start = day_start(power.day)
+            store.replace_many(records, kind=KIND, names=list(power.ids), since=start, until=start + timedelta(days=1))
         result.rollup.add_all(records)
         result.records += len(records)
         result.days.append(power.day)
@@ -68,16 +72,15 @@ def account_datacentre(
 
 
 def runs_on_equipment(store: Any, hosts: set[str], first: date, last: date) -> list[tuple[str, float]]:
-    """Tracked runs (``kind`` run) on a host that is also in the inventory, in the period: their energy is inside
-    that equipment's metered energy already, so the statement must not add them on top (it says so)."""
-    from datetime import timedelta
+    """Tracked runs (``kind`` run) on a host of the inventory on a day it is metered, in the period (the annual
+    statement's rule, :func:`tracker.reports.sources.runs_inside_equipment`): their energy is inside that
+    equipment's metered energy already, so the statement must not add them on top (it says so)."""
+    from tracker.reports.sources import runs_inside_equipment
 
-    from tracker.footprint.power import day_start
-    from tracker.reports.summary import summarize
-
-    frame = summarize(
-        by=("host",), store=store, kind="run", since=day_start(first), until=day_start(last + timedelta(days=1))
-    )
-    return [
-        (str(row["host"]), float(row["energy_kwh"])) for row in frame.to_dict(orient="records") if row["host"] in hosts
-    ]
+    totals: dict[str, float] = {}
+    for row in runs_inside_equipment(
+        (), store=store, since=day_start(first), until=day_start(last + timedelta(days=1))
+    ):
+        if row["host"] in hosts:
+            totals[str(row["host"])] = totals.get(str(row["host"]), 0.0) + float(row["energy_kwh"])
+    return sorted(totals.items())

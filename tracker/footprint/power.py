@@ -34,6 +34,7 @@ MINUTES = 1440
 WMIN_PER_KWH = 60_000.0  # watt-minutes in a kWh: 1,000 W x 60 min
 EPOCH = date(1970, 1, 1)
 BATCH_ROWS = 1 << 20  # Parquet rows read at once (~25 MB of arrays)
+CSV_BLOCK_BYTES = 64 << 20  # CSV read at once
 _CHUNK = 2048  # equipment rows integrated at once: bounds the working arrays (~50 MB) whatever the fleet
 
 
@@ -47,6 +48,7 @@ class DayPower:
     measured: Any  # numpy int array: minutes with a sample
     interpolated: Any  # minutes filled across a short gap
     source: str  # how the kWh were obtained (file and method, or the PromQL query)
+    extrapolated: bool = False  # the missing minutes were counted at the mean power (Prometheus avg), not left out
 
     @property
     def missing(self) -> Any:
@@ -85,20 +87,77 @@ def integrate(watts: Any, max_gap_min: int) -> tuple[Any, Any, Any]:
     return kwh, measured, interpolated
 
 
-def _seconds(column: Any, pa: Any) -> Any:
-    """A batch's timestamp column as int64 Unix seconds (a timestamp type, ISO text, or numbers)."""
+LATEST_S = 7_258_118_400  # 2200-01-01: a larger Unix time is not seconds (milliseconds, microseconds)
+_ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$"
+
+
+def _seconds(column: Any, pa: Any, where: Callable[[int], str]) -> Any:
+    """A batch's timestamp column as int64 Unix seconds, floored (a sub-second part is dropped): a timestamp type,
+    ISO 8601 text (``T`` or a space; ``Z``, an offset or none for UTC; any fraction of a second), or Unix seconds
+    (as numbers or digits). A time outside 1970 .. 2200 (Unix milliseconds, say) is a :class:`ConfigError`
+    naming its row (``where(position)``)."""
     import numpy as np
 
     pc = pa.compute
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        column = pc.strptime(pc.replace_substring_regex(column, r"(Z|\+00:?00)$", ""), "%Y-%m-%dT%H:%M:%S", "s")
+        column = _parsed(column, pa, where)
         kind = column.type
     if pa.types.is_timestamp(kind):
-        return pc.cast(pc.cast(column, pa.timestamp("s", tz=kind.tz)), pa.int64()).to_numpy(zero_copy_only=False)
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64).astype(np.int64)
-    raise ConfigError("power", str(kind), "timestamp must be ISO 8601 text, a timestamp or Unix seconds")
+        nanos = pc.cast(pc.cast(column, pa.timestamp("ns", tz=kind.tz), safe=False), pa.int64())
+        seconds = np.floor_divide(nanos.to_numpy(zero_copy_only=False), 1_000_000_000)
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        seconds = np.floor(np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64))
+    else:
+        raise ConfigError(
+            "power", f"{where(0)}: {kind}", "timestamp must be ISO 8601 text, a timestamp or Unix seconds"
+        )
+    outside = ~((seconds >= 0) & (seconds < LATEST_S))
+    if outside.any():
+        at = int(np.argmax(outside))
+        raise ConfigError(
+            "power",
+            f"{where(at)}: timestamp={column[at].as_py()!r}",
+            "not a time between 1970 and 2200 in Unix seconds (milliseconds? divide by 1,000)",
+        )
+    return seconds.astype(np.int64)
+
+
+def _parsed(column: Any, pa: Any, where: Callable[[int], str]) -> Any:
+    """Timestamp text as ``timestamp[ns, UTC]``, or Unix seconds as float64. The common forms (``...Z``, an offset)
+    are cast at once; only a batch that does not cast is normalised (a space, no zone: UTC) and checked row by row,
+    so the usual file pays for one cast."""
+    import re
+
+    import numpy as np
+
+    pc = pa.compute
+    first = column[0].as_py() if len(column) else None
+    if re.fullmatch(r"\s*[0-9]+(\.[0-9]*)?\s*", first or ""):
+        try:
+            return pc.cast(pc.utf8_trim_whitespace(column), pa.float64())
+        except (pa.ArrowInvalid, ValueError):
+            pass  # not all digits: the checks below name the row
+    else:
+        try:
+            return pc.cast(column, pa.timestamp("ns", tz="UTC"))
+        except (pa.ArrowInvalid, ValueError):
+            pass
+    text = pc.utf8_trim_whitespace(column)
+    if pc.all(pc.match_substring_regex(text, r"^[0-9]+(\.[0-9]*)?$")).as_py() is not False:
+        return pc.cast(text, pa.float64())
+    text = pc.replace_substring_regex(text, r"^(\d{4}-\d\d-\d\d) ", r"\1T")
+    text = pc.replace_substring_regex(text, r"^(\d{4}-\d\d-\d\dT[0-9:.]+)$", r"\1Z")  # no zone: UTC
+    bad = pc.invert(pc.match_substring_regex(text, _ISO))
+    if pc.any(bad).as_py():
+        at = int(np.argmax(np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool)))
+        raise ConfigError(
+            "power", f"{where(at)}: timestamp={column[at].as_py()!r}", "expected ISO 8601 text or Unix seconds"
+        )
+    try:
+        return pc.cast(text, pa.timestamp("ns", tz="UTC"))
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise ConfigError("power", where(0), f"a timestamp that is not a date and time: {exc}") from None
 
 
 def read_power(
@@ -129,14 +188,14 @@ def read_power(
     low = (since - EPOCH).days if since else None
     high = (until - EPOCH).days if until else None
     open_days: dict[int, Any] = {}
-    closed_before = -(10**9)  # days before this one were integrated already
+    highest = -(10**9)  # the latest day seen: the file is sorted by time, so no sample comes for an earlier one
     unknown = 0
     row_base = 0
     source = f"{file.name}: minute samples, gaps up to {max_gap_min} min interpolated"
     try:
         for batch in batches:
             stamp_column, equipment_column, watts_column = (batch.column(i) for i in order)
-            seconds = _seconds(stamp_column, pa)
+            seconds = _seconds(stamp_column, pa, lambda at, base=row_base: f"{file.name} row {base + at + 1}")
             where = pa.compute.index_in(pa.compute.cast(equipment_column, pa.string()), value_set=lookup)
             index = where.to_numpy(zero_copy_only=False)
             watts = np.asarray(watts_column.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -158,13 +217,17 @@ def read_power(
             if len(days) == 0:
                 continue
             index = index.astype(np.int64)
-            if days.min() < closed_before:
-                at = int(np.argmax(days < closed_before))
+            before = np.maximum.accumulate(np.concatenate(([highest], days[:-1])))  # the latest day before each
+            back = days < before
+            if back.any():  # a file sorted by equipment would hold every day of the fleet in memory: refused
+                at = int(np.argmax(back))
                 number = int(rows[at] if rows is not None else row_base - batch.num_rows + at) + 1
                 raise ConfigError(
                     "power",
                     f"{file.name} row {number}",
-                    f"a sample for {EPOCH + timedelta(days=int(days[at]))} after that day was closed: sort by time",
+                    f"a sample for {EPOCH + timedelta(days=int(days[at]))} after one for "
+                    f"{EPOCH + timedelta(days=int(before[at]))}: sort by time (a day is integrated when the "
+                    "next begins, so only one day is held in memory)",
                 )
             bad = ~np.isfinite(watts) | (watts < 0)
             if bad.any():
@@ -178,10 +241,9 @@ def read_power(
                     grid = open_days[int(day)] = np.full((len(ids), MINUTES), np.nan)
                 mask = days == day
                 grid[index[mask], minute[mask]] = watts[mask]
-            first = int(days.min())
-            for day in sorted(d for d in open_days if d < first):
+            highest = max(highest, int(days.max()))
+            for day in sorted(d for d in open_days if d < highest):
                 yield _close(day, open_days.pop(day), ids, max_gap_min, source, progress)
-            closed_before = max(closed_before, first)
     except ConfigError:
         raise
     except Exception as exc:  # pyarrow's ArrowInvalid (a ValueError) and friends, a row that does not parse
@@ -203,7 +265,19 @@ def _batches(file: Path, pa: Any) -> tuple[Iterator[Any], list[str]]:
             reader = pa.parquet.ParquetFile(file)
             columns = list(reader.schema_arrow.names)
             return _row_groups(reader), columns
-        stream = pa.csv.open_csv(file, read_options=pa.csv.ReadOptions(block_size=64 << 20))
+        import csv
+
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+        # the types are fixed, not guessed from the first block: ids stay text (007, 1e3), watts are floats even
+        # when the first 64 MB held integers only, timestamps are parsed here (any fraction of a second)
+        types = {"timestamp": pa.string(), "equipment": pa.string(), "watts": pa.float64()}
+        column_types = {name: types[name.lower()] for name in header if name.lower() in types}
+        stream = pa.csv.open_csv(
+            file,
+            read_options=pa.csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=pa.csv.ConvertOptions(column_types=column_types),
+        )
         return iter(stream), list(stream.schema.names)
     except Exception as exc:  # pyarrow's ArrowInvalid family
         raise ConfigError("power", str(file), f"cannot read the power samples: {exc}") from None

@@ -2,22 +2,30 @@
 
 A fleet of 10,000 pieces of equipment at one sample a minute is 14.4 M samples a day: pulling them minute by minute
 moves all of them over HTTP. Instead the integration is pushed into the query, so the metrics store's own
-(distributed, for Mimir) query engine does the work and only daily sums travel, two numbers per equipment and day:
+(distributed, for Mimir) query engine does the work and only daily figures travel, two numbers per series and day:
 
-- ``avg_over_time(SELECTOR[1d]) * 24 / 1000``: kWh, the day's mean power x 24 h (``--integration avg``, the
-  operator's method). On a complete day this is the file path's rectangle rule exactly. At gaps it differs: the
-  missing minutes count at the day's mean power (an extrapolation), where the file path interpolates short gaps
-  linearly and leaves long ones out.
-- ``sum_over_time(SELECTOR[1d]) / 60 / 1000``: kWh with the missing minutes as nothing (``--integration sum``);
-  the file path with ``--max-gap 0`` gives the same number.
-- ``count_over_time(SELECTOR[1d])``: the minutes sampled, so the day says which share is missing either way.
+- ``sum_over_time(SELECTOR[1d] offset 1ms)``: the day's watt-minutes of each series;
+- ``count_over_time(SELECTOR[1d] offset 1ms)``: the minutes each series sampled.
+
+An equipment may have several series (one per power supply; or one series relabelled during the day, an exporter
+restarted with a new ``instance``): they are added up per equipment (its ``equipment`` label, ``label=`` to
+change it), here from the per-series figures:
+
+- ``--integration sum``: the watt-minutes of all its series / 60 / 1000, the missing minutes as nothing; the file
+  path with ``--max-gap 0`` gives the same number.
+- ``--integration avg`` (the operator's method: mean power x 24 h): each series' missing minutes are counted at that
+  series' mean power, an extrapolation (the file path interpolates short gaps linearly and leaves long ones out).
+  When the series' minutes add up to at most a day they are taken as one after another (a relabel): the mean over
+  all their minutes x 24 h; when they add up to more, as side by side (power supplies): the sum of each series'
+  mean x 24 h. On a complete day of one series this is the file path's rectangle rule exactly.
+- The missing minutes: a day minus the series' minutes (one after another), or the largest shortfall of any one
+  series (side by side), so a power supply's 5-hour gap makes the day incomplete.
 
 Each is one ``/api/v1/query_range`` call per category (a PromQL selector per category; default
-``equipment_power_watts{category="compute"}`` ...), ``step`` one day, evaluated one millisecond before each UTC
-midnight, so that the range ``(T - 1d, T]`` holds exactly that day's minutes 00:00 .. 23:59. Series are matched to
-the inventory by their ``equipment`` label (``label=`` to change it); series of other equipment are left out.
-Recording rules that already hold daily sums can be used the same way: give the rule as the selector and
-``--integration`` accordingly.
+``equipment_power_watts{category="compute"}`` ...), ``step`` one day, evaluated at each UTC midnight exactly (a
+store that aligns ``start``/``end`` to the step, as VictoriaMetrics, Thanos and Mimir may, finds them aligned
+already), the range written ``[1d] offset 1ms`` so that it holds ``(T - 1d - 1ms, T - 1ms]``: that day's minutes
+00:00 .. 23:59 and not the next midnight's sample. Series of other equipment are left out.
 """
 
 from __future__ import annotations
@@ -37,10 +45,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_METRIC = "equipment_power_watts"
 TIMEOUT_S = 60.0  # one day-range query over a large fleet may take the store a while
 LIMIT_BYTES = 256 * 1024 * 1024
-INTEGRATIONS = {
-    "avg": "avg_over_time({selector}[1d]) * 24 / 1000",
-    "sum": "sum_over_time({selector}[1d]) / 60 / 1000",
-}
+INTEGRATIONS = ("avg", "sum")
+WINDOW = "[1d] offset 1ms"  # evaluated at midnight T: the samples of (T - 1d - 1ms, T - 1ms], the day just ended
 
 
 class PrometheusError(TrackerError):
@@ -116,29 +122,68 @@ class PrometheusSource:
         ids = list(inventory.equipment)
         where = {ident: n for n, ident in enumerate(ids)}
         count = (until - since).days
-        kwh = np.zeros((count, len(ids)))
-        measured = np.zeros((count, len(ids)), dtype=np.int64)
-        first = (since - EPOCH).days * 86400 + 86400 - 0.001
+        offset = (since - EPOCH).days
+        # per (day, equipment): each series' (watt-minutes, minutes), keyed by the series' full label set
+        series_of: dict[tuple[int, int], dict[str, list[float]]] = {}
+        first = (offset + 1) * 86400.0  # the midnight that ends the first day
         last = first + (count - 1) * 86400
         categories = sorted({e.category for e in inventory.equipment.values()})
         for category in categories:
             selector = self.selectors[category]
-            energy_query = INTEGRATIONS[self.integration].format(selector=selector)
-            for target, query in ((kwh, energy_query), (measured, f"count_over_time({selector}[1d])")):
-                for series in self.query_range(query, first, last, 86400):
-                    ident = (series.get("metric") or {}).get(self.label)
+            for slot, function in ((0, "sum_over_time"), (1, "count_over_time")):
+                for series in self.query_range(f"{function}({selector}{WINDOW})", first, last, 86400):
+                    labels = series.get("metric") or {}
+                    ident = labels.get(self.label)
                     if ident not in where or inventory.equipment[ident].category != category:
                         continue
+                    name = repr(sorted(labels.items()))
                     for stamp, value in series.get("values") or ():
-                        day = round((float(stamp) + 0.001) / 86400) - 1 - (since - EPOCH).days
+                        day = round(float(stamp) / 86400) - 1 - offset
                         number = float(value)
                         if 0 <= day < count and math.isfinite(number):
-                            target[day, where[ident]] += number
+                            figures = series_of.setdefault((day, where[ident]), {}).setdefault(name, [0.0, 0.0])
+                            figures[slot] += number
             if progress is not None:
-                progress(f"prometheus: {category}: {len(ids):,} series asked for {count} days")
-        source = f"{self.url}: {INTEGRATIONS[self.integration].format(selector='SELECTOR')} (computed by the store)"
+                progress(f"prometheus: {category}: {len(ids):,} pieces of equipment asked for {count} days")
+        kwh = np.zeros((count, len(ids)))
+        measured = np.zeros((count, len(ids)), dtype=np.int64)
+        for (day, position), found in series_of.items():
+            kwh[day, position], measured[day, position] = equipment_day(list(found.values()), self.integration)
+        how = "sum of each series' watt-minutes" if self.integration == "sum" else "each series' mean x 24 h"
+        source = (
+            f"{self.url}: sum_over_time and count_over_time(SELECTOR{WINDOW}) per series (computed by the store), "
+            f"{how} per equipment"
+        )
         for day in range(count):
-            taken = np.minimum(measured[day], MINUTES)
             yield DayPower(
-                since + timedelta(days=day), ids, kwh[day], taken, np.zeros(len(ids), dtype=np.int64), source
+                since + timedelta(days=day),
+                ids,
+                kwh[day],
+                measured[day],
+                np.zeros(len(ids), dtype=np.int64),
+                source,
+                extrapolated=self.integration == "avg",
             )
+
+
+def equipment_day(series: list[list[float]], integration: str) -> tuple[float, int]:
+    """One equipment's kWh and measured minutes of a day from its series' ``[watt-minutes, minutes]``.
+
+    Series whose minutes add up to at most a day are one after another (a relabel): the missing minutes are the
+    day's rest, and ``avg`` counts them at the mean of all their minutes. Series that add up to more are side by
+    side (power supplies): the missing minutes are the largest shortfall of any one, and ``avg`` counts each one's
+    missing minutes at its own mean. ``sum`` never counts a missing minute."""
+    series = [(energy, minutes) for energy, minutes in series if minutes > 0]
+    if not series:
+        return 0.0, 0
+    watt_minutes = sum(energy for energy, _ in series)
+    total = sum(minutes for _, minutes in series)
+    if total <= MINUTES:
+        measured = int(total)
+        if integration == "sum":
+            return watt_minutes / 60_000, measured
+        return watt_minutes / total * MINUTES / 60_000, measured
+    measured = int(MINUTES - max(MINUTES - min(minutes, MINUTES) for _, minutes in series))
+    if integration == "sum":
+        return watt_minutes / 60_000, measured
+    return sum(energy / minutes for energy, minutes in series) * MINUTES / 60_000, measured

@@ -2,8 +2,9 @@
 
 The record is built from the estimate's own columns (the same names as a run's), labelled with the configuration's
 ``project`` / ``experiment`` / ``team`` / ``organisation`` and written to the configured store through the spool,
-like a run's record (a store that is away gets it later). Its ``run_id`` is derived from the labels, the period and
-the energy, so saving the same estimate twice stores it once.
+like a run's record (a store that is away gets it later). Its ``run_id`` is derived from the labels, the period (as
+given, to the second), the energy and the factors (location, PUE, supplier mix, emissions), so saving the same
+estimate twice stores it once, and the same energy saved for two places or mixes is two records.
 """
 
 from __future__ import annotations
@@ -25,12 +26,31 @@ def estimate_record(result: Estimate, settings: dict[str, Any]) -> RunRecord:
     """The record of an estimate made with ``settings`` (the configuration keys it was given)."""
     config = resolve(settings)
     hours = result.carbon.hours
-    start: datetime = hours[0].hour
-    end: datetime = hours[-1].hour + timedelta(hours=1)
-    key = "\x00".join(
-        str(v)
-        for v in (config.organisation, config.team, config.project, config.experiment, start, end, result.energy_kwh)
+    # the period asked (09:30-10:30 stays that, not the hours it touches); an Estimate built elsewhere: its hours
+    start: datetime = result.start or hours[0].hour
+    end: datetime = result.end or hours[-1].hour + timedelta(hours=1)
+    identity = (
+        config.organisation,
+        config.team,
+        config.project,
+        config.experiment,
+        start.isoformat(),
+        end.isoformat(),
+        repr(result.energy_kwh),
+        # the factors: the same energy and period saved for another place, PUE or supplier mix is another record
+        result.zone,
+        result.country,
+        result.cloud_provider,
+        result.cloud_region,
+        repr(result.intensity_g_per_kwh),
+        result.intensity_source,
+        repr(result.pue),
+        result.pue_source,
+        result.market_source,
+        repr(result.emissions_kg),
+        repr(result.emissions_market_kg),
     )
+    key = "\x00".join(str(v) for v in identity)
     duration = (end - start).total_seconds()
     return RunRecord(
         run_id=uuid.uuid5(_NAMESPACE, key).hex,

@@ -8,9 +8,10 @@ Three small tables, CSV or Parquet, every row checked and named in errors:
 - Suppliers: ``site``, ``valid_from`` (``YYYY-MM-DD``), ``supplier``, ``share_percent``, ``kg_co2e_per_kwh``. The
   rows of one site and date are one mix (shares add up to 100 %, checked by :mod:`tracker.carbon.market`); a day
   uses the latest mix that took effect on or before it (yearly factors: one mix per year).
-- Sites (optional): ``site``, ``zone`` or ``country`` (for the embedded location-based factors), and a factor of
-  the user's own, ``intensity_g_per_kwh`` with ``intensity_source`` and ``intensity_year`` (for example a national
-  agency's annual figure), which replaces the embedded one for that site.
+- Sites: ``site``, ``zone`` or ``country`` (for the embedded location-based factors), and a factor of the user's
+  own, ``intensity_g_per_kwh`` with ``intensity_source`` and ``intensity_year`` (for example a national agency's
+  annual figure), which replaces the embedded one for that site. Every site needs a row with a location or its own
+  factor: a site's factors never come from the environment, the configuration files or cloud metadata.
 """
 
 from __future__ import annotations
@@ -69,12 +70,22 @@ class SiteBook:
                 chosen, since = mix, start.isoformat()
         return chosen, since
 
+    def location_of(self, site: str) -> Site:
+        """The site's row, which names a zone, a country or the site's own factor (else :class:`ConfigError`)."""
+        info = self.sites.get(site)
+        if info is None or not (info.zone or info.country or info.intensity_g_per_kwh is not None):
+            raise ConfigError("sites", site, "this site has no zone, country or intensity_g_per_kwh in the sites file")
+        return info
+
     def settings(self, site: str, day: date) -> tuple[dict[str, Any], str, list[str]]:
-        """The configuration keys of :func:`tracker.estimate` for this site's day, where its PUE came from, and
-        notes on what was missing."""
-        notes: list[str] = []
-        settings: dict[str, Any] = {}
-        info = self.sites.get(site, Site(site))
+        """The configuration keys of :func:`tracker.estimate` for this site's day (given whole: the estimate is
+        ``isolated``, so nothing of the user's environment, configuration files or cloud metadata joins in), where
+        its PUE came from, and notes.
+
+        A day no PUE row covers is a :class:`ConfigError` naming the site and the day (no silent PUE 1.0): the
+        day's records are not written, and importing again once the PUE file has the row completes the period."""
+        info = self.location_of(site)
+        settings: dict[str, Any] = {"live": "off", "cloud_metadata": "off", "geoip": False, "pue_schedule": None}
         if info.zone:
             settings["zone"] = info.zone
         elif info.country:
@@ -87,15 +98,24 @@ class SiteBook:
                 settings["intensity_year"] = info.intensity_year
         found = self.pue_on(site, day)
         if found is None:
-            settings["pue"] = 1.0
-            pue_source = f"site {site}: no PUE for {day.isoformat()} (1.0 used)"
-            notes.append(f"site {site} has no PUE for {day.isoformat()}: PUE 1.0 was used")
-        else:
-            settings["pue"], pue_source = found
+            raise ConfigError(
+                "pue",
+                f"site {site} on {day.isoformat()}",
+                "no PUE row covers this day: add its day (YYYY-MM-DD) or month (YYYY-MM) to the PUE file",
+            )
+        settings["pue"], pue_source = found
         mix, _ = self.mix_on(site, day)
-        if mix:
-            settings["suppliers"] = mix
-        return settings, pue_source, notes
+        settings["suppliers"] = mix  # none in force: market-based falls back to location-based, as for a run
+        return settings, pue_source, []
+
+    def check_days(self, sites: set[str], first: date, last: date) -> None:
+        """Every site has a location and a PUE for every day of ``[first, last]``: a :class:`ConfigError` at start
+        naming the first site and day that has not (instead of after the days before it were imported)."""
+        for site in sorted(sites):
+            day = first
+            while day <= last:
+                self.settings(site, day)
+                day = date.fromordinal(day.toordinal() + 1)
 
 
 def load_sites(pue: str | Path | None, suppliers: str | Path | None, sites: str | Path | None = None) -> SiteBook:
@@ -109,6 +129,10 @@ def load_sites(pue: str | Path | None, suppliers: str | Path | None, sites: str 
                 raise ConfigError("sites", f"{row.where}: {name}", "this site appears twice")
             factor = number(row, "intensity_g_per_kwh", "sites", low=0, required=False)
             year = number(row, "intensity_year", "sites", low=1900, required=False)
+            if not (row.get("zone") or row.get("country")) and factor is None:
+                raise ConfigError(
+                    "sites", f"{row.where}: {name}", "give the site's zone or country (or its own intensity_g_per_kwh)"
+                )
             book.sites[name] = Site(
                 name,
                 row.get("zone") or None,

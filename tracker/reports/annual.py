@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tracker.errors import ConfigError
+from tracker.reports.sources import runs_inside_equipment
 from tracker.reports.summary import summarize
 from tracker.stores.base import Store
 
@@ -169,7 +170,8 @@ def _source_total(kind: str, row: dict[str, Any]) -> SourceTotal:
 
 def _per_source(options: dict[str, Any]) -> dict[str | None, list[SourceTotal]]:
     """Each organisation's totals per ``kind`` (a record stored before kinds existed is a run), then the overlap:
-    runs on a host that the same organisation's equipment records meter (``host`` = the equipment id)."""
+    runs on a host and UTC day that the same organisation's equipment records meter (``host`` = the equipment id;
+    :func:`tracker.reports.sources.runs_inside_equipment`), their energy and emissions only."""
     found: dict[str | None, dict[str, SourceTotal]] = {}
     for row in summarize(by=_per("kind"), **options).to_dict(orient="records"):
         kind = row["kind"] or "run"
@@ -179,18 +181,12 @@ def _per_source(options: dict[str, Any]) -> dict[str | None, list[SourceTotal]]:
             part = SourceTotal(kind, *(a + b for a, b in zip(_values(parts[kind]), _values(part), strict=True)))
         parts[kind] = part
     result = {org: sorted(parts.values(), key=lambda p: p.kind) for org, parts in found.items()}
-    metered = {
-        (row["organisation"], row["host"])
-        for row in summarize(by=_per("host"), kind="equipment", **options).to_dict(orient="records")
-    }
-    if not metered:
-        return result
     overlap: dict[str | None, list[dict[str, Any]]] = {}
-    for row in summarize(by=_per("host"), kind="run", **options).to_dict(orient="records"):
-        if (row["organisation"], row["host"]) in metered:
-            overlap.setdefault(row["organisation"], []).append(row)
+    for row in runs_inside_equipment(("organisation",), **options):
+        overlap.setdefault(row["organisation"], []).append(row)
     for org, rows in overlap.items():
-        summed = {key: sum(float(r[key]) for r in rows) for key in rows[0] if key not in _per("host")}
+        summed = {key: sum(float(r[key]) for r in rows) for key in rows[0] if key not in (*_per("host"), "period")}
+        summed["embodied_kg"] = 0.0  # equipment records carry none: the runs' embodied share is not inside them
         result[org].append(_source_total("overlap", summed))
     return result
 

@@ -79,10 +79,13 @@ def shifting(
     until: datetime | None = None,
     **filters: Any,
 ) -> list[ShiftSaving]:
-    """Per project (most emitting first), the savings of shifting each run in time and in place."""
+    """Per project (most emitting first), the savings of shifting each run in time and in place. Runs only (kind
+    ``run``, selected by the store's query): an equipment day, a cloud export or an estimate is not a job that could
+    have started at another hour or in another region."""
     from tracker.grid.intensity import EmbeddedIntensity
     from tracker.grid.location import Location
 
+    filters = {**filters, "kind": "run"}
     rows = [r for r in store.rows(since=since, until=until, **filters) if r.get("status") != "running"]
     yearly = EmbeddedIntensity()
     hourly_cache: dict[tuple[str, datetime], list[tuple[float, float]] | str] = {}

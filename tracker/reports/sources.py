@@ -3,9 +3,10 @@ equipment.
 
 A store may hold runs beside data-centre equipment days, cloud exports, estimates and imported runs
 (``docs/datacentre.md``). A report's rows add all of them up; these totals say how much of that came from each
-source, and how much of the runs' energy ran on a host that is also metered as equipment (``host`` = the
-equipment's id), so counted twice in a plain sum. The annual statement takes that overlap out of its totals
-(:mod:`tracker.reports.annual`); a report shows it beside its rows.
+source, and how much of the runs' energy ran on a host on a day that is also metered as equipment (``host`` = the
+equipment's id), so counted twice in a plain sum (their energy and emissions only: equipment records carry no
+embodied share). The annual statement takes that overlap out of its totals (:mod:`tracker.reports.annual`); a
+report shows it beside its rows.
 """
 
 from __future__ import annotations
@@ -31,18 +32,34 @@ def source_totals(store: Any, **options: Any) -> list[dict[str, Any]]:
         return []
     parts = [found[k] for k in sorted(found)]
     if "equipment" in found and "run" in found:
-        hosts = {
-            r["host"] for r in summarize(by=("host",), store=store, kind="equipment", **options).to_dict("records")
-        }
-        inside = [
-            r
-            for r in summarize(by=("host",), store=store, kind="run", **options).to_dict("records")
-            if r["host"] in hosts
-        ]
+        inside = runs_inside_equipment((), store=store, **options)
         if inside:
             overlap = {"kind": "overlap", **{c: sum(r[c] for r in inside) for c in SHOWN}}
-            overlap["hosts"] = sorted(r["host"] for r in inside)
+            overlap["embodied_kg"] = 0.0  # equipment records carry no embodied emissions: the run's are not inside
+            overlap["hosts"] = sorted({r["host"] for r in inside})
             parts.append(overlap)
     for part in parts:
         part["runs"] = int(part["runs"])
     return parts
+
+
+def runs_inside_equipment(by: tuple[str, ...], **options: Any) -> list[dict[str, Any]]:
+    """The tracked runs (totals grouped by ``by``, ``host`` and UTC day of ``started_at``) on a host and day that
+    equipment records of the same ``by`` labels meter (with energy: a day without samples has a 0 kWh record): their
+    energy is inside that equipment's day. A run on the host on a day it was not metered (before its power feed was
+    imported, say) is not. A run is matched by the day
+    it started (a run across midnight counts on its first day), and runs inside a VM never match (their ``host``
+    is the VM, not the equipment): ``docs/datacentre.md``."""
+    keys = (*by, "host")
+    metered = {
+        (*(row[k] for k in keys), row["period"])
+        for row in summarize(by=keys, period="day", kind="equipment", **options).to_dict(orient="records")
+        if float(row["energy_kwh"]) > 0  # a day with no samples (a 0 kWh record) holds no run's energy
+    }
+    if not metered:
+        return []
+    return [
+        row
+        for row in summarize(by=keys, period="day", kind="run", **options).to_dict(orient="records")
+        if (*(row[k] for k in keys), row["period"]) in metered
+    ]

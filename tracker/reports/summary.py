@@ -103,6 +103,10 @@ def _select(runs: pd.DataFrame, since: datetime | None, until: datetime | None, 
     for key, value in filters.items():
         if value is None:
             continue
+        if key == "kind":  # a row stored before kinds existed is a run, as the SQL stores read it
+            kinds = runs["kind"].where(runs["kind"].notna(), "run") if "kind" in runs.columns else "run"
+            mask &= pd.Series(kinds == value, index=runs.index)
+            continue
         if key not in runs.columns:
             raise ConfigError(key, value, "not a column of the runs")
         mask &= runs[key] == value

@@ -9,10 +9,11 @@ opens it. This module imports no back end, so every back end can import the inte
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tracker.errors import StoreError
 from tracker.records.schema import RunRecord
 
 if TYPE_CHECKING:
@@ -61,6 +62,15 @@ class Store(ABC):
     def write_many(self, records: Iterable[RunRecord]) -> None:
         for record in records:
             self.write(record)
+
+    def replace_many(
+        self, records: Iterable[RunRecord], *, kind: str, names: Collection[str], since: datetime, until: datetime
+    ) -> None:
+        """Store ``records`` in place of every stored record of ``kind`` whose ``name`` is in ``names`` and that
+        started in ``[since, until)``: a re-import of a day (an equipment's shares after the inventory changed)
+        leaves no record of the old split behind to be counted twice. The SQL stores delete and write in one
+        transaction; records of these kinds carry no steps."""
+        raise StoreError(f"{type(self).__name__} cannot replace records")
 
     def dataframe(self, limit: int | None = None, **filters: Any) -> pd.DataFrame:
         from tracker.records.frames import to_frame

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import threading
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ def _parse(column: str, text: str) -> Any:
     if column in INT_COLUMNS:
         return int(float(text))
     return restore(text)
+
+
+def _value(row: dict[str, Any], key: str) -> Any:
+    """A row's value for a filter: a row written before ``kind`` existed is a run (as the SQL stores read it)."""
+    value = row.get(key)
+    return "run" if key == "kind" and value is None else value
 
 
 def _cells(row: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +81,46 @@ class CsvStore(Store):
             raise StoreError(f"cannot append run {record.run_id} to {self.path}: {exc}") from exc
         if record.steps:
             self._append_steps(record)
+
+    def replace_many(
+        self, records: Iterable[RunRecord], *, kind: str, names: Collection[str], since: datetime, until: datetime
+    ) -> None:
+        """:meth:`Store.replace_many` for an append-only file: the lines of the records it replaces and does not
+        write again are taken out (the file rewritten beside and renamed over, only when there are any), then the
+        records appended. Not one transaction: a crash between the two leaves the day without those records, never
+        with both splits (importing the day again completes it)."""
+        records = list(records)
+        wanted = set(names)
+        keep = {r.run_id for r in records}
+        stale = {
+            row["run_id"]
+            for row in self.rows(since=since, until=until, kind=kind)
+            if row["name"] in wanted and row["run_id"] not in keep
+        }
+        if stale:
+            self._drop(stale)
+        for record in records:
+            self.write(record)
+
+    def _drop(self, run_ids: set[str]) -> None:
+        """Rewrite the file without the lines of ``run_ids`` (same header, same mode, renamed over atomically)."""
+        temporary = self.path.with_name(self.path.name + ".replacing")
+        try:
+            with self._lock:
+                with self.path.open(newline="", encoding="utf-8") as source:
+                    reader = csv.reader(source)
+                    header = next(reader, None) or list(COLUMNS)
+                    at = header.index("run_id")
+                    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
+                    with os.fdopen(fd, "w", newline="", encoding="utf-8") as target:
+                        writer = csv.writer(target)
+                        writer.writerow(header)
+                        writer.writerows(line for line in reader if len(line) <= at or line[at] not in run_ids)
+                        target.flush()
+                        os.fsync(target.fileno())
+                os.replace(temporary, self.path)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot rewrite {self.path} to replace records: {exc}") from exc
 
     def _append_steps(self, record: RunRecord) -> None:
         """Append the run's steps to :attr:`steps_path`: those this store has not appended yet for the run, and the
@@ -139,7 +186,7 @@ class CsvStore(Store):
                 if row["status"] == "running" and earlier is not None and earlier["status"] != "running":
                     continue  # a checkpoint appended after its run's final record (they race): the final one wins
                 latest[row["run_id"]] = row
-        rows = [r for r in latest.values() if all(v is None or r.get(k) == v for k, v in filters.items())]
+        rows = [r for r in latest.values() if all(v is None or _value(r, k) == v for k, v in filters.items())]
         if since is not None or until is not None:
             low, high = as_utc(since), as_utc(until)
             rows = [

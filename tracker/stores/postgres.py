@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -393,6 +393,25 @@ class PostgresStore(Store):
                     _write_steps(conn, record)
 
         self._call(f"write {len(batch)} runs to", action, WRITE_DEADLINE_S + ROW_DEADLINE_S * len(batch))
+
+    def replace_many(
+        self, records: Iterable[RunRecord], *, kind: str, names: Collection[str], since: datetime, until: datetime
+    ) -> None:
+        """Delete the records of ``kind`` named in ``names`` that started in ``[since, until)``, then write
+        ``records``, in one transaction (:meth:`Store.replace_many`)."""
+        batch = [_params(r) for r in records]
+        names = sorted(set(names))
+
+        def action(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                if names:
+                    where, params = sql.named(sql.POSTGRES, kind, names, since, until)
+                    cursor.execute(f"DELETE FROM steps WHERE run_id IN (SELECT run_id FROM runs{where})", params)
+                    cursor.execute(f"DELETE FROM runs{where}", params)
+                if batch:
+                    cursor.executemany(_UPSERT, batch)
+
+        self._call(f"replace {len(batch)} {kind} records in", action, WRITE_DEADLINE_S + ROW_DEADLINE_S * len(batch))
 
     def rows(
         self, limit: int | None = None, since: datetime | None = None, until: datetime | None = None, **filters: Any

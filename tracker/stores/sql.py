@@ -50,3 +50,11 @@ def where(
             clauses.append(f"started_at {op} {dialect.placeholder}")
             params.append(dialect.moment(moment))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def named(dialect: Dialect, kind: str, names: list[str], since: datetime, until: datetime) -> tuple[str, list[Any]]:
+    """``WHERE`` text selecting the records of ``kind`` named one of ``names`` that started in ``[since, until)``
+    (what :meth:`~tracker.stores.base.Store.replace_many` deletes); ``names`` must not be empty."""
+    text, params = where(dialect, since, until, {"kind": kind})
+    marks = ", ".join(dialect.placeholder for _ in names)
+    return f"{text} AND name IN ({marks})", [*params, *names]

@@ -32,7 +32,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -251,6 +251,30 @@ class SqliteStore(Store):
                     idle.append(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
+        self._wrote()
+
+    def replace_many(
+        self, records: Iterable[RunRecord], *, kind: str, names: Collection[str], since: datetime, until: datetime
+    ) -> None:
+        """Delete the records of ``kind`` named in ``names`` that started in ``[since, until)``, then write
+        ``records``, in one transaction (:meth:`Store.replace_many`)."""
+        values = [_values(r.to_row()) for r in records]
+        names = sorted(set(names))
+        try:
+            with self._connection() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for first in range(0, len(names), 500):  # well under SQLite's limit on parameters
+                        where, params = sql.named(sql.SQLITE, kind, names[first : first + 500], since, until)
+                        conn.execute(f"DELETE FROM steps WHERE run_id IN (SELECT run_id FROM runs{where})", params)
+                        conn.execute(f"DELETE FROM runs{where}", params)
+                    conn.executemany(_INSERT, values)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot replace {kind} records in {self.path}: {exc}") from exc
         self._wrote()
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tracker.errors import ConfigError
 from tracker.footprint.cloud.common import CloudFormatError, CloudLine, moment
 
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7)}
+MONTHS = {"month": 1, "quarter": 3, "year": 12}  # CCF's groupBy values (its API's GroupBy enum)
+
+
+def _months_later(start: datetime, months: int) -> datetime:
+    index = start.month - 1 + months
+    return start.replace(year=start.year + index // 12, month=index % 12 + 1)
 
 
 def _value(item: dict, key: str, where: str) -> float:
@@ -48,11 +54,13 @@ def read_ccf(path: str | Path) -> tuple[list[CloudLine], int]:
         if not isinstance(result, dict) or "timestamp" not in result or "serviceEstimates" not in result:
             raise CloudFormatError(f"{where}: expected timestamp and serviceEstimates")
         start = moment(str(result["timestamp"]), where)
-        group = str(result.get("groupBy") or "day")
-        if group == "month":
-            end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+        group = str(result.get("groupBy") or "day").lower()
+        if group in MONTHS:
+            end = _months_later(start, MONTHS[group])
+        elif group in PERIODS:
+            end = start + PERIODS[group]
         else:
-            end = start + PERIODS.get(group, timedelta(days=1))
+            raise CloudFormatError(f"{where}: groupBy={group!r}, expected day, week, month, quarter or year")
         for index, item in enumerate(result["serviceEstimates"] or (), start=1):
             count += 1
             here = f"{where} estimate {index}"

@@ -109,7 +109,7 @@ def moment(text: str, where: str) -> datetime:
 
 def record_of(line: CloudLine, labels: LabelMap) -> RunRecord:
     """The record of one export line: labelled by the mapping, its id derived from its keys."""
-    found = labels.labels([*line.keys, line.account], line.account)
+    found = labels.labels_for_tags([*line.keys, line.account], line.tags, line.account)  # tags as key=value
     key = "\x00".join((line.provider, line.account, line.service, line.region or "", line.start.isoformat()))
     duration = (line.end - line.start).total_seconds()
     notes = [f"imported from {line.where} ({line.method})"]
@@ -186,10 +186,45 @@ def merge(lines: Iterable[CloudLine]) -> list[CloudLine]:
     return list(merged.values())
 
 
+def _tool(provider: str) -> tuple[str, str]:
+    """(the cloud, the tool): ``aws`` -> (aws, the provider's own export), ``ccf:aws`` -> (aws, ccf)."""
+    tool, _, cloud = provider.rpartition(":")
+    return cloud, tool or "the provider's own export"
+
+
+def refuse_other_tool(lines: list[CloudLine], store: Any) -> None:
+    """A :class:`ConfigError` when an account's month is stored already from another tool (the provider's own
+    export and Cloud Carbon Footprint's estimate of the same account and month): added up, the same emissions would
+    count twice. Importing the same tool again replaces its figures."""
+    if not lines:
+        return
+    wanted = {(*_tool(line.provider), line.account, line.start.strftime("%Y-%m")) for line in lines}
+    clouds = {(cloud, account, month) for cloud, _, account, month in wanted}
+    since = min(line.start for line in lines).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    until = max(line.end for line in lines)
+    clashes = set()
+    for row in store.rows(kind=KIND, since=since, until=until):
+        cloud, tool = _tool(str(row.get("cloud_provider") or ""))
+        key = (cloud, str(row.get("site") or ""), str(row.get("started_at") or "")[:7])
+        if key in clouds and (cloud, tool, *key[1:]) not in wanted:
+            clashes.add((*key, tool))
+    if clashes:
+        shown = "; ".join(f"{cloud} account {account} {month} (from {tool})" for cloud, account, month, tool in
+                          sorted(clashes)[:5])  # fmt: skip
+        raise ConfigError(
+            "file",
+            shown,
+            "already imported from another tool: both are figures for the same emissions and would be added up "
+            f"twice ({len(clashes)} account-months); import one tool's figures per account and month",
+        )
+
+
 def write(lines: list[CloudLine], store: Any, labels: LabelMap, count: int) -> CloudImport:
     """Store the records (a record already stored under the same id is replaced by the new figures: a provider
     revises its numbers), and count those that were there already."""
-    records = [record_of(line, labels) for line in merge(lines)]
+    merged = merge(lines)
+    refuse_other_tool(merged, store)
+    records = [record_of(line, labels) for line in merged]
     known = sum(1 for record in records if store.rows(limit=1, run_id=record.run_id))
     store.write_many(records)
     return CloudImport(lines=count, records=len(records), added=len(records) - known, unchanged=known)
