@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from tracker._version import __version__
 from tracker.footprint.inventory import Inventory
 from tracker.footprint.power import MINUTES, DayPower, day_start
+from tracker.footprint.record import footprint_record
 from tracker.footprint.sites import SiteBook
 from tracker.records.schema import RunRecord
 
@@ -128,7 +128,7 @@ def equipment_records(
         }
         for share in inventory.shares_of(ident):
             energy = kwh[position] * share.fraction
-            yield RunRecord(
+            yield footprint_record(
                 run_id=record_id(ident, share.instance, power.day),
                 project=share.service,
                 experiment=share.instance,
@@ -138,29 +138,16 @@ def equipment_records(
                 started_at=start,
                 ended_at=end,
                 duration_s=86400.0,
-                cpu_energy_kwh=0.0,
-                gpu_energy_kwh=0.0,
-                ram_energy_kwh=0.0,
                 energy_kwh=energy,
                 pue=site.pue,
                 facility_energy_kwh=energy * site.facility_per_kwh,
                 emissions_kg=energy * site.location_kg_per_kwh,
                 emissions_market_kg=energy * site.market_kg_per_kwh,
                 cpu_power_w=energy * 1000.0 / 24.0,
-                gpu_power_w=0.0,
-                ram_power_w=0.0,
                 cpu_method=METHOD,
-                gpu_method="none",
-                ram_method="none",
                 attribution=f"allocation: {share.basis} ({share.fraction:.4%})",
                 host=ident,
                 cpu_model=item.sub_category,
-                cpu_count=0,
-                gpu_model="",
-                gpu_count=0,
-                ram_total_gb=0.0,
-                tracker_version=__version__,
-                status="completed",
                 interval_s=60.0,
                 tags={**base_tags, "allocation": share.basis, "share": f"{share.fraction:.6g}"},
                 notes=notes,

@@ -13,9 +13,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from tracker._version import __version__
 from tracker.carbon.estimates import Estimate
 from tracker.config import resolve
+from tracker.footprint.record import footprint_record
 from tracker.records.schema import RunRecord
 
 KIND = "estimate"
@@ -52,7 +52,7 @@ def estimate_record(result: Estimate, settings: dict[str, Any]) -> RunRecord:
     )
     key = "\x00".join(str(v) for v in identity)
     duration = (end - start).total_seconds()
-    return RunRecord(
+    return footprint_record(
         run_id=uuid.uuid5(_NAMESPACE, key).hex,
         project=config.project,
         experiment=config.experiment,
@@ -62,9 +62,6 @@ def estimate_record(result: Estimate, settings: dict[str, Any]) -> RunRecord:
         started_at=start,
         ended_at=end,
         duration_s=duration,
-        cpu_energy_kwh=0.0,
-        gpu_energy_kwh=0.0,
-        ram_energy_kwh=0.0,
         energy_kwh=result.energy_kwh,
         pue=result.pue,
         facility_energy_kwh=result.facility_energy_kwh,
@@ -73,21 +70,8 @@ def estimate_record(result: Estimate, settings: dict[str, Any]) -> RunRecord:
         intensity_year=result.intensity_year,
         country=result.country,
         emissions_kg=result.emissions_kg,
-        cpu_power_w=0.0,
-        gpu_power_w=0.0,
-        ram_power_w=0.0,
         cpu_method="estimate (energy measured elsewhere)",
-        gpu_method="none",
-        ram_method="none",
         attribution="given",
-        host="",
-        cpu_model="",
-        cpu_count=0,
-        gpu_model="",
-        gpu_count=0,
-        ram_total_gb=0.0,
-        tracker_version=__version__,
-        status="completed",
         zone=result.zone,
         location_source=result.location_source,
         cloud_provider=result.cloud_provider,

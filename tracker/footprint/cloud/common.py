@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tracker._version import __version__
 from tracker.errors import ConfigError, TrackerError
+from tracker.footprint.record import footprint_record
 from tracker.importers.labels import LabelMap
 from tracker.records.schema import RunRecord
 
@@ -115,7 +115,7 @@ def record_of(line: CloudLine, labels: LabelMap) -> RunRecord:
     notes = [f"imported from {line.where} ({line.method})"]
     if line.energy_kwh == 0:
         notes.append("the export gives emissions only, no energy: energy columns are 0")
-    return RunRecord(
+    return footprint_record(
         run_id=uuid.uuid5(_NAMESPACE, key).hex,
         project=found.project or line.account,
         experiment=None,
@@ -125,9 +125,6 @@ def record_of(line: CloudLine, labels: LabelMap) -> RunRecord:
         started_at=line.start,
         ended_at=line.end,
         duration_s=duration,
-        cpu_energy_kwh=0.0,
-        gpu_energy_kwh=0.0,
-        ram_energy_kwh=0.0,
         energy_kwh=line.energy_kwh,
         pue=1.0,
         facility_energy_kwh=line.energy_kwh,
@@ -136,21 +133,8 @@ def record_of(line: CloudLine, labels: LabelMap) -> RunRecord:
         intensity_year=line.start.year,
         country=None,
         emissions_kg=line.location_kg,
-        cpu_power_w=0.0,
-        gpu_power_w=0.0,
-        ram_power_w=0.0,
         cpu_method=f"cloud export ({line.provider})",
-        gpu_method="none",
-        ram_method="none",
         attribution="provider's allocation",
-        host="",
-        cpu_model="",
-        cpu_count=0,
-        gpu_model="",
-        gpu_count=0,
-        ram_total_gb=0.0,
-        tracker_version=__version__,
-        status="completed",
         location_source=f"cloud export ({line.provider})",
         cloud_provider=line.provider,
         cloud_region=line.region,
