@@ -113,10 +113,9 @@ def points_from(times: Sequence[datetime], values: Sequence[float], step_s: floa
     return tuple(starts), tuple(durations), tuple(float(p[1]) for p in pairs)
 
 
-class ElectricityMapsForecast:
-    """Electricity Maps v3 ``carbon-intensity/forecast`` (a paid plan: a 401/403 says so)."""
-
-    name = "electricitymaps"
+class _FromElectricityMaps:
+    """A provider reading Electricity Maps: its client made at the first use (configured from the settings then),
+    or the one given (tests, a shared client)."""
 
     def __init__(self, client: Any = None, factor: str = "lifecycle") -> None:
         self._client = client
@@ -129,6 +128,12 @@ class ElectricityMapsForecast:
 
             self._client = Client()
         return self._client
+
+
+class ElectricityMapsForecast(_FromElectricityMaps):
+    """Electricity Maps v3 ``carbon-intensity/forecast`` (a paid plan: a 401/403 says so)."""
+
+    name = "electricitymaps"
 
     def forecast(self, zone: str, horizon_hours: int = HORIZON_HOURS, granularity: str = "hourly") -> Forecast:
         readings = self.client.forecast(
@@ -150,7 +155,7 @@ class ElectricityMapsForecast:
         )
 
 
-class PersistenceForecast:
+class PersistenceForecast(_FromElectricityMaps):
     """Tomorrow looks like the last days: each coming hour gets the mean of the same UTC hour over the last
     :data:`PERSISTENCE_DAYS` days (Electricity Maps ``past-range``), or of yesterday's (``history``, the last
     24 hours, the free tier's) when the range is refused. A weak forecast, labelled as such."""
@@ -158,18 +163,9 @@ class PersistenceForecast:
     name = "persistence"
 
     def __init__(self, client: Any = None, factor: str = "lifecycle", days: int = PERSISTENCE_DAYS, now: Any = None):
-        self._client = client
-        self.factor = factor
+        super().__init__(client, factor)
         self.days = days
         self._now = now or (lambda: datetime.now(timezone.utc))
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from tracker.grid.electricitymaps import Client
-
-            self._client = Client()
-        return self._client
 
     def forecast(self, zone: str, horizon_hours: int = HORIZON_HOURS, granularity: str = "hourly") -> Forecast:
         from tracker.grid.electricitymaps import ApiError
