@@ -1037,3 +1037,49 @@ print(summary.requests, summary.sampled, [n for r in summary.records for n in r.
     requests, sampled, notes = done.stdout.strip().split(" ", 2)
     assert (requests, sampled) == ("20", "0")  # every request counted, none timed by the shared thread clock
     assert "by wall time" in notes
+
+
+def test_fastapi_routes_routers_and_dependencies_are_their_templates(store_path: str) -> None:
+    """FastAPI itself (not only Starlette): path parameters, an ``APIRouter`` under a prefix, a dependency, a
+    validation error (422) and an exception (500), each under its route template."""
+    from fastapi import APIRouter, Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    router = APIRouter(prefix="/v1/users")
+
+    def caller() -> str:
+        return "ada"
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @router.get("/{name}")
+    def user(name: str, who: str = Depends(caller)) -> dict[str, str]:
+        return {"name": name, "asked_by": who}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("handler failed")
+
+    app.include_router(router)
+    app.add_middleware(TrackerASGIMiddleware, store=store_path, project="fastapi-app", country="FR", interval_s=3600)
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for i in range(5):
+            assert client.get(f"/items/{i}").json() == {"id": i}
+        assert client.get("/items/not-a-number").status_code == 422
+        assert client.get("/v1/users/grace").json() == {"name": "grace", "asked_by": "ada"}
+        assert client.get("/boom").status_code == 500
+        assert client.get("/nowhere").status_code == 404
+        middleware = middleware_of(app)
+    summary = middleware.service.summaries[-1]
+    found = by_endpoint(summary.records)
+    assert found[("GET /items/{item_id}", "2xx")].functional_units == 5
+    assert found[("GET /items/{item_id}", "4xx")].functional_units == 1  # the 422, under its template
+    assert found[("GET /v1/users/{name}", "2xx")].functional_units == 1  # the router's prefix and its path
+    assert found[("GET /boom", "5xx")].functional_units == 1
+    assert found[(f"GET {UNMATCHED}", "4xx")].functional_units == 1
+    assert not any("grace" in (r.endpoint or "") or "/items/3" in (r.endpoint or "") for r in summary.records)
+    assert summary.requests == 9
