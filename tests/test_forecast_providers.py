@@ -84,6 +84,20 @@ def test_electricity_maps_forecast_sends_horizon_and_granularity_and_parses_poin
     assert (data.zone, data.signal, data.source) == ("NL", "average", "Electricity Maps forecast")
 
 
+def test_electricity_maps_forecast_by_coordinates() -> None:
+    """``lat``/``lon`` instead of a zone (the API answers with the zone it placed them in)."""
+    answer = Answer(body=forecast_body([300.0, 200.0], zone="DE"))
+    with serve({("GET", "/carbon-intensity/forecast"): answer}) as server:
+        points = Client(TOKEN, server.url).forecast(lat=52.52, lon=13.405, horizon_hours=24)
+    assert server.seen[0].query == {
+        "lat": ["52.5200"],
+        "lon": ["13.4050"],
+        "emissionFactorType": ["lifecycle"],
+        "horizonHours": ["24"],
+    }
+    assert [p.g_per_kwh for p in points] == [300.0, 200.0] and {p.zone for p in points} == {"DE"}
+
+
 def test_best_window_from_an_electricity_maps_forecast(monkeypatch: pytest.MonkeyPatch) -> None:
     values = [400.0, 300.0, 100.0, 100.0, 500.0, 500.0]  # hourly from this hour
     with serve({("GET", "/carbon-intensity/forecast"): Answer(body=forecast_body(values))}) as server:
