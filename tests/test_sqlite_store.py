@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -141,3 +144,86 @@ def test_two_writers_crossing_checkpoint_every_do_not_start_the_same_thread_twic
     store._schema_lock = real
     store.close()
     assert errors == []
+
+
+# -- interrupts inside the store (found in review of the fork gate) -------------------------------------------------
+
+_TESTS = Path(__file__).parent
+_REPO = _TESTS.parent
+
+
+def _run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter with the tests' helpers importable: signals and a hang stay out of pytest."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_TESTS), str(_REPO)])}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_an_interrupt_just_after_begin_leaves_no_open_transaction_in_the_pool(tmp_path: Path) -> None:
+    """A Ctrl-C that lands as ``BEGIN IMMEDIATE`` returns (it waited for another process's write lock) must roll
+    back: a pooled connection left inside the transaction made every later write of the process uncommitted, and
+    kept the write lock from every other process."""
+    db = tmp_path / "runs.db"
+    done = _run_script(f"""
+import signal, sqlite3, subprocess, sys
+from runs_factory import make_record
+from tracker.records.steps import StepStat
+from tracker.stores.sqlite import SqliteStore
+store = SqliteStore({str(db)!r})
+store.write(make_record(0))
+holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, time; c = sqlite3.connect({str(db)!r}, "
+    "isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('held', flush=True); time.sleep(1.0); "
+    "c.execute('COMMIT')"], stdout=subprocess.PIPE)
+holder.stdout.readline()
+def interrupt(*_): raise KeyboardInterrupt
+signal.signal(signal.SIGALRM, interrupt)
+signal.setitimer(signal.ITIMER_REAL, 0.3)  # while BEGIN waits for the holder: raised as it returns
+step = StepStat(0, "s", "2026-01-01T00:00:00", "2026-01-01T00:00:01", 1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+try:
+    store.write(make_record(1, steps=[step]))
+    print("returned")
+except KeyboardInterrupt:
+    print("interrupted")
+holder.wait()
+print("pooled in a transaction:", any(c.in_transaction for c in store._idle))
+store.write(make_record(2))
+other = sqlite3.connect({str(db)!r}, isolation_level=None, timeout=0.5)
+print("others see", other.execute("SELECT count(*) FROM runs WHERE run_id = ?", (make_record(2).run_id,)).fetchone()[0])
+other.execute("BEGIN IMMEDIATE")
+print("others can write")
+""")
+    assert done.returncode == 0, done.stderr
+    assert "interrupted" in done.stdout  # the interrupt did land inside the write
+    assert "pooled in a transaction: False" in done.stdout
+    assert "others see 1" in done.stdout and "others can write" in done.stdout
+
+
+def test_a_signal_during_the_first_opens_schema_check_writes_without_deadlock(tmp_path: Path) -> None:
+    """A SIGTERM handler writes its record through the store; landing while this thread holds the schema lock (the
+    first open checks the file's version) it waited on that lock for ever. Now it writes, and so does the write it
+    interrupted."""
+    db = tmp_path / "runs.db"
+    done = _run_script(f"""
+import faulthandler, os, signal, sqlite3, sys
+from runs_factory import make_record
+from tracker.stores import sqlite as S
+S.SqliteStore({str(db)!r}).write(make_record(0))  # an up-to-date file: the next store's first open only checks it
+class Signalling(sqlite3.Connection):
+    def execute(self, sql, *args):
+        cursor = super().execute(sql, *args)
+        if sql == "PRAGMA user_version" and not getattr(Signalling, "sent", False):
+            Signalling.sent = True
+            os.kill(os.getpid(), signal.SIGUSR1)  # lands during the schema check
+        return cursor
+connect = sqlite3.connect
+shim = type(sys)("sqlite3_shim")
+shim.__dict__.update(sqlite3.__dict__)
+shim.connect = lambda *a, **k: connect(*a, factory=Signalling, **k)
+S.sqlite3 = shim
+store = S.SqliteStore({str(db)!r})
+signal.signal(signal.SIGUSR1, lambda *_: store.write(make_record(999)))
+faulthandler.dump_traceback_later(10, exit=True)  # a deadlock ends the process, with its stacks
+store.write(make_record(1))
+print("runs", connect({str(db)!r}).execute("SELECT count(*) FROM runs").fetchone()[0])
+""")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "runs 3" in done.stdout

@@ -93,10 +93,30 @@ def _close_inherited() -> None:
     for store in list(_stores):
         inherited = store._idle[:]
         store._idle.clear()  # the same list: the store's finalizer closes what the child opens in it
-        store._schema_lock = threading.Lock()
+        store._schema_lock = threading.RLock()
         store._checkpointer = None
         for conn in inherited:
             conn.close()
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """End a transaction cut short, keeping the exception that cut it (a failed ROLLBACK is not news)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _give_back(idle: list[sqlite3.Connection], conn: sqlite3.Connection) -> None:
+    """Return a connection to the pool, unless it is still inside a transaction (an interrupt between BEGIN and
+    COMMIT): the next call would write into that transaction, never committed, holding the write lock. Such a
+    connection is rolled back, and closed if that fails."""
+    if conn.in_transaction:
+        _roll_back(conn)
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+            return
+    idle.append(conn)
 
 
 def _create_private(path: Path) -> None:
@@ -130,7 +150,9 @@ class SqliteStore(Store):
         # idle connections, taken by one call at a time (list.pop and list.append are atomic): as many as the most
         # calls ever under way at once; a thread's end closes nothing
         self._idle: list[sqlite3.Connection] = []
-        self._schema_lock = threading.Lock()
+        # re-entrant: a signal handler interrupting this thread inside it (the first open's schema check, the
+        # checkpoint count) writes its record through the same store
+        self._schema_lock = threading.RLock()
         self._ready = False
         self._writes = 0  # since the last background checkpoint
         self._checkpointer: threading.Thread | None = None
@@ -150,7 +172,7 @@ class SqliteStore(Store):
             try:
                 yield conn
             finally:
-                self._idle.append(conn)
+                _give_back(self._idle, conn)
 
     def _open(self) -> sqlite3.Connection:
         if (str(self.path), threading.get_ident()) in _migrating:
@@ -234,21 +256,23 @@ class SqliteStore(Store):
                         key = (str(self.path), threading.get_ident())
                         _writing.add(key)
                         try:
-                            conn.execute("BEGIN IMMEDIATE")
-                            try:
+                            try:  # BEGIN inside: an interrupt just after it still rolls back
+                                conn.execute("BEGIN IMMEDIATE")
                                 conn.execute(_INSERT if final else _UPSERT_RUNNING, values)
                                 if final:
                                     conn.execute("DELETE FROM steps WHERE run_id = ?", (record.run_id,))
                                 conn.executemany(statement, steps)
                                 conn.execute("COMMIT")
                             except BaseException:
-                                if conn.in_transaction:
-                                    conn.execute("ROLLBACK")
+                                _roll_back(conn)
                                 raise
                         finally:
                             _writing.discard(key)
                 finally:
-                    idle.append(conn)
+                    if conn.in_transaction:  # cut short between BEGIN and COMMIT (an interrupt): not pooled so
+                        _give_back(idle, conn)
+                    else:
+                        idle.append(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write run {record.run_id} to {self.path}: {exc}") from exc
         self._wrote()
@@ -262,8 +286,8 @@ class SqliteStore(Store):
         names = sorted(set(names))
         try:
             with self._connection() as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                try:  # BEGIN inside: an interrupt just after it still rolls back
+                    conn.execute("BEGIN IMMEDIATE")
                     for first in range(0, len(names), 500):  # well under SQLite's limit on parameters
                         where, params = sql.named(sql.SQLITE, kind, names[first : first + 500], since, until)
                         conn.execute(f"DELETE FROM steps WHERE run_id IN (SELECT run_id FROM runs{where})", params)
@@ -271,7 +295,7 @@ class SqliteStore(Store):
                     conn.executemany(_INSERT, values)
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    _roll_back(conn)
                     raise
         except sqlite3.Error as exc:
             raise StoreError(f"cannot replace {kind} records in {self.path}: {exc}") from exc
