@@ -208,3 +208,35 @@ def test_sigterm_inside_a_run_and_steps_transaction_spools_at_once(store_path: s
 
     spool.sync()
     assert statuses(store_path) == [("inner", "terminated"), ("outer", "terminated")]
+
+
+SIGNAL_INSIDE_THE_LAST_FOLD = """
+    import os, signal, tracker
+    from tracker.core import spans
+    fold = spans.SpanProfile.fold
+    def interrupted(self, timeline, upto, final=False):
+        if final and not getattr(spans, "sent", False):  # the run's own stop, inside close(), under its lock
+            spans.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, still inside close()
+        return fold(self, timeline, upto, final)
+    spans.SpanProfile.fold = interrupted
+    t = tracker.Tracker(project="loop")
+    run = t.start()
+    with tracker.task("work"):
+        pass
+    t.stop()
+    print("not reached", flush=True)
+"""
+
+
+def test_sigterm_inside_a_runs_own_last_fold_writes_and_dies(store_path: str) -> None:
+    """Found by 229 SIGTERMs into a loop of short runs (2 hung): a signal landing while the run's own stop held the
+    span profile's lock made the handler, stopping that run again, wait for the lock for ever. Now the handler
+    writes the record and the process dies of the signal."""
+    proc = spawn(SIGNAL_INSIDE_THE_LAST_FOLD, store_path)
+    try:
+        assert proc.wait(timeout=20) == -signal.SIGTERM
+    finally:
+        proc.kill()
+    assert proc.stdout is not None and "not reached" not in proc.stdout.read()
+    assert statuses(store_path) == [("loop", "terminated")]

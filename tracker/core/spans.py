@@ -39,7 +39,9 @@ class SpanProfile:
         self.closed = False  # the last fold is done: the record's spans are final
         self.share: CpuShare | None = None  # its part of a split meter's energy (overlap="split")
         self.scale = 1.0  # what the spans' energy is multiplied by: the run's part of the meter's (split runs)
-        self._lock = threading.Lock()  # orders close() and late(): nothing else takes it
+        # orders close() and late(); re-entrant: a SIGTERM handler on this thread, landing inside close() (the
+        # run's own stop), stops the run again and closes the profile again, which must not wait for ever
+        self._lock = threading.RLock()
         self._lost: set[str] = set()  # names of spans that ended after close(), logged once each
 
     def add(self, name: str, start_ns: int, end_ns: int) -> None:
