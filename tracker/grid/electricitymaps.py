@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from tracker.errors import TrackerError
 from tracker.paths import data_dir
-from tracker.webio import ACCEPT_ENCODING, TooLarge, read_capped
+from tracker.webio import get_capped, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -298,50 +297,21 @@ class Client:
         return body
 
     def _exchange(self, requests: Any, endpoint: str, params: dict[str, str]) -> tuple[int, Any, bytes]:
-        """One GET, following redirects only within the base URL's origin: (status, headers, body).
-
-        The token goes to the configured host and nowhere else (requests strips ``Authorization`` on a redirect
-        to another host, not our ``auth-token``), so redirects are followed here, by hand, and one that leaves
-        the origin is refused: another host's answer is never taken for live data. The body is read raw and
-        inflated with a ceiling (:data:`MAX_BODY_BYTES`), whatever its ``Content-Encoding``.
-        """
-        origin = _origin(self.url)
-        url: str = f"{self.url}/{endpoint if '/' in endpoint else 'carbon-intensity/' + endpoint}"
-        query: dict[str, str] | None = params
-        headers = {"auth-token": self.token or "", "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
-        for _ in range(MAX_REDIRECTS + 1):
-            response = requests.get(
-                url, params=query, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
-            )
-            try:
-                status = response.status_code
-                if response.is_redirect:
-                    target = urljoin(response.url, response.headers.get("location", ""))
-                    if _origin(target) != origin:
-                        raise ApiError("redirect", f"HTTP {status}: redirected away from {self.url}; not followed")
-                    url, query = target, None  # the Location carries its own query
-                    continue
-                limit = MAX_BODY_BYTES if status == 200 else ERROR_BODY_BYTES
-                encoding = response.headers.get("content-encoding")
-
-                def read(n: int, raw: Any = response.raw) -> bytes:
-                    try:
-                        return raw.read(n, decode_content=False)
-                    except Exception as exc:  # urllib3's read errors: a network failure, as requests says
-                        raise requests.ConnectionError(exc) from exc
-
-                try:
-                    body = read_capped(read, limit, encoding)
-                except TooLarge as exc:
-                    if status == 200:
-                        raise ApiError("malformed", str(exc)) from exc
-                    body = b""
-                except ValueError as exc:
-                    raise ApiError("malformed", str(exc)) from exc
-                return status, response.headers, body
-            finally:
-                response.close()
-        raise ApiError("redirect", f"more than {MAX_REDIRECTS} redirects from {self.url}")
+        """One GET of ``endpoint``: (status, headers, body), read within :data:`MAX_BODY_BYTES`, redirects followed
+        only within the base URL's origin, so the token goes to the configured host and nowhere else
+        (:func:`tracker.webio.get_capped`)."""
+        return get_capped(
+            requests,
+            f"{self.url}/{endpoint if '/' in endpoint else 'carbon-intensity/' + endpoint}",
+            params=params,
+            headers={"auth-token": self.token or ""},
+            timeout=self.timeout,
+            max_body=MAX_BODY_BYTES,
+            max_error_body=ERROR_BODY_BYTES,
+            max_redirects=MAX_REDIRECTS,
+            error=ApiError,
+            name=self.url,
+        )
 
     def _block(self, seconds: float, reason: str) -> None:
         with _state_lock:
@@ -410,18 +380,5 @@ class Client:
         return body
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in: what "the same host" means for the token."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
 def _retry_after(header: str | None) -> float:
-    try:
-        seconds = float(header) if header else COOLDOWN_S
-    except ValueError:
-        seconds = COOLDOWN_S
-    if math.isnan(seconds):  # "nan" parses, and max(nan, 1.0) is nan: no cool-down at all
-        seconds = COOLDOWN_S
-    return min(max(seconds, 1.0), 24 * 3600.0)
+    return retry_after(header, COOLDOWN_S)

@@ -11,14 +11,12 @@ once); errors carry a message a person can act on.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from tracker.errors import TrackerError
-from tracker.webio import ACCEPT_ENCODING, TooLarge, read_capped
+from tracker.webio import get_capped, origin, retry_after
 
 TIMEOUT_S = 2.0
 COOLDOWN_S = 600.0
@@ -44,14 +42,8 @@ def reset() -> None:
         _blocked.clear()
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
 def _key(url: str) -> str:
-    scheme, host, port = _origin(url)
+    scheme, host, port = origin(url)
     return f"{scheme}://{host}:{port}"
 
 
@@ -112,41 +104,18 @@ def get_json(
 def _exchange(
     requests: Any, url: str, params: Any, headers: dict[str, str], auth: tuple[str, str] | None, timeout: float
 ) -> tuple[int, Any, bytes]:
-    origin = _origin(url)
-    query = params
-    sent = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **headers}
-    for _ in range(MAX_REDIRECTS + 1):
-        response = requests.get(
-            url, params=query, headers=sent, auth=auth, timeout=timeout, stream=True, allow_redirects=False
-        )
-        try:
-            status = response.status_code
-            if response.is_redirect:
-                target = urljoin(response.url, response.headers.get("location", ""))
-                if _origin(target) != origin:
-                    raise WebError("redirect", f"HTTP {status}: redirected away from {url}; not followed")
-                url, query = target, None
-                continue
-
-            def read(n: int, raw: Any = response.raw) -> bytes:
-                try:
-                    return raw.read(n, decode_content=False)
-                except Exception as exc:
-                    raise requests.ConnectionError(exc) from exc
-
-            limit = MAX_BODY_BYTES if status == 200 else ERROR_BODY_BYTES
-            try:
-                body = read_capped(read, limit, response.headers.get("content-encoding"))
-            except TooLarge as exc:
-                if status == 200:
-                    raise WebError("malformed", str(exc)) from exc
-                body = b""
-            except ValueError as exc:
-                raise WebError("malformed", str(exc)) from exc
-            return status, response.headers, body
-        finally:
-            response.close()
-    raise WebError("redirect", f"more than {MAX_REDIRECTS} redirects from {url}")
+    return get_capped(
+        requests,
+        url,
+        params=params,
+        headers=headers,
+        auth=auth,
+        timeout=timeout,
+        max_body=MAX_BODY_BYTES,
+        max_error_body=ERROR_BODY_BYTES,
+        max_redirects=MAX_REDIRECTS,
+        error=WebError,
+    )
 
 
 def _block(key: str, seconds: float, reason: str) -> None:
@@ -155,10 +124,4 @@ def _block(key: str, seconds: float, reason: str) -> None:
 
 
 def _retry_after(header: str | None) -> float:
-    try:
-        seconds = float(header) if header else COOLDOWN_S
-    except ValueError:
-        seconds = COOLDOWN_S
-    if math.isnan(seconds):
-        seconds = COOLDOWN_S
-    return min(max(seconds, 1.0), 24 * 3600.0)
+    return retry_after(header, COOLDOWN_S)
