@@ -86,3 +86,17 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         if given is not None:
             values.update(option.values(given))
     return values
+
+
+def command(args: argparse.Namespace, usage: str) -> list[str] | None:
+    """The command given after ``--`` (``tracker run``, ``tracker wait``); None, having said ``usage`` on stderr,
+    when there is none."""
+    import sys
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        print(usage, file=sys.stderr)
+        return None
+    return cmd

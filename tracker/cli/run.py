@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tracker.cli._common import add_settings, settings
+from tracker.cli._common import add_settings, command, settings
 
 ORDER = 10
 
@@ -24,11 +24,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    if not cmd:
-        print("tracker run: give a command after --, e.g. tracker run -- python train.py", file=sys.stderr)
+    cmd = command(args, "tracker run: give a command after --, e.g. tracker run -- python train.py")
+    if cmd is None:
         return 2
     return execute(cmd, settings(args))
 

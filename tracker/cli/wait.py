@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from tracker.cli._common import add_settings, settings
+from tracker.cli._common import add_settings, command, settings
 
 ORDER = 46
 
@@ -42,11 +42,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
     from tracker.schedule.places import configured as configured_place
     from tracker.schedule.waiting import wait
 
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    if not cmd:
-        print("tracker wait: give a command after --, e.g. tracker wait --zone NL -- make", file=sys.stderr)
+    cmd = command(args, "tracker wait: give a command after --, e.g. tracker wait --zone NL -- make")
+    if cmd is None:
         return 2
     values = settings(args)  # --zone, --country or --cloud: where to wait for, and where the run is accounted
     # resolved as the run itself will be (flags, then TRACKER_ZONE & co., the config file, detection): the wait
