@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.footprint.cloud.common import CloudFormatError, CloudLine, moment, number, read_csv
+from tracker.footprint.cloud.common import CloudFormatError, CloudLine, moment, months_later, number, read_csv
 
 REQUIRED = ("datekey", "subscriptionid", "azureservicename", "azureregionname", "scope", "totalemissions")
 
@@ -25,7 +25,7 @@ def read_azure(path: str | Path) -> tuple[list[CloudLine], int]:
     for row in rows:
         where = f"{file.name} line {row['_line']}"
         start = moment(row["datekey"], where)
-        end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+        end = months_later(start, 1)
         scope = (row.get("scopeid") or row["scope"]).lower().replace("scope", "").strip()
         if scope not in ("1", "2", "3"):
             raise CloudFormatError(f"{where}: scope={row['scope']!r}: expected Scope 1, 2 or 3")

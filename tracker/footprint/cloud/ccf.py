@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from tracker.errors import ConfigError
-from tracker.footprint.cloud.common import CloudFormatError, CloudLine, moment
+from tracker.footprint.cloud.common import CloudFormatError, CloudLine, moment, months_later
 
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7)}
 MONTHS = {"month": 1, "quarter": 3, "year": 12}  # CCF's groupBy values (its API's GroupBy enum)
-
-
-def _months_later(start: datetime, months: int) -> datetime:
-    index = start.month - 1 + months
-    return start.replace(year=start.year + index // 12, month=index % 12 + 1)
 
 
 def _value(item: dict, key: str, where: str) -> float:
@@ -56,7 +51,7 @@ def read_ccf(path: str | Path) -> tuple[list[CloudLine], int]:
         start = moment(str(result["timestamp"]), where)
         group = str(result.get("groupBy") or "day").lower()
         if group in MONTHS:
-            end = _months_later(start, MONTHS[group])
+            end = months_later(start, MONTHS[group])
         elif group in PERIODS:
             end = start + PERIODS[group]
         else:

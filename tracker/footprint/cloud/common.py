@@ -95,6 +95,12 @@ def number(row: dict[str, str], column: str, where: str) -> float:
     return value
 
 
+def months_later(start: datetime, months: int) -> datetime:
+    """The same day ``months`` calendar months after ``start`` (exports' periods begin on the first)."""
+    index = start.month - 1 + months
+    return start.replace(year=start.year + index // 12, month=index % 12 + 1)
+
+
 def moment(text: str, where: str) -> datetime:
     """``2026-03-01``, ``2026-03-01 00:00:00Z``, ``2026-03-01T00:00:00.000Z`` or ``20260301``, as UTC."""
     value = text.strip().replace(" ", "T").replace("Z", "+00:00")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.footprint.cloud.common import CloudLine, moment, number, read_csv
+from tracker.footprint.cloud.common import CloudLine, moment, months_later, number, read_csv
 
 PREFIX = "carbon_footprint_kgco2e."
 REQUIRED = (
@@ -36,7 +36,7 @@ def read_gcp(path: str | Path) -> tuple[list[CloudLine], int]:
     for row in rows:
         where = f"{file.name} line {row['_line']}"
         start = moment(row["usage_month"], where)
-        end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+        end = months_later(start, 1)
         scope1 = number(row, f"{PREFIX}scope1", where)
         project = row["project.id"] or row.get("project.number") or f"billing account {row['billing_account_id']}"
         lines.append(
