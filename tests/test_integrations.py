@@ -399,7 +399,7 @@ def test_wandb_step_metrics_never_move_the_users_wandb_step(tmp_path: Path) -> N
     finally:
         wb.finish()
     rows = wandb_history(str(next((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))))
-    assert [float(r["loss"]) for r in rows if "loss" in r] == [10.0, 9.0, 8.0]
+    assert [float(r["loss"]) for r in rows if "loss" in r] == [10.0, 9.0, 8.0], rows  # all rows, if it fails
     assert [int(r["_step"]) for r in rows if "loss" in r] == [0, 1, 2]
     assert sorted(int(r["tracker/step"]) for r in rows if "tracker/step" in r) == [0, 1, 2, 3, 4]
     energies = {int(r["tracker/step"]): float(r["tracker/step_energy_kwh"]) for r in rows if "tracker/step" in r}

@@ -48,12 +48,20 @@ def log_steps(run: Run, target: Any = None) -> None:
         # commit=False: the values join W&B's current row and never move W&B's step, so the user's own
         # wandb.log(..., step=s) is not refused as "less than the current step"; only when our previous values
         # are still in the row being built (no commit since) is that row committed first, so none is overwritten
-        if pending and wb.step == pending[-1]:
+        if pending and _step(wb) == pending[-1]:
             wb.log({}, commit=True)
         wb.log({"tracker/step": step.step, **{f"tracker/{k}": v for k, v in metrics(step).items()}}, commit=False)
-        pending[:] = [wb.step]
+        pending[:] = [_step(wb)]
 
     run.add_step_listener(listener)
+
+
+def _step(wb: Any) -> int:
+    """The W&B step the next ``log()`` goes to. ``Run.step`` asks W&B's service process (a round trip per call, and
+    its answer can trail the logs just sent); the client keeps the same count itself (``_local_step``: raised by
+    ``log(step=s)``, moved by each commit), read when this W&B version has it."""
+    local = getattr(wb, "_local_step", None)
+    return local if isinstance(local, int) else wb.step
 
 
 def log_record(record: RunRecord, target: Any = None) -> None:
